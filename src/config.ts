@@ -1,0 +1,203 @@
+// Every environment variable the platform reads, parsed once. Nothing else reads process.env.
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import { parseDuration } from "./lib/duration.js";
+
+const bool = (def: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
+    .default(def ? "true" : "false")
+    .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ message: "must be a number" })
+    .int("must be a whole number")
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`)
+    .default(def);
+
+const duration = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null || ms <= 0) {
+        ctx.addIssue({ code: "custom", message: `must be a positive duration such as "30s", got "${v}"` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const hostPort = (def: string, defaultHost: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v, ctx) => {
+      const idx = v.lastIndexOf(":");
+      const host = idx <= 0 ? defaultHost : v.slice(0, idx).replace(/^\[|\]$/g, "");
+      const port = Number(idx < 0 ? v : v.slice(idx + 1));
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        ctx.addIssue({ code: "custom", message: `must be host:port with a port 0-65535, got "${v}"` });
+        return z.NEVER;
+      }
+      return { host, port };
+    });
+
+const envSchema = z.object({
+  SERVER_ADDR: hostPort(":8080", "0.0.0.0"),
+  HTTP_BODY_LIMIT_BYTES: int(10 * 1024 * 1024, 1024),
+
+  DATABASE_URL: z.url({ message: "must be a postgresql:// URL" }).optional(),
+  DB_HOST: z.string().min(1).default("localhost"),
+  DB_PORT: int(5432, 1, 65535),
+  DB_USER: z.string().min(1).default("postgres"),
+  DB_PASSWORD: z.string().default("postgres"),
+  DB_NAME: z.string().min(1).default("faas"),
+  DB_SSLMODE: z.enum(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]).default("disable"),
+  DB_POOL_SIZE: int(10, 1, 1000),
+
+  REDIS_ADDR: hostPort("localhost:6379", "localhost"),
+  REDIS_PASSWORD: z.string().default(""),
+  REDIS_DB: int(0, 0, 15),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, "may contain only letters, digits, _ . -")
+    .default("faas"),
+
+  STORAGE_TYPE: z.enum(["local"], { message: 'only "local" is supported' }).default("local"),
+  STORAGE_BASE_DIR: z.string().min(1).default("./storage/functions"),
+
+  WORKER_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, "may contain only letters, digits, _ . : -").optional(),
+  WORKER_WORK_DIR: z.string().min(1).default("./storage/work"),
+  WORKER_USE_CONTAINER: bool(true),
+  WORKER_RUNTIME_TYPE: z.enum(["simple", "container"], { message: 'must be "simple" or "container"' }).optional(),
+  WORKER_CONCURRENCY: int(4, 1, 256),
+  WORKER_MAX_ATTEMPTS: int(3, 1, 100),
+  WORKER_LEASE: duration("30s"),
+  WORKER_RETRY_BASE_DELAY: duration("1s"),
+  WORKER_SHUTDOWN_TIMEOUT: duration("30s"),
+  WORKER_CPU_SHARES: int(512, 2, 262144),
+  WORKER_PIDS_LIMIT: int(64, 8, 100000),
+  RUNTIME_IMAGE_PREFIX: z.string().min(1).default("faas-runtime"),
+
+  FUNCTION_MAX_CODE_BYTES: int(6 * 1024 * 1024, 1),
+  FUNCTION_DEFAULT_TIMEOUT: duration("30s"),
+  FUNCTION_MAX_TIMEOUT: duration("15m"),
+  FUNCTION_MIN_MEMORY_MB: int(64, 6),
+  FUNCTION_MAX_MEMORY_MB: int(8192, 6),
+  FUNCTION_DEFAULT_MEMORY_MB: int(128, 6),
+  FUNCTION_DEFAULT_MAX_CONCURRENCY: int(10, 1),
+  INVOCATION_MAX_OUTPUT_BYTES: int(1024 * 1024, 1024),
+  INVOCATION_MAX_LOG_BYTES: int(64 * 1024, 1024),
+  INVOCATION_MAX_WAIT: duration("5m"),
+
+  GRAPHQL_INTROSPECTION: bool(true),
+  GRAPHQL_MAX_DEPTH: int(12, 2, 100),
+  GRAPHQL_MAX_COMPLEXITY: int(2000, 10),
+
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+export type Env = Record<string, string | undefined>;
+
+function buildConfig(e: z.infer<typeof envSchema>) {
+  const databaseUrl =
+    e.DATABASE_URL ??
+    `postgresql://${encodeURIComponent(e.DB_USER)}:${encodeURIComponent(e.DB_PASSWORD)}@${e.DB_HOST}:${e.DB_PORT}/${encodeURIComponent(e.DB_NAME)}?sslmode=${e.DB_SSLMODE}`;
+  // WORKER_USE_CONTAINER=false means "simple" unless WORKER_RUNTIME_TYPE says otherwise
+  // explicitly (that contradiction is rejected in loadConfig).
+  const runtimeType = e.WORKER_RUNTIME_TYPE ?? (e.WORKER_USE_CONTAINER ? "container" : "simple");
+  return {
+    server: { host: e.SERVER_ADDR.host, port: e.SERVER_ADDR.port, bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES },
+    db: { url: databaseUrl, poolSize: e.DB_POOL_SIZE },
+    redis: {
+      host: e.REDIS_ADDR.host,
+      port: e.REDIS_ADDR.port,
+      password: e.REDIS_PASSWORD || undefined,
+      db: e.REDIS_DB,
+      keyPrefix: e.REDIS_KEY_PREFIX,
+    },
+    storage: { type: e.STORAGE_TYPE, baseDir: e.STORAGE_BASE_DIR },
+    worker: {
+      id: e.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
+      workDir: e.WORKER_WORK_DIR,
+      runtimeType,
+      runtimeTypeExplicit: e.WORKER_RUNTIME_TYPE !== undefined,
+      concurrency: e.WORKER_CONCURRENCY,
+      maxAttempts: e.WORKER_MAX_ATTEMPTS,
+      leaseMs: e.WORKER_LEASE,
+      retryBaseDelayMs: e.WORKER_RETRY_BASE_DELAY,
+      shutdownTimeoutMs: e.WORKER_SHUTDOWN_TIMEOUT,
+      cpuShares: e.WORKER_CPU_SHARES,
+      pidsLimit: e.WORKER_PIDS_LIMIT,
+      imagePrefix: e.RUNTIME_IMAGE_PREFIX,
+    },
+    limits: {
+      maxCodeBytes: e.FUNCTION_MAX_CODE_BYTES,
+      defaultTimeoutMs: e.FUNCTION_DEFAULT_TIMEOUT,
+      maxTimeoutMs: e.FUNCTION_MAX_TIMEOUT,
+      minMemoryMb: e.FUNCTION_MIN_MEMORY_MB,
+      maxMemoryMb: e.FUNCTION_MAX_MEMORY_MB,
+      defaultMemoryMb: e.FUNCTION_DEFAULT_MEMORY_MB,
+      defaultMaxConcurrency: e.FUNCTION_DEFAULT_MAX_CONCURRENCY,
+      maxOutputBytes: e.INVOCATION_MAX_OUTPUT_BYTES,
+      maxLogBytes: e.INVOCATION_MAX_LOG_BYTES,
+      maxWaitMs: e.INVOCATION_MAX_WAIT,
+    },
+    graphql: {
+      introspection: e.GRAPHQL_INTROSPECTION,
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxComplexity: e.GRAPHQL_MAX_COMPLEXITY,
+    },
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+export type Config = ReturnType<typeof buildConfig>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment; throws a ConfigError listing every problem at once. */
+export function loadConfig(env: Env = process.env): Config {
+  // Empty strings count as unset, as shells commonly export VAR= to clear a value.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(cleaned);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  if (parsed.success) {
+    const e = parsed.data;
+    if (e.WORKER_RUNTIME_TYPE === "container" && !e.WORKER_USE_CONTAINER) {
+      problems.push("WORKER_RUNTIME_TYPE: is \"container\" but WORKER_USE_CONTAINER=false; set one of them");
+    }
+    if (e.FUNCTION_MIN_MEMORY_MB > e.FUNCTION_MAX_MEMORY_MB) {
+      problems.push("FUNCTION_MIN_MEMORY_MB: must not exceed FUNCTION_MAX_MEMORY_MB");
+    }
+    if (e.FUNCTION_DEFAULT_TIMEOUT > e.FUNCTION_MAX_TIMEOUT) {
+      problems.push("FUNCTION_DEFAULT_TIMEOUT: must not exceed FUNCTION_MAX_TIMEOUT");
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return buildConfig(parsed.data);
+}
+
+/** For the CLI entry: parse or print every problem and exit. */
+export function loadConfigOrExit(env: Env = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,158 @@
+// Validation of function input, shared by REST and GraphQL. Every rule names its field
+// and says why, so a client can fix its request in one round trip.
+import { z } from "zod";
+import type { Config } from "../config.js";
+import { parseDuration } from "../lib/duration.js";
+
+export const RUNTIMES = ["go", "python", "nodejs"] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+// Names end up in paths, labels and log lines: keep them to a safe alphabet.
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const RESERVED_ENV = new Set(["FUNCTION_PAYLOAD"]);
+
+type Limits = Config["limits"];
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+function codeSchema(limits: Limits) {
+  return z
+    .string({ message: "must be a base64-encoded string" })
+    .transform((text, ctx) => {
+      const compact = text.replace(/\s+/g, "");
+      if (compact.length === 0) {
+        ctx.addIssue({ code: "custom", message: "must not be empty" });
+        return z.NEVER;
+      }
+      if (!BASE64.test(compact)) {
+        ctx.addIssue({ code: "custom", message: "is not valid base64" });
+        return z.NEVER;
+      }
+      // Checked before decoding so an oversized upload costs no memory twice.
+      if (Math.floor((compact.length * 3) / 4) > limits.maxCodeBytes + 2) {
+        ctx.addIssue({ code: "custom", message: `decoded code exceeds the limit of ${limits.maxCodeBytes} bytes` });
+        return z.NEVER;
+      }
+      const code = Buffer.from(compact, "base64");
+      if (code.length === 0) {
+        ctx.addIssue({ code: "custom", message: "must not be empty" });
+        return z.NEVER;
+      }
+      if (code.length > limits.maxCodeBytes) {
+        ctx.addIssue({ code: "custom", message: `decoded code exceeds the limit of ${limits.maxCodeBytes} bytes` });
+        return z.NEVER;
+      }
+      return code;
+    });
+}
+
+export function timeoutSchema(maxMs: number) {
+  return z
+    .string({ message: 'must be a duration string such as "30s" or "1m30s"' })
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === null) {
+        ctx.addIssue({ code: "custom", message: `"${text.slice(0, 40)}" is not a duration such as "30s", "500ms" or "1m30s"` });
+        return z.NEVER;
+      }
+      if (ms <= 0) {
+        ctx.addIssue({ code: "custom", message: "must be greater than zero" });
+        return z.NEVER;
+      }
+      if (ms > maxMs) {
+        ctx.addIssue({ code: "custom", message: `must not exceed the maximum of ${maxMs / 1000}s` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}
+
+const environmentSchema = z
+  .custom<Record<string, unknown>>(isPlainObject, { message: "must be an object of string values" })
+  .superRefine((env, ctx) => {
+    for (const [key, value] of Object.entries(env)) {
+      if (!ENV_KEY.test(key)) {
+        ctx.addIssue({ code: "custom", path: [key], message: "is not a valid variable name (letters, digits, _; not starting with a digit)" });
+      } else if (RESERVED_ENV.has(key)) {
+        ctx.addIssue({ code: "custom", path: [key], message: "is reserved by the platform" });
+      }
+      if (typeof value !== "string") {
+        ctx.addIssue({ code: "custom", path: [key], message: `must be a string, got ${value === null ? "null" : typeof value}` });
+      }
+    }
+  })
+  .transform((env) => env as Record<string, string>);
+
+const metadataSchema = z.custom<Record<string, unknown>>(isPlainObject, { message: "must be a JSON object" });
+
+function commonFields(limits: Limits) {
+  return {
+    handler: z.string({ message: "must be a string" }).trim().min(1, "must not be empty").max(256, "must be at most 256 characters"),
+    code: codeSchema(limits),
+    timeout: timeoutSchema(limits.maxTimeoutMs),
+    memory_mb: z
+      .number({ message: "must be a number" })
+      .int("must be a whole number")
+      .min(limits.minMemoryMb, `must be between ${limits.minMemoryMb} and ${limits.maxMemoryMb}`)
+      .max(limits.maxMemoryMb, `must be between ${limits.minMemoryMb} and ${limits.maxMemoryMb}`),
+    max_concurrency: z
+      .number({ message: "must be a number" })
+      .int("must be a whole number")
+      .min(1, "must be at least 1")
+      .max(10_000, "must be at most 10000"),
+    environment: environmentSchema,
+    metadata: metadataSchema,
+    network: z.boolean({ message: "must be true or false" }),
+  };
+}
+
+export function createFunctionSchema(limits: Limits) {
+  const f = commonFields(limits);
+  return z.strictObject({
+    name: z
+      .string({ message: "is required and must be a string" })
+      .min(1, "must not be empty")
+      .max(64, "must be at most 64 characters")
+      .regex(SAFE_NAME, "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit"),
+    version: z
+      .string({ message: "must be a string" })
+      .min(1, "must not be empty")
+      .max(64, "must be at most 64 characters")
+      .regex(SAFE_NAME, "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit")
+      .default("1.0.0"),
+    runtime: z.enum(RUNTIMES, { message: `must be one of ${RUNTIMES.join(", ")}` }),
+    handler: f.handler.default("main"),
+    code: f.code,
+    timeout: f.timeout.optional(),
+    memory_mb: f.memory_mb.default(limits.defaultMemoryMb),
+    max_concurrency: f.max_concurrency.default(limits.defaultMaxConcurrency),
+    environment: f.environment.default({}),
+    metadata: f.metadata.default({}),
+    network: f.network.default(false),
+  });
+}
+
+export function updateFunctionSchema(limits: Limits) {
+  const f = commonFields(limits);
+  const immutable = (name: string) =>
+    z.never({ message: `cannot be changed; create a new function version instead (${name} is part of its identity)` }).optional();
+  return z.strictObject({
+    name: immutable("name"),
+    version: immutable("version"),
+    runtime: immutable("runtime"),
+    handler: f.handler.optional(),
+    code: f.code.optional(),
+    timeout: f.timeout.optional(),
+    memory_mb: f.memory_mb.optional(),
+    max_concurrency: f.max_concurrency.optional(),
+    environment: f.environment.optional(),
+    metadata: f.metadata.optional(),
+    network: f.network.optional(),
+  });
+}
+
+export type CreateFunctionInput = z.output<ReturnType<typeof createFunctionSchema>>;
+export type UpdateFunctionInput = z.output<ReturnType<typeof updateFunctionSchema>>;

@@ -1,0 +1,149 @@
+// Function management: the one place that validates, stores and reads functions. REST
+// handlers and GraphQL resolvers call this and nothing else.
+import type { Config } from "../config.js";
+import type { Db } from "../db/client.js";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
+import type { FaasFunction, Prisma } from "../generated/prisma/client.js";
+import {
+  afterCursorWhere,
+  assertUuid,
+  newestFirst,
+  type Page,
+  type PageRequest,
+  parsePageRequest,
+  toPage,
+} from "../lib/pagination.js";
+import { parseOrThrow } from "../lib/zod-errors.js";
+import type { CodeStorage } from "../storage/code-storage.js";
+import { createFunctionSchema, RUNTIMES, type Runtime, updateFunctionSchema } from "./function-input.js";
+
+export type { FaasFunction };
+
+export interface FunctionFilter {
+  runtime?: string;
+  name?: string;
+}
+
+export class FunctionService {
+  private readonly createSchema;
+  private readonly updateSchema;
+
+  constructor(
+    private readonly db: Db,
+    private readonly storage: CodeStorage,
+    private readonly limits: Config["limits"],
+  ) {
+    this.createSchema = createFunctionSchema(limits);
+    this.updateSchema = updateFunctionSchema(limits);
+  }
+
+  async create(input: unknown): Promise<FaasFunction> {
+    const data = parseOrThrow(this.createSchema, input);
+    const stored = await this.storage.put(data.code);
+    try {
+      return await this.db.faasFunction.create({
+        data: {
+          name: data.name,
+          version: data.version,
+          runtime: data.runtime,
+          handler: data.handler,
+          codeRef: stored.ref,
+          codeSha256: stored.sha256,
+          codeSize: stored.size,
+          timeoutMs: data.timeout ?? this.limits.defaultTimeoutMs,
+          memoryMb: data.memory_mb,
+          maxConcurrency: data.max_concurrency,
+          environment: data.environment,
+          metadata: data.metadata as Prisma.InputJsonObject,
+          networkEnabled: data.network,
+        },
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new ConflictError(`function ${data.name} version ${data.version} already exists`, {
+          fields: [{ field: "version", message: `${data.name}@${data.version} already exists` }],
+        });
+      }
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<FaasFunction> {
+    const fn = await this.db.faasFunction.findUnique({ where: { id: assertUuid(id) } });
+    if (!fn) throw new NotFoundError("function", id);
+    return fn;
+  }
+
+  /** Many by id, in the order asked (DataLoader-style batching for GraphQL). */
+  async getMany(ids: readonly string[]): Promise<(FaasFunction | null)[]> {
+    const rows = await this.db.faasFunction.findMany({ where: { id: { in: [...ids] } } });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async list(filter: FunctionFilter, page: PageRequest): Promise<Page<FaasFunction>> {
+    const rows = await this.db.faasFunction.findMany({
+      where: { ...this.filterWhere(filter), ...afterCursorWhere(page) },
+      orderBy: newestFirst,
+      take: page.limit + 1,
+    });
+    return toPage(rows, page.limit);
+  }
+
+  /** REST entry: filter and page from query-string values. */
+  listFromQuery(query: Record<string, string | undefined>): Promise<Page<FaasFunction>> {
+    return this.list({ runtime: query.runtime, name: query.name }, parsePageRequest(query));
+  }
+
+  async update(id: string, input: unknown): Promise<FaasFunction> {
+    const uuid = assertUuid(id);
+    const data = parseOrThrow(this.updateSchema, input);
+    if (Object.values(data).every((v) => v === undefined)) {
+      throw ValidationError.field("body", "names no field to change");
+    }
+    const stored = data.code ? await this.storage.put(data.code) : undefined;
+    try {
+      return await this.db.faasFunction.update({
+        where: { id: uuid },
+        data: {
+          handler: data.handler,
+          timeoutMs: data.timeout,
+          memoryMb: data.memory_mb,
+          maxConcurrency: data.max_concurrency,
+          environment: data.environment,
+          metadata: data.metadata as Prisma.InputJsonObject | undefined,
+          networkEnabled: data.network,
+          ...(stored ? { codeRef: stored.ref, codeSha256: stored.sha256, codeSize: stored.size } : {}),
+        },
+      });
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError("function", id);
+      throw err;
+    }
+  }
+
+  async delete(id: string): Promise<FaasFunction> {
+    try {
+      return await this.db.faasFunction.delete({ where: { id: assertUuid(id) } });
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError("function", id);
+      throw err;
+    }
+  }
+
+  private filterWhere(filter: FunctionFilter): Prisma.FaasFunctionWhereInput {
+    if (filter.runtime !== undefined && !RUNTIMES.includes(filter.runtime as Runtime)) {
+      throw ValidationError.field("runtime", `must be one of ${RUNTIMES.join(", ")}`);
+    }
+    return {
+      ...(filter.runtime ? { runtime: filter.runtime } : {}),
+      ...(filter.name ? { name: filter.name } : {}),
+    };
+  }
+}
+
+function prismaCode(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
+}
+export const isUniqueViolation = (err: unknown) => prismaCode(err) === "P2002";
+export const isNotFound = (err: unknown) => prismaCode(err) === "P2025";

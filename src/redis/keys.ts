@@ -1,0 +1,43 @@
+// Every Redis key and channel name in one place. The queue keys are the public contract
+// of the quick reference (faas:queue:faas_executions, ...); the prefix is configurable so
+// test runs isolate themselves.
+export const QUEUE_NAME = "faas_executions";
+
+export interface RedisKeys {
+  queue: string;
+  processing: string;
+  deadLetter: string;
+  /** ZSET: raw message → lease deadline (ms). */
+  leases: string;
+  /** ZSET: raw message → time it becomes due (ms); retries with backoff and throttled work. */
+  delayed: string;
+  /** ZSET per function: invocation id → slot lease deadline (ms); max_concurrency across workers. */
+  concurrency(functionId: string): string;
+  /** Hash of live workers: worker id → last heartbeat (ms). */
+  workers: string;
+}
+
+export function redisKeys(prefix: string, queueName = QUEUE_NAME): RedisKeys {
+  return {
+    queue: `${prefix}:queue:${queueName}`,
+    processing: `${prefix}:processing:${queueName}`,
+    deadLetter: `${prefix}:dead_letter:${queueName}`,
+    leases: `${prefix}:leases:${queueName}`,
+    delayed: `${prefix}:delayed:${queueName}`,
+    concurrency: (functionId) => `${prefix}:concurrency:${functionId}`,
+    workers: `${prefix}:workers`,
+  };
+}
+
+/**
+ * Pub/sub channel of one invocation's status changes. The format is that of
+ * @graphql-yoga/redis-event-target with a topic and id ("topic:id"); it is prefixed only
+ * when the key prefix is not the default, so tests running in parallel stay isolated.
+ */
+export function invocationChannel(prefix: string, invocationId: string): string {
+  return `${invocationTopic(prefix)}:${invocationId}`;
+}
+
+export function invocationTopic(prefix: string): string {
+  return prefix === "faas" ? "invocationUpdated" : `${prefix}:invocationUpdated`;
+}

@@ -1,0 +1,62 @@
+// The contract between the worker and the things that execute user code. Two
+// implementations: the process runtime ("simple") and the container runtime ("container").
+
+export type FunctionLanguage = "go" | "python" | "nodejs";
+
+export interface RunRequest {
+  invocationId: string;
+  functionId: string;
+  runtime: FunctionLanguage;
+  /** The function's single source file, decoded. */
+  code: Buffer;
+  /** sha256 of `code` (hex); the key of the Go build cache. */
+  codeSha256: string;
+  /** The JSON payload as text; becomes FUNCTION_PAYLOAD. */
+  payload: string;
+  /** The function's own environment; nothing of the platform's environment is added. */
+  environment: Record<string, string>;
+  timeoutMs: number;
+  memoryMb: number;
+  /** Whether the function may reach the network (off by default). */
+  network: boolean;
+  /** Aborted when the worker must give the invocation up (shutdown deadline). */
+  signal?: AbortSignal;
+}
+
+export type RunOutcome = "completed" | "failed" | "timeout";
+
+export interface RunResult {
+  /** completed: exit code 0. failed: non-zero exit, killed, compile error, OOM. timeout: killed at its limit. */
+  outcome: RunOutcome;
+  exitCode: number | null;
+  /** Standard output, capped at the configured size. */
+  stdout: string;
+  stdoutTruncated: boolean;
+  /** Standard error, capped at the configured size (the truncation marker is added by the caller). */
+  stderr: string;
+  stderrTruncated: boolean;
+  durationMs: number;
+  /** Human-readable reason when outcome is not "completed" (e.g. "out of memory: limit 128 MiB"). */
+  error?: string;
+  oomKilled?: boolean;
+}
+
+export interface RuntimeLimits {
+  maxOutputBytes: number;
+  maxLogBytes: number;
+}
+
+/**
+ * Runs one invocation. Function failures (non-zero exit, timeout, OOM, compile errors,
+ * a missing toolchain) are results, never exceptions. An exception means the platform
+ * failed (engine down, disk full) and the worker retries the invocation with backoff:
+ * throw PlatformError from ../../errors.ts for those.
+ */
+export interface FunctionRuntime {
+  readonly kind: "simple" | "container";
+  /** Checks prerequisites (engine reachable, images present), cleans leftovers of a crashed worker. */
+  start(): Promise<void>;
+  /** Kills what is still running. Idempotent. */
+  stop(): Promise<void>;
+  run(request: RunRequest): Promise<RunResult>;
+}
