@@ -1,0 +1,125 @@
+// The REST shim of the quick reference: a thin mapping of HTTP to the services.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { App } from "../../app.js";
+import { AppError } from "../../errors.js";
+import type { Page } from "../../lib/pagination.js";
+import { checkHealth } from "../health.js";
+import { readJsonBody, sendData, sendError, sendJson } from "./http-io.js";
+import { functionView, invocationView } from "./views.js";
+
+interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: string[];
+  query: Record<string, string | undefined>;
+  body: () => Promise<unknown>;
+}
+
+type Handler = (ctx: RouteContext) => Promise<void>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+class MethodNotAllowedError extends AppError {
+  readonly code = "METHOD_NOT_ALLOWED";
+  readonly status = 405;
+}
+
+class RouteNotFoundError extends AppError {
+  readonly code = "NOT_FOUND";
+  readonly status = 404;
+}
+
+function pageExtra<T>(page: Page<T>, limit: number) {
+  return { pagination: { limit, next_cursor: page.nextCursor } };
+}
+
+function routes(app: App): Route[] {
+  const { functions, invocations } = app;
+  const limitOf = (q: Record<string, string | undefined>) => Number(q.limit ?? 20);
+  return [
+    {
+      method: "GET",
+      pattern: /^\/health$/,
+      handler: async ({ res }) => {
+        const health = await checkHealth(app);
+        sendJson(res, health.status === "ok" ? 200 : 503, { data: health });
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/functions$/,
+      handler: async ({ res, body }) => sendData(res, 201, functionView(await functions.create(await body()))),
+    },
+    {
+      method: "GET",
+      pattern: /^\/functions$/,
+      handler: async ({ res, query }) => {
+        const page = await functions.listFromQuery(query);
+        sendData(res, 200, page.items.map(functionView), pageExtra(page, limitOf(query)));
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/functions\/([^/]+)$/,
+      handler: async ({ res, params }) => sendData(res, 200, functionView(await functions.get(params[0] as string))),
+    },
+    {
+      method: "PUT",
+      pattern: /^\/functions\/([^/]+)$/,
+      handler: async ({ res, params, body }) =>
+        sendData(res, 200, functionView(await functions.update(params[0] as string, await body()))),
+    },
+    {
+      method: "DELETE",
+      pattern: /^\/functions\/([^/]+)$/,
+      handler: async ({ res, params }) => sendData(res, 200, functionView(await functions.delete(params[0] as string))),
+    },
+    {
+      method: "POST",
+      pattern: /^\/invoke$/,
+      handler: async ({ res, query, body }) => {
+        const { invocation, finished } = await invocations.invoke(await body(), { wait: query.wait });
+        sendData(res, finished ? 200 : 202, invocationView(invocation));
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/invocations$/,
+      handler: async ({ res, query }) => {
+        const page = await invocations.listFromQuery(query);
+        sendData(res, 200, page.items.map(invocationView), pageExtra(page, limitOf(query)));
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/invocations\/([^/]+)$/,
+      handler: async ({ res, params }) => sendData(res, 200, invocationView(await invocations.get(params[0] as string))),
+    },
+  ];
+}
+
+export function createRestHandler(app: App, bodyLimitBytes: number) {
+  const table = routes(app);
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
+      const matching = table.filter((r) => r.pattern.test(path));
+      if (matching.length === 0) throw new RouteNotFoundError(`no route for ${req.method} ${path}`);
+      const route = matching.find((r) => r.method === req.method);
+      if (!route) {
+        res.setHeader("allow", matching.map((r) => r.method).join(", "));
+        throw new MethodNotAllowedError(`${req.method} is not allowed on ${path}`);
+      }
+      const params = (route.pattern.exec(path) ?? []).slice(1).map(decodeURIComponent);
+      const query = Object.fromEntries(url.searchParams.entries());
+      await route.handler({ req, res, params, query, body: () => readJsonBody(req, bodyLimitBytes) });
+    } catch (err) {
+      sendError(res, err, app.logger);
+    }
+  };
+}

@@ -1,0 +1,48 @@
+// The REST representation: snake_case, as in the quick reference.
+import type { FaasFunction } from "../../functions/function-service.js";
+import type { Invocation } from "../../invocations/invocation-service.js";
+import { formatDuration } from "../../lib/duration.js";
+
+export function functionView(fn: FaasFunction) {
+  return {
+    id: fn.id,
+    name: fn.name,
+    version: fn.version,
+    runtime: fn.runtime,
+    handler: fn.handler,
+    code_sha256: fn.codeSha256,
+    code_size: fn.codeSize,
+    timeout: formatDuration(fn.timeoutMs),
+    timeout_ms: fn.timeoutMs,
+    memory_mb: fn.memoryMb,
+    max_concurrency: fn.maxConcurrency,
+    network: fn.networkEnabled,
+    environment: fn.environment,
+    metadata: fn.metadata,
+    created_at: fn.createdAt.toISOString(),
+    updated_at: fn.updatedAt.toISOString(),
+  };
+}
+
+export function invocationView(inv: Invocation) {
+  return {
+    id: inv.id,
+    invocation_id: inv.id,
+    function_id: inv.functionId,
+    status: inv.status,
+    payload: inv.payload,
+    headers: inv.headers,
+    result: inv.result,
+    error: inv.error,
+    logs: inv.logs,
+    exit_code: inv.exitCode,
+    attempts: inv.attempts,
+    worker_id: inv.workerId,
+    duration_ms: inv.durationMs,
+    timeout: formatDuration(inv.timeoutMs),
+    code_sha256: inv.codeSha256,
+    created_at: inv.createdAt.toISOString(),
+    started_at: inv.startedAt?.toISOString() ?? null,
+    completed_at: inv.completedAt?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,39 @@
+import { z } from "zod";
+import { parseDuration } from "../lib/duration.js";
+import { INVOCATION_STATUSES } from "./invocation-status.js";
+
+// The payload travels in the FUNCTION_PAYLOAD environment variable; Linux refuses a
+// single environment string over 128 KiB, so larger payloads are rejected up front.
+export const MAX_PAYLOAD_BYTES = 120 * 1024;
+
+const duration = (what: string) =>
+  z.string({ message: `must be a duration string such as "30s"` }).transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === null || ms <= 0) {
+      ctx.addIssue({ code: "custom", message: `"${text.slice(0, 40)}" is not a positive ${what} such as "30s" or "500ms"` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+export const invokeSchema = z.strictObject({
+  function_id: z.string({ message: "is required and must be a string" }).uuid("must be a UUID"),
+  payload: z
+    .unknown()
+    .default({})
+    .superRefine((payload, ctx) => {
+      const size = Buffer.byteLength(JSON.stringify(payload ?? null));
+      if (size > MAX_PAYLOAD_BYTES) {
+        ctx.addIssue({ code: "custom", message: `serialized size ${size} bytes exceeds ${MAX_PAYLOAD_BYTES} (it is passed in an environment variable)` });
+      }
+    }),
+  headers: z
+    .record(z.string(), z.string({ message: "must be a string" }), { message: "must be an object of string values" })
+    .default({}),
+  timeout: duration("duration").optional(),
+  wait: duration("wait time").optional(),
+});
+
+export type InvokeInput = z.output<typeof invokeSchema>;
+
+export const statusSchema = z.enum(INVOCATION_STATUSES, { message: `must be one of ${INVOCATION_STATUSES.join(", ")}` });

@@ -1,0 +1,188 @@
+// Invocations as the API sees them: invoke (write pending, enqueue), read, list, follow.
+import type { Config } from "../config.js";
+import type { Db } from "../db/client.js";
+import { NotFoundError, ServiceUnavailableError, ValidationError } from "../errors.js";
+import type { FunctionService } from "../functions/function-service.js";
+import type { Invocation, InvocationStatus, Prisma } from "../generated/prisma/client.js";
+import type { Logger } from "../lib/logger.js";
+import {
+  afterCursorWhere,
+  assertUuid,
+  newestFirst,
+  type Page,
+  type PageRequest,
+  parsePageRequest,
+  toPage,
+} from "../lib/pagination.js";
+import { parseOrThrow } from "../lib/zod-errors.js";
+import { newMessage } from "../queue/queue-message.js";
+import type { ReliableQueue } from "../queue/reliable-queue.js";
+import type { InvocationEvents } from "./invocation-events.js";
+import { invokeSchema, statusSchema } from "./invocation-input.js";
+import { isTerminal } from "./invocation-status.js";
+import type { InvocationTransitions } from "./invocation-transitions.js";
+
+export type { Invocation };
+
+export interface InvocationFilter {
+  functionId?: string;
+  status?: string;
+}
+
+export interface InvokeResult {
+  invocation: Invocation;
+  /** True when the invocation reached a terminal status within the wait. */
+  finished: boolean;
+}
+
+/** Safety net under pub/sub: how often a follower re-reads the row in case an event was lost. */
+const WATCH_POLL_MS = 5000;
+
+export class InvocationService {
+  constructor(
+    private readonly db: Db,
+    private readonly functions: FunctionService,
+    private readonly queue: ReliableQueue,
+    private readonly events: InvocationEvents,
+    private readonly transitions: InvocationTransitions,
+    private readonly limits: Config["limits"],
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Writes a pending invocation and queues it. The row is committed only after the
+   * message is queued, so no invocation is ever left pending without a message; a message
+   * whose transaction then fails finds no row and is dropped by the worker.
+   */
+  async invoke(input: unknown, options: { wait?: string } = {}): Promise<InvokeResult> {
+    if (typeof input !== "object" || input === null || Array.isArray(input)) {
+      throw ValidationError.field("body", "must be a JSON object");
+    }
+    const data = parseOrThrow(invokeSchema, { ...input, ...(options.wait !== undefined ? { wait: options.wait } : {}) });
+    const fn = await this.functions.get(data.function_id);
+    if (data.timeout !== undefined && data.timeout > fn.timeoutMs) {
+      throw ValidationError.field("timeout", `must not exceed the function's timeout of ${fn.timeoutMs / 1000}s`);
+    }
+    if (data.wait !== undefined && data.wait > this.limits.maxWaitMs) {
+      throw ValidationError.field("wait", `must not exceed ${this.limits.maxWaitMs / 1000}s`);
+    }
+
+    let invocation: Invocation;
+    try {
+      invocation = await this.db.$transaction(async (tx) => {
+        const row = await tx.invocation.create({
+          data: {
+            functionId: fn.id,
+            status: "pending",
+            payload: (data.payload ?? null) as Prisma.InputJsonValue,
+            headers: data.headers,
+            codeRef: fn.codeRef,
+            codeSha256: fn.codeSha256,
+            timeoutMs: data.timeout ?? fn.timeoutMs,
+          },
+        });
+        await this.queue.enqueue(newMessage(row.id, fn.id));
+        return row;
+      });
+    } catch (err) {
+      this.logger.error("invocation could not be queued", { functionId: fn.id, err });
+      throw new ServiceUnavailableError("the invocation could not be queued; try again");
+    }
+    await this.transitions.publish(invocation);
+
+    if (data.wait === undefined) return { invocation, finished: false };
+    const final = await this.waitForTerminal(invocation.id, data.wait);
+    return { invocation: final, finished: isTerminal(final.status) };
+  }
+
+  async get(id: string): Promise<Invocation> {
+    const row = await this.db.invocation.findUnique({ where: { id: assertUuid(id) } });
+    if (!row) throw new NotFoundError("invocation", id);
+    return row;
+  }
+
+  async list(filter: InvocationFilter, page: PageRequest): Promise<Page<Invocation>> {
+    const where: Prisma.InvocationWhereInput = {};
+    if (filter.functionId) where.functionId = assertUuid(filter.functionId, "function_id");
+    if (filter.status) where.status = parseOrThrow(statusSchema, filter.status) as InvocationStatus;
+    const rows = await this.db.invocation.findMany({
+      where: { ...where, ...afterCursorWhere(page) },
+      orderBy: newestFirst,
+      take: page.limit + 1,
+    });
+    return toPage(rows, page.limit);
+  }
+
+  listFromQuery(query: Record<string, string | undefined>): Promise<Page<Invocation>> {
+    return this.list({ functionId: query.function_id, status: query.status }, parsePageRequest(query));
+  }
+
+  /** Resolves with the invocation once terminal, or with its current state after `waitMs`. */
+  async waitForTerminal(id: string, waitMs: number): Promise<Invocation> {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), waitMs);
+    let last: Invocation | undefined;
+    try {
+      for await (const inv of this.watch(id, abort.signal)) last = inv;
+    } finally {
+      clearTimeout(timer);
+    }
+    return last ?? this.get(id);
+  }
+
+  /**
+   * The current state, then every change, ending after a terminal status (or when the
+   * signal aborts). Subscribes before reading, so no change between the two is missed.
+   */
+  async *watch(id: string, signal?: AbortSignal): AsyncGenerator<Invocation> {
+    assertUuid(id);
+    const inbox: Invocation[] = [];
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      wake?.();
+      wake = undefined;
+    };
+    const unlisten = await this.events.listen(id, (inv) => {
+      inbox.push(inv);
+      notify();
+    });
+    const poll = setInterval(() => {
+      this.db.invocation
+        .findUnique({ where: { id } })
+        .then((row) => {
+          if (row) inbox.push(row);
+          notify();
+        })
+        .catch(() => undefined);
+    }, WATCH_POLL_MS);
+    signal?.addEventListener("abort", notify, { once: true });
+    try {
+      let last = await this.get(id);
+      yield last;
+      while (!isTerminal(last.status) && !signal?.aborted) {
+        const next = inbox.shift();
+        if (!next) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          continue;
+        }
+        if (isNewer(next, last)) {
+          last = next;
+          yield last;
+        }
+      }
+    } finally {
+      clearInterval(poll);
+      unlisten();
+    }
+  }
+}
+
+const RANK: Record<InvocationStatus, number> = { pending: 0, running: 1, completed: 2, failed: 2, timeout: 2 };
+
+/** An event is news when it moves the lifecycle on, or is a new attempt of the same step. */
+function isNewer(next: Invocation, last: Invocation): boolean {
+  if (next.attempts !== last.attempts) return next.attempts > last.attempts || RANK[next.status] > RANK[last.status];
+  return RANK[next.status] > RANK[last.status];
+}

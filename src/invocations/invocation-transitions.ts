@@ -1,0 +1,73 @@
+// Every status change of an invocation: written to PostgreSQL first, then published. A
+// terminal status is final: each write is conditional on the row still being active, so
+// a late or duplicate result changes nothing and publishes nothing.
+import type { Db } from "../db/client.js";
+import type { Invocation, Prisma } from "../generated/prisma/client.js";
+import type { Logger } from "../lib/logger.js";
+import { ACTIVE_STATUSES } from "./invocation-status.js";
+import type { InvocationEvents } from "./invocation-events.js";
+
+export type TerminalUpdate = Pick<Prisma.InvocationUpdateInput, "result" | "error" | "logs" | "exitCode" | "durationMs"> & {
+  status: "completed" | "failed" | "timeout";
+};
+
+export class InvocationTransitions {
+  constructor(
+    private readonly db: Db,
+    private readonly events: InvocationEvents,
+    private readonly logger: Logger,
+  ) {}
+
+  /** pending|running → running (a redelivery after a crash runs again). Null when no longer active. */
+  markRunning(id: string, workerId: string): Promise<Invocation | null> {
+    return this.transition(id, ACTIVE_STATUSES, {
+      status: "running",
+      workerId,
+      startedAt: new Date(),
+      attempts: { increment: 1 },
+    });
+  }
+
+  /** Back to pending: handed back at shutdown, or waiting for a retry. */
+  markPending(id: string, error?: string): Promise<Invocation | null> {
+    return this.transition(id, ACTIVE_STATUSES, { status: "pending", workerId: null, error: error ?? null });
+  }
+
+  finish(id: string, update: TerminalUpdate): Promise<Invocation | null> {
+    return this.transition(id, ACTIVE_STATUSES, { ...update, completedAt: new Date() });
+  }
+
+  /** Operator redrive of a dead letter: the one sanctioned way out of a terminal status. */
+  reopenForRedrive(id: string): Promise<Invocation | null> {
+    return this.transition(id, ["failed"], {
+      status: "pending",
+      error: null,
+      workerId: null,
+      completedAt: null,
+      attempts: 0,
+    });
+  }
+
+  private async transition(
+    id: string,
+    from: Prisma.EnumInvocationStatusFilter["in"],
+    data: Prisma.InvocationUpdateInput,
+  ): Promise<Invocation | null> {
+    const { count } = await this.db.invocation.updateMany({ where: { id, status: { in: from } }, data });
+    if (count === 0) return null;
+    const row = await this.db.invocation.findUnique({ where: { id } });
+    if (!row) return null;
+    await this.publish(row);
+    return row;
+  }
+
+  async publish(row: Invocation): Promise<void> {
+    try {
+      await this.events.publish(row);
+    } catch (err) {
+      // The database already holds the truth; a subscriber that missed this event
+      // re-reads the row on its next poll.
+      this.logger.warn("could not publish invocation event", { invocationId: row.id, err });
+    }
+  }
+}

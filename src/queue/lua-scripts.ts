@@ -1,0 +1,110 @@
+// Atomic queue transitions. Each script touches the processing list, the lease set and
+// one destination in one step, so a crash between steps can never lose or duplicate a
+// message.
+
+/** KEYS: processing, leases. ARGV: raw. */
+export const ACK = `
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1`;
+
+/** Moves a claimed message to another list. KEYS: processing, leases, target. ARGV: raw, newRaw, "front"|"back". */
+export const MOVE_TO_LIST = `
+local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if removed == 0 then return 0 end
+if ARGV[3] == 'front' then redis.call('RPUSH', KEYS[3], ARGV[2]) else redis.call('LPUSH', KEYS[3], ARGV[2]) end
+return 1`;
+
+/** Schedules a claimed message for later. KEYS: processing, leases, delayed. ARGV: raw, newRaw, dueAtMs. */
+export const DELAY = `
+local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if removed == 0 then return 0 end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+return 1`;
+
+/** Moves due delayed messages to the queue. KEYS: delayed, queue. ARGV: nowMs, max. */
+export const PROMOTE_DUE = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, raw in ipairs(due) do
+  redis.call('ZREM', KEYS[1], raw)
+  redis.call('LPUSH', KEYS[2], raw)
+end
+return #due`;
+
+/**
+ * Returns messages whose lease expired (their worker died) to the queue with attempt+1,
+ * or to the dead-letter list after the last attempt. A message found in the processing
+ * list without a lease (its worker died between BLMOVE and taking the lease) is given
+ * one lease period of grace first.
+ * KEYS: processing, leases, queue, deadLetter. ARGV: nowMs, leaseMs, maxAttempts.
+ * Returns the dead-lettered raw messages (the caller marks their invocations failed).
+ */
+export const REAP = `
+local now = tonumber(ARGV[1])
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+local dead = {}
+local requeued = 0
+for _, raw in ipairs(items) do
+  local deadline = redis.call('ZSCORE', KEYS[2], raw)
+  if not deadline then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), raw)
+  elseif tonumber(deadline) < now then
+    redis.call('LREM', KEYS[1], 1, raw)
+    redis.call('ZREM', KEYS[2], raw)
+    local ok, msg = pcall(cjson.decode, raw)
+    if ok and type(msg) == 'table' and type(msg['attempt']) == 'number' then
+      if msg['attempt'] >= tonumber(ARGV[3]) then
+        msg['error'] = 'lease expired on the last attempt: the worker running it stopped responding'
+        msg['dead_lettered_at'] = now
+        redis.call('LPUSH', KEYS[4], cjson.encode(msg))
+        table.insert(dead, raw)
+      else
+        msg['attempt'] = msg['attempt'] + 1
+        redis.call('LPUSH', KEYS[3], cjson.encode(msg))
+        requeued = requeued + 1
+      end
+    else
+      redis.call('LPUSH', KEYS[4], cjson.encode({error = 'malformed message', raw = raw, dead_lettered_at = now}))
+    end
+  end
+end
+return {requeued, dead}`;
+
+/**
+ * Takes a concurrency slot for one invocation of a function, across all workers.
+ * Slots whose holder died expire. Re-entrant for the same invocation.
+ * KEYS: concurrency zset. ARGV: invocationId, max, nowMs, leaseMs. Returns 1 when taken.
+ */
+export const ACQUIRE_SLOT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) * 4)
+return 1`;
+
+/** Moves every dead letter back to the queue as a fresh first attempt. KEYS: deadLetter, queue. Returns the moved messages. */
+export const REDRIVE = `
+local moved = {}
+while true do
+  local raw = redis.call('RPOP', KEYS[1])
+  if not raw then break end
+  local ok, msg = pcall(cjson.decode, raw)
+  if ok and type(msg) == 'table' and msg['invocation_id'] then
+    msg['error'] = nil
+    msg['dead_lettered_at'] = nil
+    msg['attempt'] = 1
+    local out = cjson.encode(msg)
+    redis.call('LPUSH', KEYS[2], out)
+    table.insert(moved, out)
+  else
+    -- unreadable: nothing to run; keep it for the operator to inspect
+    redis.call('LPUSH', KEYS[1] .. ':unreadable', raw)
+  end
+end
+return moved`;
