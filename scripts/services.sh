@@ -297,7 +297,17 @@ redis_status() {
 # ---------------------------------------------------------------- Docker engine
 
 docker_ok() { have docker && timeout 10 docker info >/dev/null 2>&1; }
-dockerd_pids() { pgrep -x dockerd 2>/dev/null || true; }
+# Without pgrep: procps is not part of minimal Debian images.
+dockerd_pids() {
+  local f comm
+  for f in /proc/[0-9]*/comm; do
+    read -r comm 2>/dev/null <"$f" || continue
+    if [[ $comm == dockerd ]]; then
+      f="${f#/proc/}"
+      printf '%s\n' "${f%/comm}"
+    fi
+  done
+}
 
 docker_up() {
   local did=started i
