@@ -1,0 +1,86 @@
+# FaaS platform. `make dev` runs it; `make test` passes the tests (both bring up what they need).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+TSX := node --import tsx
+NPM_STAMP := node_modules/.package-lock.json
+PRISMA_CLIENT := src/generated/prisma/client.ts
+
+.PHONY: help install generate services docker-up docker-down migrate-up build-runtime-images \
+        run-controller run-worker dev test test-unit bench fmt lint typecheck build clean \
+        redrive-dead-letters queue-stats codegen
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NPM_STAMP) ## install npm dependencies
+
+$(PRISMA_CLIENT): $(NPM_STAMP) prisma/schema.prisma
+	node scripts/prisma-generate.mjs
+
+generate: $(PRISMA_CLIENT) ## generate the Prisma client (offline)
+
+services: ## install (as root) and start PostgreSQL, Redis and the Docker engine on this machine
+	bash scripts/services.sh up
+
+docker-up: ## start PostgreSQL and Redis (docker compose where images can be pulled, else local services)
+	bash scripts/docker-up.sh
+
+docker-down: ## stop what docker-up started
+	bash scripts/docker-down.sh
+
+migrate-up: generate ## create the database if needed and apply migrations
+	$(TSX) src/main.ts migrate
+
+build-runtime-images: ## build the function runtime images (base image from Debian packages when no registry)
+	bash scripts/build-runtime-images.sh
+
+run-controller: generate ## HTTP server: REST, GraphQL (/graphql), /health
+	$(TSX) src/main.ts controller
+
+run-worker: generate ## worker: runs queued invocations
+	$(TSX) src/main.ts worker
+
+dev: install ## everything on one machine: services, migrations, images, controller + worker
+	bash scripts/services.sh up
+	$(MAKE) --no-print-directory generate
+	-bash scripts/build-runtime-images.sh || echo "runtime images not built: the worker will fall back to processes"
+	$(TSX) src/main.ts dev
+
+test: install ## the whole test suite against real PostgreSQL, Redis and Docker
+	SERVICES_WITH_CHROMIUM=1 bash scripts/services.sh up
+	$(MAKE) --no-print-directory generate
+	bash scripts/build-runtime-images.sh
+	npx vitest run
+
+test-unit: generate ## only the unit tests (no services needed)
+	npx vitest run test/unit
+
+bench: install ## throughput and latency figures (needs services and images)
+	bash scripts/services.sh up
+	$(MAKE) --no-print-directory generate
+	bash scripts/build-runtime-images.sh
+	$(TSX) bench/invocation-bench.ts
+
+redrive-dead-letters: generate ## move dead letters back to the queue (their invocations become pending)
+	$(TSX) src/main.ts redrive-dead-letters
+
+queue-stats: generate ## queued / processing / delayed / dead-letter counts
+	$(TSX) src/main.ts queue-stats
+
+fmt: install ## format and fix lint issues
+	npx biome check --write .
+
+lint: install ## check formatting and lint rules
+	npx biome check .
+
+typecheck: generate ## TypeScript, strict
+	npx tsc --noEmit -p .
+
+build: typecheck ## type-check (the platform runs TypeScript through tsx; no build output)
+
+clean: ## remove generated code and local storage
+	rm -rf src/generated storage .tmp

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// CLI entry: controller | worker | dev | migrate | redrive-dead-letters | queue-stats
+import { ApiServer } from "./api/server.js";
+import { App } from "./app.js";
+import { type Config, loadConfigOrExit } from "./config.js";
+import { migrateUp } from "./db/migrate.js";
+import { createGraphqlEndpoint } from "./api/graphql/endpoint.js";
+import { createLogger, type Logger } from "./lib/logger.js";
+import { redriveDeadLetters } from "./queue/redrive.js";
+import { createRuntime } from "./worker/runtime-factory.js";
+import { dockerReachable } from "./worker/runtimes/docker-probe.js";
+import { Worker } from "./worker/worker.js";
+
+type Stoppable = { stop(): Promise<void> };
+
+/** SIGTERM/SIGINT: stop intake, drain, close; a second signal exits at once. */
+function onShutdown(logger: Logger, parts: Stoppable[]): void {
+  let shuttingDown = false;
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) {
+      logger.warn("second signal: exiting now", { signal });
+      process.exit(1);
+    }
+    shuttingDown = true;
+    logger.info("shutting down", { signal });
+    for (const part of parts) {
+      try {
+        await part.stop();
+      } catch (err) {
+        logger.error("error during shutdown", { err });
+      }
+    }
+    process.exit(0);
+  };
+  process.on("SIGTERM", (s) => void shutdown(s));
+  process.on("SIGINT", (s) => void shutdown(s));
+}
+
+async function startController(config: Config, app: App): Promise<Stoppable> {
+  const server = new ApiServer(app, {
+    host: config.server.host,
+    port: config.server.port,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    graphql: createGraphqlEndpoint,
+  });
+  const { url } = await server.start();
+  app.logger.info(`REST at ${url}, GraphQL (GraphiQL) at ${url}/graphql`);
+  return server;
+}
+
+async function startWorker(config: Config, app: App, kind = config.worker.runtimeType): Promise<Stoppable> {
+  const worker = new Worker(app, createRuntime(config, app.logger, kind));
+  await worker.start();
+  return worker;
+}
+
+async function main(): Promise<void> {
+  const command = process.argv[2] ?? "dev";
+  const config = loadConfigOrExit();
+  const logger = createLogger(config.logLevel, { process: command });
+
+  switch (command) {
+    case "migrate": {
+      await migrateUp(config.db.url, logger);
+      return;
+    }
+    case "redrive-dead-letters": {
+      const app = new App(config, { logger });
+      const moved = await redriveDeadLetters(app);
+      process.stdout.write(`moved ${moved} dead letter(s) back to ${app.keys.queue}\n`);
+      await app.stop();
+      return;
+    }
+    case "queue-stats": {
+      const app = new App(config, { logger });
+      process.stdout.write(`${JSON.stringify(await app.queue.stats())}\n`);
+      await app.stop();
+      return;
+    }
+    case "controller": {
+      const app = new App(config, { logger });
+      onShutdown(logger, [await startController(config, app), app]);
+      return;
+    }
+    case "worker": {
+      const app = new App(config, { logger });
+      try {
+        onShutdown(logger, [await startWorker(config, app), app]);
+      } catch (err) {
+        logger.error(`worker cannot start: ${(err as Error).message}`);
+        await app.stop();
+        process.exit(1);
+      }
+      return;
+    }
+    case "dev": {
+      await migrateUp(config.db.url, logger);
+      let kind = config.worker.runtimeType;
+      if (kind === "container" && !config.worker.runtimeTypeExplicit && !(await dockerReachable())) {
+        logger.warn(
+          "WARNING: no Docker engine reachable; running functions as plain processes (WORKER_RUNTIME_TYPE=simple). Start the engine with `make docker-up` for container isolation.",
+        );
+        kind = "simple";
+      }
+      logger.info(`dev: worker runs functions with the ${kind === "container" ? "container" : "process (simple)"} runtime`);
+      const app = new App(config, { logger });
+      const controller = await startController(config, app);
+      const worker = await startWorker(config, app, kind);
+      onShutdown(logger, [controller, worker, app]);
+      return;
+    }
+    default:
+      process.stderr.write(
+        `unknown command "${command}". Use: controller | worker | dev | migrate | redrive-dead-letters | queue-stats\n`,
+      );
+      process.exit(2);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,228 @@
+// The worker: claims invocations from the reliable queue, runs them in a runtime, stores
+// the result and publishes every status change. Any number of workers may share a queue.
+import type { Redis } from "ioredis";
+import type { App } from "../app.js";
+import type { Config } from "../config.js";
+import { PlatformError } from "../errors.js";
+import { Prisma } from "../generated/prisma/client.js";
+import { isTerminal } from "../invocations/invocation-status.js";
+import type { Logger } from "../lib/logger.js";
+import type { ClaimedMessage } from "../queue/reliable-queue.js";
+import type { QueueMessage } from "../queue/queue-message.js";
+import { createRedis } from "../redis/connection.js";
+import { toTerminalUpdate } from "./result-mapping.js";
+import type { FunctionRuntime } from "./runtimes/runtime.js";
+
+/** A message whose invocation row is not visible yet may belong to a transaction still committing. */
+const UNCOMMITTED_GRACE_MS = 10_000;
+
+export class Worker {
+  readonly id: string;
+  private readonly logger: Logger;
+  private readonly settings: Config["worker"];
+  private blocking: Redis | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private maintenance: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
+  private slotWaiter: (() => void) | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly app: App,
+    private readonly runtime: FunctionRuntime,
+  ) {
+    this.settings = app.config.worker;
+    this.id = this.settings.id;
+    this.logger = app.logger.child({ component: "worker", workerId: this.id });
+  }
+
+  async start(): Promise<void> {
+    await this.runtime.start();
+    this.blocking = createRedis(this.app.config.redis, `faas-worker-${this.id}`);
+    this.blocking.on("error", () => undefined);
+    this.running = true;
+    const tickMs = Math.max(100, Math.min(1000, Math.floor(this.settings.leaseMs / 3)));
+    this.maintenance = setInterval(() => void this.maintain(), tickMs);
+    this.loop = this.claimLoop();
+    this.logger.info("worker started", {
+      runtime: this.runtime.kind,
+      slots: this.settings.concurrency,
+      queue: this.app.keys.queue,
+    });
+  }
+
+  /** Stops claiming, lets in-flight work finish until the deadline, hands back the rest. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (!this.running && !this.loop) return;
+    this.running = false;
+    this.slotWaiter?.();
+    await this.loop;
+    const pending = [...this.inFlight.values()];
+    if (pending.length > 0) {
+      this.logger.info("waiting for in-flight invocations", { count: pending.length, deadlineMs: this.settings.shutdownTimeoutMs });
+      const deadline = new Promise<"deadline">((r) => setTimeout(() => r("deadline"), this.settings.shutdownTimeoutMs).unref());
+      const outcome = await Promise.race([Promise.all(pending.map((p) => p.done)).then(() => "done" as const), deadline]);
+      if (outcome === "deadline") {
+        this.logger.warn("shutdown deadline reached; handing back unfinished invocations", { count: this.inFlight.size });
+        for (const p of this.inFlight.values()) p.abort.abort();
+        await Promise.all([...this.inFlight.values()].map((p) => p.done));
+      }
+    }
+    clearInterval(this.maintenance);
+    this.blocking?.disconnect();
+    await this.runtime.stop();
+    this.logger.info("worker stopped");
+  }
+
+  private async claimLoop(): Promise<void> {
+    while (this.running) {
+      if (this.inFlight.size >= this.settings.concurrency) {
+        await new Promise<void>((resolve) => {
+          this.slotWaiter = resolve;
+        });
+        continue;
+      }
+      let claimed: ClaimedMessage | null;
+      try {
+        claimed = await this.app.queue.claim(this.blocking as Redis, 0.5);
+      } catch (err) {
+        if (!this.running) break;
+        this.logger.warn("could not claim from the queue; retrying", { err: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      if (claimed) this.dispatch(claimed);
+    }
+  }
+
+  private dispatch(claimed: ClaimedMessage): void {
+    const abort = new AbortController();
+    const done = this.handle(claimed, abort.signal)
+      .catch((err) => this.logger.error("unexpected failure handling a message", { err }))
+      .finally(() => {
+        this.inFlight.delete(claimed.raw);
+        this.slotWaiter?.();
+        this.slotWaiter = undefined;
+      });
+    this.inFlight.set(claimed.raw, { done, abort });
+  }
+
+  private async handle({ raw, message }: ClaimedMessage, signal: AbortSignal): Promise<void> {
+    const { queue, limiter, transitions, db } = this.app;
+    if (!message) {
+      this.logger.warn("poison message moved to the dead-letter list", { raw: raw.slice(0, 200) });
+      await queue.deadLetter(raw, "malformed message: not a valid invocation message");
+      return;
+    }
+    const log = this.logger.child({ invocationId: message.invocation_id, attempt: message.attempt });
+    let slot = false;
+    const heartbeat = setInterval(() => {
+      void queue.extendLease(raw).catch(() => undefined);
+      if (slot) void limiter.extend(message.function_id, message.invocation_id).catch(() => undefined);
+    }, Math.max(100, Math.floor(this.settings.leaseMs / 3)));
+    try {
+      const invocation = await db.invocation.findUnique({
+        where: { id: message.invocation_id },
+        include: { function: true },
+      });
+      if (!invocation) {
+        if (Date.now() - message.enqueued_at < UNCOMMITTED_GRACE_MS) {
+          await queue.delay(raw, message, 200);
+        } else {
+          log.info("dropping message of an invocation that no longer exists");
+          await queue.ack(raw);
+        }
+        return;
+      }
+      if (isTerminal(invocation.status)) {
+        await queue.ack(raw); // a duplicate delivery of finished work
+        return;
+      }
+      const fn = invocation.function;
+      slot = await limiter.acquire(fn.id, invocation.id, fn.maxConcurrency);
+      if (!slot) {
+        // At its max_concurrency: wait, without spending an attempt.
+        await queue.delay(raw, message, 50 + Math.floor(Math.random() * 150));
+        return;
+      }
+      const running = await transitions.markRunning(invocation.id, this.id);
+      if (!running) {
+        await queue.ack(raw);
+        return;
+      }
+      const code = await this.app.storage.get(invocation.codeRef);
+      const result = await this.runtime.run({
+        invocationId: invocation.id,
+        functionId: fn.id,
+        runtime: fn.runtime as "go" | "python" | "nodejs",
+        code,
+        codeSha256: invocation.codeSha256,
+        payload: JSON.stringify(invocation.payload ?? null),
+        environment: (fn.environment ?? {}) as Record<string, string>,
+        timeoutMs: invocation.timeoutMs,
+        memoryMb: fn.memoryMb,
+        network: fn.networkEnabled,
+        signal,
+      });
+      if (signal.aborted) throw new PlatformError("worker shutting down");
+      const update = toTerminalUpdate(result, this.app.config.limits);
+      await transitions.finish(invocation.id, update);
+      await queue.ack(raw);
+      log.debug("invocation finished", { status: update.status, durationMs: update.durationMs });
+    } catch (err) {
+      await this.onFailure(raw, message, err, signal, log);
+    } finally {
+      clearInterval(heartbeat);
+      if (slot) await limiter.release(message.function_id, message.invocation_id).catch(() => undefined);
+    }
+  }
+
+  /** Platform failures: hand back at shutdown, retry with backoff, dead-letter after the last attempt. */
+  private async onFailure(raw: string, message: QueueMessage, err: unknown, signal: AbortSignal, log: Logger) {
+    const { queue, transitions } = this.app;
+    const reason = err instanceof Error ? err.message : String(err);
+    if (signal.aborted) {
+      log.info("handing invocation back to the queue");
+      await transitions.markPending(message.invocation_id);
+      await queue.release(raw);
+      return;
+    }
+    if (message.attempt >= this.settings.maxAttempts) {
+      log.error("invocation failed on its last attempt; moved to the dead-letter list", { err: reason });
+      await queue.deadLetter(raw, reason);
+      await transitions.finish(message.invocation_id, {
+        status: "failed",
+        error: `platform failure after ${message.attempt} attempt(s), moved to the dead-letter list: ${reason}`,
+        result: Prisma.DbNull,
+      });
+      return;
+    }
+    const delayMs = this.settings.retryBaseDelayMs * 2 ** (message.attempt - 1) * (0.8 + Math.random() * 0.4);
+    log.warn("platform failure; retrying with backoff", { err: reason, delayMs: Math.round(delayMs) });
+    await transitions.markPending(message.invocation_id, `attempt ${message.attempt} failed: ${reason}; retrying`);
+    await queue.delay(raw, { ...message, attempt: message.attempt + 1 }, delayMs);
+  }
+
+  /** Periodic: move due retries to the queue, recover work of dead workers. */
+  private async maintain(): Promise<void> {
+    try {
+      await this.app.queue.promoteDue();
+      const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);
+      if (requeued > 0) this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });
+      for (const m of deadLettered) {
+        await this.app.transitions.finish(m.invocation_id, {
+          status: "failed",
+          error: `the worker running it stopped responding on attempt ${m.attempt} of ${this.settings.maxAttempts}; moved to the dead-letter list`,
+        });
+      }
+    } catch (err) {
+      this.logger.debug("maintenance tick failed", { err: (err as Error).message });
+    }
+  }
+}

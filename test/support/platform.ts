@@ -1,0 +1,161 @@
+// Starts the real platform for a test file: its own PostgreSQL database, its own Redis key
+// prefix, its own storage directories, the HTTP server on port 0 and (optionally) workers
+// in this process or as separate processes.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { ApiServer } from "../../src/api/server.js";
+import { App } from "../../src/app.js";
+import { type Config, type Env, loadConfig } from "../../src/config.js";
+import { migrateUp } from "../../src/db/migrate.js";
+import { createLogger } from "../../src/lib/logger.js";
+import { createRedis } from "../../src/redis/connection.js";
+import { createRuntime } from "../../src/worker/runtime-factory.js";
+import { Worker } from "../../src/worker/worker.js";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BASE_DB_URL = process.env.TEST_DATABASE_URL ?? "postgresql://postgres:postgres@127.0.0.1:5432/postgres";
+
+export interface PlatformOptions {
+  /** Extra environment for the platform (e.g. WORKER_CONCURRENCY). */
+  env?: Env;
+  /** Start N workers inside the test process (default 0). */
+  workers?: number;
+  /** Build the GraphQL endpoint too (default true once it exists). */
+  graphql?: boolean;
+  onQuery?: (sql: string) => void;
+}
+
+export interface Platform {
+  url: string;
+  env: Env;
+  config: Config;
+  app: App;
+  dbName: string;
+  prefix: string;
+  workers: Worker[];
+  startWorker(extraEnv?: Env): Promise<Worker>;
+  /** A worker in its own OS process (`tsx src/main.ts worker`). */
+  spawnWorker(extraEnv?: Env): ChildProcess;
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  stop(): Promise<void>;
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: BASE_DB_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+export function dbUrlFor(dbName: string): string {
+  const url = new URL(BASE_DB_URL);
+  url.pathname = `/${dbName}`;
+  return url.toString();
+}
+
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
+  const id = randomBytes(4).toString("hex");
+  const dbName = `faas_test_${id}`;
+  const prefix = `faastest-${id}`;
+  const dir = await mkdtemp(join(tmpdir(), `faas-test-${id}-`));
+  const env: Env = {
+    PATH: process.env.PATH,
+    DATABASE_URL: dbUrlFor(dbName),
+    REDIS_ADDR: process.env.TEST_REDIS_ADDR ?? "127.0.0.1:6379",
+    REDIS_KEY_PREFIX: prefix,
+    SERVER_ADDR: "127.0.0.1:0",
+    STORAGE_BASE_DIR: join(dir, "functions"),
+    WORKER_WORK_DIR: join(dir, "work"),
+    WORKER_RUNTIME_TYPE: "simple",
+    WORKER_LEASE: "3s",
+    WORKER_RETRY_BASE_DELAY: "100ms",
+    WORKER_SHUTDOWN_TIMEOUT: "10s",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn",
+    ...options.env,
+  };
+  const config = loadConfig(env);
+  await migrateUp(config.db.url);
+  const logger = createLogger(config.logLevel, { test: id });
+  const app = new App(config, { logger, onQuery: options.onQuery });
+  let graphql: ((a: App) => import("../../src/api/server.js").GraphqlEndpoint) | undefined;
+  if (options.graphql !== false) {
+    graphql = await import("../../src/api/graphql/endpoint.js").then((m) => m.createGraphqlEndpoint).catch(() => undefined);
+  }
+  const server = new ApiServer(app, { host: "127.0.0.1", port: 0, bodyLimitBytes: config.server.bodyLimitBytes, graphql });
+  const { url } = await server.start();
+
+  const workers: Worker[] = [];
+  const children: ChildProcess[] = [];
+  const workerApps: App[] = [];
+
+  const startWorker = async (extraEnv: Env = {}) => {
+    const wConfig = loadConfig({ ...env, WORKER_ID: `w-${id}-${workers.length}`, ...extraEnv });
+    const wApp = new App(wConfig, { logger: logger.child({ worker: workers.length }) });
+    workerApps.push(wApp);
+    const worker = new Worker(wApp, createRuntime(wConfig, wApp.logger));
+    await worker.start();
+    workers.push(worker);
+    return worker;
+  };
+
+  const spawnWorker = (extraEnv: Env = {}) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts"), "worker"], {
+      cwd: ROOT,
+      env: { ...env, WORKER_ID: `p-${id}-${children.length}`, ...extraEnv } as NodeJS.ProcessEnv,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout?.resume();
+    child.stderr?.resume();
+    children.push(child);
+    return child;
+  };
+
+  for (let i = 0; i < (options.workers ?? 0); i++) await startWorker();
+
+  const request: Platform["request"] = async (method, path, body, headers = {}) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { "content-type": "application/json", ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // keep text
+    }
+    return { status: res.status, body: parsed };
+  };
+
+  const stop = async () => {
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGKILL");
+        await exited;
+      }
+    }
+    await Promise.all(workers.map((w) => w.stop()));
+    await server.stop(100);
+    await Promise.all(workerApps.map((a) => a.stop()));
+    await app.stop();
+    const redis = createRedis(config.redis, "test-cleanup");
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    await adminQuery(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  return { url, env, config, app, dbName, prefix, workers, startWorker, spawnWorker, request, stop };
+}
+
