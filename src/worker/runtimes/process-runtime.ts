@@ -1,0 +1,397 @@
+// WORKER_RUNTIME_TYPE=simple: each invocation is a child process of the worker, in its own
+// directory, process group and (where the machine allows) memory + pids cgroup. This is
+// resource control, not a security sandbox: the code runs as the worker's user and shares
+// its network. The container runtime is the isolating one.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { isAppError, PlatformError } from "../../errors.js";
+import { formatDuration } from "../../lib/duration.js";
+import type { Logger } from "../../lib/logger.js";
+import { type CgroupManager, detectCgroups, type InvocationCgroup } from "./cgroup.js";
+import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
+import { CappedBuffer } from "./output-capture.js";
+import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
+import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
+
+export interface ProcessRuntimeOptions {
+  workDir: string;
+  limits: RuntimeLimits;
+  logger: Logger;
+  /** Most processes (threads included) one invocation may have; contains fork bombs. Default 64. */
+  pidsLimit?: number;
+  /** Absolute toolchain paths replacing discovery; a path that does not exist makes that runtime unavailable. */
+  toolchains?: Toolchains;
+  /** Longest a Go build may take before it counts as a platform failure. Default 5 minutes. */
+  goBuildTimeoutMs?: number;
+}
+
+const SOURCE_FILE: Record<Exclude<FunctionLanguage, "go">, string> = { python: "main.py", nodejs: "main.js" };
+/** After the main process exits, how long inherited pipes may stay open before we stop reading. */
+const PIPE_GRACE_MS = 2_000;
+const STALE_DIR_MS = 24 * 3_600_000;
+/** Exit code of the wrapper when it could not join the cgroup (reported on fd 3 as well). */
+const ATTACH_FAILED = 125;
+
+interface Running {
+  controller: AbortController;
+  done: Promise<unknown>;
+}
+
+export class ProcessRuntime implements FunctionRuntime {
+  readonly kind = "simple";
+  private readonly workDir: string;
+  private readonly invocationsDir: string;
+  private readonly logger: Logger;
+  private readonly running = new Set<Running>();
+  private ready: Promise<void> | null = null;
+  private stopped = false;
+  private toolchains: Toolchains = {};
+  private cgroups: CgroupManager | null = null;
+  private goCache: GoBuildCache | null = null;
+
+  constructor(private readonly options: ProcessRuntimeOptions) {
+    // Children run elsewhere (cwd = their own directory): every path handed to them is absolute.
+    this.workDir = resolve(options.workDir);
+    this.invocationsDir = join(this.workDir, "invocations");
+    this.logger = options.logger.child({ component: "process-runtime" });
+  }
+
+  /** Which cgroup version limits memory, or null when limits are not enforced. Valid after start(). */
+  get cgroupVersion(): "v1" | "v2" | null {
+    return this.cgroups?.version ?? null;
+  }
+
+  /** Go builds run by this runtime (cache hits do not count). */
+  get goBuildCount(): number {
+    return this.goCache?.buildCount ?? 0;
+  }
+
+  start(): Promise<void> {
+    this.stopped = false;
+    this.ready ??= this.init().catch((err: unknown) => {
+      this.ready = null;
+      throw err;
+    });
+    return this.ready;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const running = [...this.running];
+    for (const r of running) r.controller.abort();
+    await Promise.allSettled(running.map((r) => r.done));
+  }
+
+  async run(request: RunRequest): Promise<RunResult> {
+    // Not start(): a run after stop() must not silently revive the runtime.
+    await (this.ready ?? this.start());
+    if (this.stopped) throw new PlatformError("process runtime is stopped");
+    if (request.signal?.aborted) throw aborted();
+    const controller = new AbortController();
+    const forward = () => controller.abort();
+    request.signal?.addEventListener("abort", forward, { once: true });
+    const done = this.runGuarded(request, controller.signal);
+    const entry = { controller, done };
+    this.running.add(entry);
+    try {
+      return await done;
+    } finally {
+      this.running.delete(entry);
+      request.signal?.removeEventListener("abort", forward);
+    }
+  }
+
+  private async init(): Promise<void> {
+    await mkdir(this.invocationsDir, { recursive: true });
+    this.toolchains = await resolveToolchains(this.options.toolchains);
+    const detection = await detectCgroups();
+    this.cgroups = detection.manager;
+    if (!detection.manager) {
+      this.logger.warn(
+        "memory limits NOT enforced: no writable memory cgroup; run the worker as root or use the container runtime",
+        { reason: detection.reason },
+      );
+    } else {
+      const reaped = await detection.manager.reapOrphans();
+      if (reaped > 0) this.logger.info("removed cgroups left by a dead worker", { count: reaped });
+      if (!detection.manager.pidsLimited) this.logger.warn("process count NOT limited: no writable pids cgroup");
+    }
+    const go = this.toolchains.go;
+    this.goCache = go
+      ? new GoBuildCache({
+          workDir: this.workDir,
+          goBinary: go,
+          logger: this.logger,
+          maxOutputBytes: this.options.limits.maxLogBytes,
+          buildTimeoutMs: this.options.goBuildTimeoutMs,
+        })
+      : null;
+    await this.goCache?.cache.removeStaleTemps();
+    await this.removeStaleInvocationDirs();
+    this.logger.info("process runtime ready", {
+      toolchains: this.toolchains,
+      missing: (Object.keys(TOOLCHAIN_PACKAGE) as FunctionLanguage[]).filter((l) => !this.toolchains[l]),
+      cgroup: this.cgroups?.version ?? "none",
+      pidsLimit: this.cgroups?.pidsLimited ? this.pidsLimit : "none",
+      networkIsolation: false,
+    });
+  }
+
+  private get pidsLimit(): number {
+    return this.options.pidsLimit ?? 64;
+  }
+
+  /** Function failures come back as results; anything unexpected becomes a PlatformError (retried). */
+  private async runGuarded(request: RunRequest, signal: AbortSignal): Promise<RunResult> {
+    try {
+      return await this.runInvocation(request, signal);
+    } catch (err) {
+      if (isAppError(err)) throw err;
+      this.logger.error("invocation failed on the platform side", { invocationId: request.invocationId, err });
+      throw new PlatformError(`process runtime: ${(err as Error).message}`);
+    }
+  }
+
+  private async runInvocation(request: RunRequest, signal: AbortSignal): Promise<RunResult> {
+    const tool = this.toolchains[request.runtime];
+    if (!tool || !(await isExecutable(tool))) {
+      return failure(`runtime not found: ${request.runtime} (install ${TOOLCHAIN_PACKAGE[request.runtime]})`);
+    }
+    const badEnv = Object.entries(request.environment).find(([k, v]) => `${k}${v}`.includes("\0") || k.includes("="));
+    if (badEnv) return failure(`invalid environment variable: ${JSON.stringify(badEnv[0])}`);
+
+    let command: string[];
+    if (request.runtime === "go") {
+      const built = await this.goBinary(request, signal);
+      if ("outcome" in built) return built;
+      command = [built.path];
+    } else {
+      command = [tool, SOURCE_FILE[request.runtime]];
+    }
+
+    const dir = await mkdtemp(join(this.invocationsDir, `${safeName(request.invocationId)}-`));
+    let cgroup: InvocationCgroup | null = null;
+    try {
+      if (request.runtime !== "go") await writeFile(join(dir, SOURCE_FILE[request.runtime]), request.code);
+      // Named like the directory, not just by invocation id: a redelivered invocation may run
+      // twice on one machine, and neither run may kill the other's processes.
+      cgroup =
+        (await this.cgroups?.create(basename(dir), {
+          memoryBytes: request.memoryMb * 1024 * 1024,
+          pidsMax: this.pidsLimit,
+        })) ?? null;
+      const env: Record<string, string> = {
+        PATH: MINIMAL_PATH,
+        HOME: dir,
+        LANG: "C.UTF-8",
+        ...request.environment,
+        FUNCTION_PAYLOAD: request.payload,
+      };
+      return await this.execute(request, command, dir, env, cgroup, signal);
+    } finally {
+      await cgroup?.remove().catch((err: unknown) => this.logger.warn("cannot remove cgroup", { dir, err }));
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async goBinary(request: RunRequest, signal: AbortSignal): Promise<{ path: string } | RunResult> {
+    const started = performance.now();
+    // Keyed by the hash of what we actually compile, whatever the caller claims.
+    const sha = createHash("sha256").update(request.code).digest("hex");
+    if (sha !== request.codeSha256) this.logger.warn("code sha256 mismatch", { invocationId: request.invocationId });
+    try {
+      return { path: await abortable((this.goCache as GoBuildCache).binary(sha, request.code), signal) };
+    } catch (err) {
+      if (!(err instanceof CompileError)) throw err;
+      return {
+        ...failure("compilation failed"),
+        stderr: err.output,
+        stderrTruncated: err.outputTruncated,
+        durationMs: Math.round(performance.now() - started),
+      };
+    }
+  }
+
+  private execute(
+    request: RunRequest,
+    command: string[],
+    cwd: string,
+    env: Record<string, string>,
+    cgroup: InvocationCgroup | null,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    return new Promise<RunResult>((resolvePromise, rejectPromise) => {
+      const stdout = new CappedBuffer(this.options.limits.maxOutputBytes);
+      const stderr = new CappedBuffer(this.options.limits.maxLogBytes);
+      const attach = new CappedBuffer(4096);
+      // With a cgroup, a shell joins it and then exec()s the function: the limit applies
+      // from the function's first instruction, with no window for it to fork outside.
+      const [file, args] = cgroup
+        ? ["/bin/sh", ["-c", attachScript(cgroup.procsFiles), "sh", ...command]]
+        : [command[0] as string, command.slice(1)];
+      // An abort that came during setup fired before our listener existed.
+      if (signal.aborted) return rejectPromise(aborted());
+      const started = performance.now();
+      let child: ChildProcess;
+      try {
+        // detached: the child leads a new session and process group, so -pid kills its tree.
+        child = spawn(file, args, {
+          cwd,
+          env,
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe", cgroup ? "pipe" : "ignore"],
+        });
+      } catch (err) {
+        rejectPromise(new PlatformError(`cannot start the function: ${(err as Error).message}`));
+        return;
+      }
+      let timedOut = false;
+      let wasAborted = false;
+      let settled = false;
+      let exitedAt = 0;
+      let graceTimer: NodeJS.Timeout | undefined;
+
+      const killTree = () => {
+        try {
+          if (child.pid) process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // the group is already gone
+        }
+        // Catches processes that left the process group with setsid().
+        cgroup?.killAll().catch(() => undefined);
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killTree();
+      }, request.timeoutMs);
+      const onAbort = () => {
+        wasAborted = true;
+        killTree();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      const finish = (settle: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(graceTimer);
+        signal.removeEventListener("abort", onAbort);
+        settle();
+      };
+
+      child.stdout?.on("data", (c: Buffer) => stdout.push(c));
+      child.stderr?.on("data", (c: Buffer) => stderr.push(c));
+      child.stdio[3]?.on("data", (c: Buffer) => attach.push(c));
+      child.on("error", (err) => {
+        killTree();
+        finish(() => rejectPromise(new PlatformError(`cannot start the function: ${err.message}`)));
+      });
+      child.on("exit", () => {
+        exitedAt = performance.now();
+        // The invocation is over: background processes it left would keep our pipes open.
+        killTree();
+        graceTimer = setTimeout(() => {
+          for (const s of [child.stdout, child.stderr, child.stdio[3]]) s?.destroy();
+        }, PIPE_GRACE_MS);
+      });
+      child.on("close", (code, sig) => {
+        const durationMs = Math.round((exitedAt || performance.now()) - started);
+        const base = {
+          exitCode: code,
+          stdout: stdout.toString(),
+          stdoutTruncated: stdout.truncated,
+          stderr: stderr.toString(),
+          stderrTruncated: stderr.truncated,
+          durationMs,
+        };
+        if (wasAborted) return finish(() => rejectPromise(aborted()));
+        if (code === ATTACH_FAILED && attach.totalBytes > 0) {
+          const why = attach.toString().trim();
+          return finish(() => rejectPromise(new PlatformError(`cannot move the function into its cgroup: ${why}`)));
+        }
+        if (timedOut) {
+          return finish(() =>
+            resolvePromise({
+              ...base,
+              outcome: "timeout",
+              error: `timed out after ${formatDuration(request.timeoutMs)}`,
+            }),
+          );
+        }
+        if (code === 0) return finish(() => resolvePromise({ ...base, outcome: "completed" }));
+        // Read before the caller removes the group.
+        void (cgroup ? cgroup.oomKilled() : Promise.resolve(false))
+          .catch(() => false)
+          .then((oom) => {
+            const error = oom
+              ? `out of memory: exceeded ${request.memoryMb} MiB`
+              : sig
+                ? `killed by signal ${sig}`
+                : `exited with code ${code}`;
+            finish(() => resolvePromise({ ...base, outcome: "failed", error, ...(oom ? { oomKilled: true } : {}) }));
+          });
+      });
+    });
+  }
+
+  private async removeStaleInvocationDirs(): Promise<void> {
+    // Directories of invocations a crashed worker never cleaned up. Age-based, because other
+    // workers on this machine may share the directory and be running right now.
+    for (const name of await readdir(this.invocationsDir).catch(() => [] as string[])) {
+      const path = join(this.invocationsDir, name);
+      const s = await stat(path).catch(() => null);
+      if (s && Date.now() - s.mtimeMs > STALE_DIR_MS) await rm(path, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * Joins the cgroup(s), closes the status pipe (fd 3) and becomes the function. The shell
+ * exports PWD on its own; unset so the function sees exactly the environment we built.
+ */
+function attachScript(procsFiles: readonly string[]): string {
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const join = procsFiles.map((f) => `echo $$ > ${quote(f)}`).join(" && ");
+  return `{ ${join}; } 2>&3 || { echo "cannot write cgroup.procs" >&3; exit ${ATTACH_FAILED}; }; unset PWD OLDPWD; exec "$@" 3>&-`;
+}
+
+function failure(error: string): RunResult {
+  return {
+    outcome: "failed",
+    exitCode: null,
+    stdout: "",
+    stdoutTruncated: false,
+    stderr: "",
+    stderrTruncated: false,
+    durationMs: 0,
+    error,
+  };
+}
+
+function aborted(): PlatformError {
+  return new PlatformError("invocation aborted: worker shutting down");
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(aborted());
+  return new Promise<T>((ok, fail) => {
+    const onAbort = () => fail(aborted());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        ok(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        fail(e);
+      },
+    );
+  });
+}
+
+/** A file and cgroup name made from an invocation id (normally a uuid). */
+function safeName(id: string): string {
+  return id.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || "invocation";
+}
