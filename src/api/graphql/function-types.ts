@@ -1,0 +1,82 @@
+// Functions: the Function type (Prisma-backed) and the queries that read them.
+import { formatDuration } from "../../lib/duration.js";
+import { newestFirst } from "../../lib/pagination.js";
+import { builder } from "./builder.js";
+import { connectionComplexity, PAGE_ARG_PATHS, pageArgs, pageRequest, toConnection } from "./connections.js";
+import { InvocationStatusEnum, RuntimeEnum } from "./enums.js";
+import { located } from "./errors.js";
+import { InvocationConnection } from "./invocation-types.js";
+import type { Runtime } from "../../functions/function-input.js";
+
+export const FunctionRef = builder.prismaObject("FaasFunction", {
+  name: "Function",
+  description: "An uploaded function: one version of its code and how to run it.",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    name: t.exposeString("name"),
+    version: t.exposeString("version"),
+    runtime: t.field({ type: RuntimeEnum, resolve: (fn) => fn.runtime as Runtime }),
+    handler: t.exposeString("handler"),
+    codeSha256: t.exposeString("codeSha256", { description: "SHA-256 of the decoded source." }),
+    codeSize: t.exposeInt("codeSize", { description: "Size of the decoded source in bytes." }),
+    timeout: t.string({ description: 'Time limit as a duration such as "30s".', resolve: (fn) => formatDuration(fn.timeoutMs) }),
+    timeoutMs: t.exposeInt("timeoutMs"),
+    memoryMb: t.exposeInt("memoryMb"),
+    maxConcurrency: t.exposeInt("maxConcurrency", { description: "Most invocations running at once, across all workers." }),
+    network: t.exposeBoolean("networkEnabled", { description: "Whether the function may use the network." }),
+    environment: t.expose("environment", { type: "JSON", description: "Environment variables (an object of strings)." }),
+    metadata: t.expose("metadata", { type: "JSON" }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+    // Loaded by the prisma plugin: for a list of functions, one batched query for all of
+    // their invocations instead of one per function.
+    invocations: t.relatedConnection(
+      "invocations",
+      {
+        cursor: "id",
+        description: "Invocations of this function, newest first.",
+        args: { status: t.arg({ type: InvocationStatusEnum }) },
+        query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: newestFirst }),
+        complexity: (args) => connectionComplexity({ first: args.first ?? args.last }),
+      },
+      InvocationConnection,
+    ),
+  }),
+});
+
+const FunctionConnection = builder.connectionObject(
+  { type: FunctionRef, name: "FunctionConnection" },
+  { name: "FunctionEdge" },
+);
+
+const FunctionFilter = builder.inputType("FunctionFilter", {
+  fields: (t) => ({
+    runtime: t.field({ type: RuntimeEnum }),
+    name: t.string({ description: "Exact function name (all of its versions)." }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  function: t.field({
+    type: FunctionRef,
+    nullable: true,
+    description: "One function by id (error NOT_FOUND when there is none).",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, { app }) => located(null, () => app.functions.get(id)),
+  }),
+  functions: t.field({
+    type: FunctionConnection,
+    description: "Functions, newest first.",
+    args: { ...pageArgs, filter: t.arg({ type: FunctionFilter }) },
+    complexity: connectionComplexity,
+    resolve: (_root, args, { app }) =>
+      located(
+        "filter",
+        async () => {
+          const filter = { runtime: args.filter?.runtime ?? undefined, name: args.filter?.name ?? undefined };
+          return toConnection(await app.functions.list(filter, pageRequest(args)), args.after);
+        },
+        PAGE_ARG_PATHS,
+      ),
+  }),
+}));

@@ -1,0 +1,40 @@
+// invoke: the REST POST /invoke (including ?wait=) as a mutation over the same service.
+import type { InvokeResult } from "../../invocations/invocation-service.js";
+import { NotFoundError, ValidationError } from "../../errors.js";
+import { builder } from "./builder.js";
+import { located } from "./errors.js";
+import { toServiceInput } from "./inputs.js";
+import { InvocationRef } from "./invocation-types.js";
+
+const InvokeInput = builder.inputType("InvokeInput", {
+  fields: (t) => ({
+    functionId: t.id({ required: true }),
+    payload: t.field({ type: "JSON", description: "Passed to the function as FUNCTION_PAYLOAD (default {})." }),
+    headers: t.field({ type: "JSON", description: "An object of strings, stored with the invocation." }),
+    timeout: t.string({ description: "Shorter time limit for this invocation than the function's." }),
+    wait: t.string({
+      description: 'Wait up to this long (e.g. "10s") for the outcome before answering; `finished` tells whether it came.',
+    }),
+  }),
+});
+
+const InvokeSuccess = builder.objectRef<InvokeResult>("InvokeSuccess").implement({
+  fields: (t) => ({
+    invocation: t.field({ type: InvocationRef, resolve: (r) => r.invocation }),
+    finished: t.exposeBoolean("finished", { description: "True when the invocation reached a final status within `wait`." }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  invoke: t.field({
+    type: InvokeSuccess,
+    description: "Queues an invocation (status PENDING); follow it with `invocationUpdated` or wait for it with `wait`.",
+    args: { input: t.arg({ type: InvokeInput, required: true }) },
+    errors: { types: [ValidationError, NotFoundError], directResult: true, union: { name: "InvokeResult" } },
+    resolve: (_root, { input }, { app }) =>
+      located("input", () => {
+        const { wait, ...rest } = input;
+        return app.invocations.invoke(toServiceInput(rest), { wait: wait ?? undefined });
+      }),
+  }),
+}));
