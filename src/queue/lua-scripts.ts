@@ -88,23 +88,9 @@ redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) * 4)
 return 1`;
 
-/** Moves every dead letter back to the queue as a fresh first attempt. KEYS: deadLetter, queue. Returns the moved messages. */
-export const REDRIVE = `
-local moved = {}
-while true do
-  local raw = redis.call('RPOP', KEYS[1])
-  if not raw then break end
-  local ok, msg = pcall(cjson.decode, raw)
-  if ok and type(msg) == 'table' and msg['invocation_id'] then
-    msg['error'] = nil
-    msg['dead_lettered_at'] = nil
-    msg['attempt'] = 1
-    local out = cjson.encode(msg)
-    redis.call('LPUSH', KEYS[2], out)
-    table.insert(moved, out)
-  else
-    -- unreadable: nothing to run; keep it for the operator to inspect
-    redis.call('LPUSH', KEYS[1] .. ':unreadable', raw)
-  end
-end
-return moved`;
+/** Moves one dead letter back to the queue as a fresh message. KEYS: deadLetter, queue. ARGV: entry, message. */
+export const REDRIVE_ONE = `
+local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
+if removed == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+return 1`;

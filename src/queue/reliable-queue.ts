@@ -4,7 +4,7 @@
 import type { Redis } from "ioredis";
 import type { RedisKeys } from "../redis/keys.js";
 import * as lua from "./lua-scripts.js";
-import { type DeadLetter, decodeMessage, encodeMessage, type QueueMessage } from "./queue-message.js";
+import { type DeadLetter, decodeMessage, encodeMessage, newMessage, type QueueMessage } from "./queue-message.js";
 
 export interface ClaimedMessage {
   raw: string;
@@ -107,10 +107,16 @@ export class ReliableQueue {
     return { requeued, deadLettered: dead.map(decodeMessage).filter((m): m is QueueMessage => m !== null) };
   }
 
-  /** Operator action: every dead letter back to the queue as a first attempt. */
-  async redriveDeadLetters(): Promise<QueueMessage[]> {
-    const moved = (await this.redis.eval(lua.REDRIVE, 2, this.keys.deadLetter, this.keys.queue)) as string[];
-    return moved.map(decodeMessage).filter((m): m is QueueMessage => m !== null);
+  /** The dead letters, oldest first, with the messages they hold (null when unreadable). */
+  async deadLetters(): Promise<{ entry: string; message: QueueMessage | null }[]> {
+    const entries = await this.redis.lrange(this.keys.deadLetter, 0, -1);
+    return entries.reverse().map((entry) => ({ entry, message: decodeMessage(entry) }));
+  }
+
+  /** Moves one dead letter back to the queue as a first attempt; false when it was already gone. */
+  async redrive(entry: string, message: QueueMessage): Promise<boolean> {
+    const fresh = encodeMessage({ ...newMessage(message.invocation_id, message.function_id) });
+    return (await this.redis.eval(lua.REDRIVE_ONE, 2, this.keys.deadLetter, this.keys.queue, entry, fresh)) === 1;
   }
 
   async stats(): Promise<QueueStats> {

@@ -1,0 +1,187 @@
+import { Redis } from "ioredis";
+import { describe, expect } from "vitest";
+import { invocationTopic } from "../../src/redis/keys.js";
+import { platformTest } from "../support/fixtures.js";
+import { b64, functionBody, HELLO } from "../support/functions.js";
+import type { Platform } from "../support/platform.js";
+
+const test = platformTest({ workers: 1, env: { WORKER_CONCURRENCY: "4", INVOCATION_MAX_LOG_BYTES: "2048" } });
+
+async function createFn(platform: Platform, runtime: string, code: string, extra: Record<string, unknown> = {}) {
+  const res = await platform.request("POST", "/functions", functionBody({ runtime, code: b64(code), ...extra }));
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.data.id as string;
+}
+
+async function invokeAndWait(platform: Platform, functionId: string, payload: unknown = {}, extra: Record<string, unknown> = {}) {
+  const res = await platform.request("POST", "/invoke?wait=60s", { function_id: functionId, payload, ...extra });
+  expect([200, 202]).toContain(res.status);
+  return res.body.data;
+}
+
+describe("invocations over REST with the process runtime", () => {
+  for (const runtime of ["python", "nodejs", "go"] as const) {
+    test(`the quick reference's ${runtime} example returns Hello, Test!`, async ({ platform }) => {
+      const id = await createFn(platform, runtime, HELLO[runtime]);
+      const inv = await invokeAndWait(platform, id, { name: "Test" });
+      expect(inv.status, inv.error ?? inv.logs).toBe("completed");
+      expect(inv.result).toEqual({ message: "Hello, Test!" });
+      expect(inv.exit_code).toBe(0);
+      expect(inv.attempts).toBe(1);
+      expect(inv.worker_id).toBe(platform.workers[0]?.id);
+      expect(inv.duration_ms).toBeGreaterThanOrEqual(0);
+      expect(inv.started_at).not.toBeNull();
+      expect(inv.completed_at).not.toBeNull();
+    });
+  }
+
+  test("POST /invoke answers 202 with the pending invocation; GET follows it to completion", async ({ platform }) => {
+    const id = await createFn(platform, "python", HELLO.python);
+    const res = await platform.request("POST", "/invoke", { function_id: id, payload: { name: "Async" } });
+    expect(res.status).toBe(202);
+    expect(res.body.data.status).toBe("pending");
+    const invocationId = res.body.data.invocation_id;
+    const done = await platform.app.invocations.waitForTerminal(invocationId, 60_000);
+    expect(done.status).toBe("completed");
+    const got = await platform.request("GET", `/invocations/${invocationId}`);
+    expect(got.body.data.result).toEqual({ message: "Hello, Async!" });
+  });
+
+  test("non-JSON output is kept as text; stderr is kept as logs", async ({ platform }) => {
+    const id = await createFn(platform, "python", 'import sys\nprint("plain words")\nprint("to stderr", file=sys.stderr)\n');
+    const inv = await invokeAndWait(platform, id);
+    expect(inv.status).toBe("completed");
+    expect(inv.result).toBe("plain words");
+    expect(inv.logs).toContain("to stderr");
+  });
+
+  test("a non-zero exit is failed with its exit code and logs", async ({ platform }) => {
+    const id = await createFn(platform, "nodejs", 'console.error("boom"); process.exit(3);');
+    const inv = await invokeAndWait(platform, id);
+    expect(inv.status).toBe("failed");
+    expect(inv.exit_code).toBe(3);
+    expect(inv.error).toMatch(/code 3/);
+    expect(inv.logs).toContain("boom");
+  });
+
+  test("an infinite loop ends as timeout at its limit", async ({ platform }) => {
+    const id = await createFn(platform, "python", "while True:\n    pass\n", { timeout: "1500ms" });
+    const inv = await invokeAndWait(platform, id);
+    expect(inv.status).toBe("timeout");
+    expect(inv.duration_ms).toBeGreaterThanOrEqual(1500);
+    expect(inv.error).toMatch(/timed out/);
+  });
+
+  test("an invocation timeout override shorter than the function's applies; a longer one is refused", async ({ platform }) => {
+    const id = await createFn(platform, "python", "import time\ntime.sleep(30)\n", { timeout: "10s" });
+    const inv = await invokeAndWait(platform, id, {}, { timeout: "1s" });
+    expect(inv.status).toBe("timeout");
+    expect(inv.timeout).toBe("1s");
+    const refused = await platform.request("POST", "/invoke", { function_id: id, timeout: "20s" });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details.fields[0].field).toBe("timeout");
+  });
+
+  test("a memory hog fails", async ({ platform }) => {
+    const hog = "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))\n";
+    const id = await createFn(platform, "python", hog, { memory_mb: 64, timeout: "20s" });
+    const inv = await invokeAndWait(platform, id);
+    expect(inv.status).toBe("failed");
+    expect(inv.error).toMatch(/memory/i);
+  });
+
+  test("a function cannot read the platform's environment", async ({ platform }) => {
+    process.env.DB_PASSWORD = "platform-secret";
+    const code = 'import os, json\nprint(json.dumps({"db": os.environ.get("DB_PASSWORD"), "mine": os.environ.get("MINE"), "keys": sorted(os.environ.keys())}))\n';
+    const id = await createFn(platform, "python", code, { environment: { MINE: "yes" } });
+    const inv = await invokeAndWait(platform, id);
+    expect(inv.status).toBe("completed");
+    expect(inv.result.db).toBeNull();
+    expect(inv.result.mine).toBe("yes");
+    for (const key of inv.result.keys) expect(["FUNCTION_PAYLOAD", "MINE", "PATH", "HOME", "LANG", "LC_CTYPE", "PWD", "SHLVL", "_"]).toContain(key);
+    delete process.env.DB_PASSWORD;
+  });
+
+  test("stderr over the log limit is truncated with a marker", async ({ platform }) => {
+    const id = await createFn(platform, "python", 'import sys\nsys.stderr.write("e" * 10000)\nprint("{}")\n');
+    const inv = await invokeAndWait(platform, id);
+    expect(inv.status).toBe("completed");
+    expect(inv.logs).toContain("[faas: stderr truncated at 2048 bytes]");
+    expect(inv.logs.length).toBeLessThan(2200);
+  });
+
+  test("status events are published in order pending → running → completed", async ({ platform }) => {
+    const id = await createFn(platform, "python", HELLO.python);
+    const sub = new Redis({ host: platform.config.redis.host, port: platform.config.redis.port });
+    const seen = new Map<string, string[]>();
+    sub.on("pmessage", (_p, channel, message) => {
+      const invId = channel.split(":").pop() as string;
+      seen.set(invId, [...(seen.get(invId) ?? []), JSON.parse(message).status]);
+    });
+    await sub.psubscribe(`${invocationTopic(platform.prefix)}:*`);
+    try {
+      const inv = await invokeAndWait(platform, id, { name: "Events" });
+      expect(inv.status).toBe("completed");
+      await platform.app.redis.ping(); // events are published before the wait resolves; let delivery catch up
+      const statuses = await (async () => {
+        for (let i = 0; i < 100 && (seen.get(inv.id)?.length ?? 0) < 3; i++) await new Promise((r) => setTimeout(r, 20));
+        return seen.get(inv.id);
+      })();
+      expect(statuses).toEqual(["pending", "running", "completed"]);
+    } finally {
+      sub.disconnect();
+    }
+  });
+
+  test("?wait answers 202 with the unfinished invocation when the wait runs out", async ({ platform }) => {
+    const id = await createFn(platform, "python", "import time\ntime.sleep(3)\nprint(1)\n");
+    const res = await platform.request("POST", "/invoke?wait=200ms", { function_id: id });
+    expect(res.status).toBe(202);
+    expect(["pending", "running"]).toContain(res.body.data.status);
+  });
+
+  test("unknown or deleted functions are 404 and queue nothing; bad invoke input is 400", async ({ platform }) => {
+    const before = await platform.app.redis.llen(platform.app.keys.queue);
+    const unknown = await platform.request("POST", "/invoke", { function_id: "6f1c2a4e-0000-4000-8000-000000000000" });
+    expect(unknown.status).toBe(404);
+    const id = await createFn(platform, "python", HELLO.python);
+    await platform.request("DELETE", `/functions/${id}`);
+    expect((await platform.request("POST", "/invoke", { function_id: id })).status).toBe(404);
+    expect(await platform.app.redis.llen(platform.app.keys.queue)).toBe(before);
+    for (const [body, field] of [
+      [{}, "function_id"],
+      [{ function_id: "nope" }, "function_id"],
+      [{ function_id: id, headers: { a: 1 } }, "headers.a"],
+      [{ function_id: id, timeout: "later" }, "timeout"],
+      [{ function_id: id, payload: { big: "x".repeat(130_000) } }, "payload"],
+    ] as const) {
+      const res = await platform.request("POST", "/invoke", body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error.details.fields.map((f: { field: string }) => f.field)).toContain(field);
+    }
+  });
+
+  test("lists invocations by function and status, newest first, with pagination", async ({ platform }) => {
+    const id = await createFn(platform, "python", HELLO.python);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await invokeAndWait(platform, id, { name: `n${i}` })).id);
+    const page1 = await platform.request("GET", `/invocations?function_id=${id}&status=completed&limit=2`);
+    expect(page1.status).toBe(200);
+    expect(page1.body.data.map((i: { id: string }) => i.id)).toEqual([ids[2], ids[1]]);
+    const page2 = await platform.request("GET", `/invocations?function_id=${id}&status=completed&limit=2&cursor=${page1.body.pagination.next_cursor}`);
+    expect(page2.body.data.map((i: { id: string }) => i.id)).toEqual([ids[0]]);
+    expect(page2.body.pagination.next_cursor).toBeNull();
+    expect((await platform.request("GET", `/invocations?function_id=${id}&status=failed`)).body.data).toEqual([]);
+    expect((await platform.request("GET", "/invocations?status=done")).status).toBe(400);
+    expect((await platform.request("GET", "/invocations?function_id=x")).status).toBe(400);
+    expect((await platform.request("GET", "/invocations/6f1c2a4e-0000-4000-8000-000000000000")).status).toBe(404);
+  });
+
+  test("a Go compile error fails the invocation with the compiler output", async ({ platform }) => {
+    const id = await createFn(platform, "go", "package main\nfunc main() { undefinedThing() }\n");
+    const inv = await invokeAndWait(platform, id);
+    expect(inv.status).toBe("failed");
+    expect(inv.error).toMatch(/compil/i);
+    expect(inv.logs).toMatch(/undefined/);
+  });
+});

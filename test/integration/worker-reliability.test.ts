@@ -1,0 +1,131 @@
+// Nothing lost, nothing stuck: crashes, poison messages, limits and shutdown with real
+// workers (in this process and as separate OS processes), PostgreSQL and Redis.
+import type { ChildProcess } from "node:child_process";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect } from "vitest";
+import { redriveDeadLetters } from "../../src/queue/redrive.js";
+import { platformTest } from "../support/fixtures.js";
+import { b64, functionBody } from "../support/functions.js";
+import type { Platform } from "../support/platform.js";
+import { waitFor } from "../support/waiting.js";
+
+const test = platformTest({ env: { WORKER_MAX_ATTEMPTS: "2", WORKER_LEASE: "2s" } });
+
+async function createFn(platform: Platform, code: string, extra: Record<string, unknown> = {}) {
+  const res = await platform.request("POST", "/functions", functionBody({ runtime: "python", code: b64(code), ...extra }));
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.data as { id: string; code_sha256: string };
+}
+
+async function invoke(platform: Platform, functionId: string, payload: unknown = {}) {
+  const res = await platform.request("POST", "/invoke", { function_id: functionId, payload });
+  expect(res.status).toBe(202);
+  return res.body.data.id as string;
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once("exit", (code) => resolve(code));
+  });
+
+describe("worker reliability", () => {
+  test("max_concurrency 1 never runs two invocations of a function at once, across workers", async ({ platform }) => {
+    const a = await platform.startWorker({ WORKER_CONCURRENCY: "4" });
+    const b = await platform.startWorker({ WORKER_CONCURRENCY: "4" });
+    const fn = await createFn(platform, "import time\ntime.sleep(0.3)\nprint('{}')\n", { max_concurrency: 1 });
+    const ids = await Promise.all([1, 2, 3, 4, 5].map(() => invoke(platform, fn.id)));
+    const done = await Promise.all(ids.map((id) => platform.app.invocations.waitForTerminal(id, 90_000)));
+    for (const inv of done) expect(inv.status).toBe("completed");
+    const spans = done
+      .map((inv) => ({ start: inv.startedAt!.getTime(), end: inv.completedAt!.getTime() }))
+      .sort((x, y) => x.start - y.start);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]!.start).toBeGreaterThanOrEqual(spans[i - 1]!.end);
+    expect(new Set(done.map((d) => d.workerId)).size).toBeGreaterThanOrEqual(1);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  test("an invocation of a SIGKILLed worker is completed by another worker", async ({ platform }) => {
+    const fn = await createFn(platform, "import time\ntime.sleep(1.5)\nprint('{\"done\": true}')\n");
+    const victim = platform.spawnWorker();
+    const id = await invoke(platform, fn.id);
+    const running = await waitFor("the spawned worker to run it", async () => {
+      const inv = await platform.app.invocations.get(id);
+      return inv.status === "running" && inv.workerId?.startsWith("p-") ? inv : null;
+    });
+    victim.kill("SIGKILL");
+    await exited(victim);
+    const rescuer = await platform.startWorker();
+    const done = await platform.app.invocations.waitForTerminal(id, 90_000);
+    expect(done.status).toBe("completed");
+    expect(done.result).toEqual({ done: true });
+    expect(done.workerId).toBe(rescuer.id);
+    expect(done.workerId).not.toBe(running.workerId);
+    expect(done.attempts).toBe(2);
+    expect(await platform.app.redis.llen(platform.app.keys.processing)).toBe(0);
+    await rescuer.stop();
+  });
+
+  test("a poison message ends in the dead-letter list and its invocation failed; redrive runs it again", async ({ platform }) => {
+    const worker = await platform.startWorker();
+    const { app } = platform;
+    // Unreadable message: straight to the dead-letter list.
+    await app.redis.lpush(app.keys.queue, "{not json");
+    await waitFor("the unreadable message to be dead-lettered", async () =>
+      (await app.redis.lrange(app.keys.deadLetter, 0, -1)).some((m) => m.includes("malformed message")),
+    );
+
+    // A message whose code has vanished from storage fails on every attempt.
+    const code = `print('{"ok": ${Date.now()}}')\n`;
+    const fn = await createFn(platform, code);
+    await rm(join(platform.config.storage.baseDir, fn.code_sha256.slice(0, 2), fn.code_sha256));
+    const id = await invoke(platform, fn.id);
+    const failed = await app.invocations.waitForTerminal(id, 60_000);
+    expect(failed.status).toBe("failed");
+    expect(failed.error).toMatch(/dead-letter/);
+    expect(failed.error).toMatch(/missing from storage/);
+    expect(failed.attempts).toBe(2);
+    const letters = (await app.redis.lrange(app.keys.deadLetter, 0, -1)).map((m) => JSON.parse(m));
+    expect(letters.some((l) => l.invocation_id === id && l.attempt === 2)).toBe(true);
+
+    // The operator fixes the cause and moves dead letters back.
+    await app.storage.put(Buffer.from(code));
+    expect(await redriveDeadLetters(app)).toBe(1);
+    const redone = await app.invocations.waitForTerminal(id, 60_000);
+    expect(redone.status).toBe("completed");
+    const left = await app.redis.lrange(app.keys.deadLetter, 0, -1);
+    expect(left).toHaveLength(1); // the unreadable one stays for the operator to inspect
+    expect(left[0]).toContain("malformed message");
+    await worker.stop();
+  });
+
+  test("SIGTERM: the worker finishes in-flight work and exits 0", async ({ platform }) => {
+    const fn = await createFn(platform, "import time\ntime.sleep(1)\nprint('{\"finished\": true}')\n");
+    const child = platform.spawnWorker();
+    const id = await invoke(platform, fn.id);
+    await waitFor("the spawned worker to run it", async () => (await platform.app.invocations.get(id)).status === "running");
+    child.kill("SIGTERM");
+    expect(await exited(child)).toBe(0);
+    const inv = await platform.app.invocations.get(id);
+    expect(inv.status).toBe("completed");
+    expect(inv.result).toEqual({ finished: true });
+  });
+
+  test("SIGTERM past the shutdown deadline hands the work back; another worker completes it", async ({ platform }) => {
+    const fn = await createFn(platform, "import time\ntime.sleep(4)\nprint('{\"late\": true}')\n");
+    const child = platform.spawnWorker({ WORKER_SHUTDOWN_TIMEOUT: "300ms" });
+    const id = await invoke(platform, fn.id);
+    await waitFor("the spawned worker to run it", async () => (await platform.app.invocations.get(id)).status === "running");
+    child.kill("SIGTERM");
+    expect(await exited(child)).toBe(0);
+    const handedBack = await platform.app.invocations.get(id);
+    expect(handedBack.status).toBe("pending");
+    expect(await platform.app.redis.llen(platform.app.keys.queue)).toBe(1);
+    const worker = await platform.startWorker();
+    const done = await platform.app.invocations.waitForTerminal(id, 60_000);
+    expect(done.status).toBe("completed");
+    expect(done.workerId).toBe(worker.id);
+    await worker.stop();
+  });
+});
