@@ -2,7 +2,7 @@
 // SSE subscriptions (Yoga's own), GraphiQL for browsers, and graphql-transport-ws over
 // WebSocket upgrades on the same port. One schema, one context builder for all of them.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { GraphQLError } from "graphql";
+import { GraphQLError } from "./graphql-js.js";
 import { createYoga, type YogaLogger } from "graphql-yoga";
 import type { App } from "../../app.js";
 import type { Logger } from "../../lib/logger.js";

@@ -3,7 +3,7 @@
 // (the complexity of each field comes from the Pothos complexity plugin, connections cost
 // their page size), and introspection when it is turned off.
 import { createComplexityRule } from "@pothos/plugin-complexity";
-import { NoSchemaIntrospectionCustomRule } from "graphql";
+import { NoSchemaIntrospectionCustomRule } from "./graphql-js.js";
 import type { Plugin } from "graphql-yoga";
 import type { Config } from "../../config.js";
 

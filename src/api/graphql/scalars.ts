@@ -1,6 +1,7 @@
 // Scalars: JSON for free-form values (payloads, results, environment, metadata) and
 // DateTime as ISO-8601 strings, the same text the REST shim sends.
-import { GraphQLError, Kind, type ValueNode } from "graphql";
+import type { ValueNode } from "graphql";
+import { GraphQLError, Kind } from "./graphql-js.js";
 import { builder } from "./builder.js";
 
 function literalToJson(node: ValueNode, variables: Record<string, unknown> | null | undefined): unknown {
