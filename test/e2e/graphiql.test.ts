@@ -1,0 +1,77 @@
+// GraphiQL at /graphql in a real browser (Debian's chromium, headless, no network beyond
+// this machine): the page renders from the bundle the server inlines, and runs a
+// subscription live over SSE while a worker runs the invocation.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { platformTest } from "../support/fixtures.js";
+import { b64, functionBody, HELLO } from "../support/functions.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const SCREENSHOT = process.env.GRAPHIQL_SCREENSHOT ?? "/tmp/graphiql.png";
+
+const test = platformTest();
+let browser: BrowserContext;
+let profileDir: string;
+
+beforeAll(async () => {
+  profileDir = await mkdtemp(join(tmpdir(), "graphiql-chromium-"));
+  // A fresh profile per run (Playwright takes it as the persistent context's directory).
+  browser = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await rm(profileDir, { recursive: true, force: true });
+});
+
+describe("GraphiQL", () => {
+  test("renders at /graphql from local assets and runs a subscription live", async ({ platform }) => {
+    const fn = await platform.app.functions.create(functionBody({ code: b64(HELLO.python) }));
+    const { invocation } = await platform.app.invocations.invoke({ function_id: fn.id, payload: { name: "Browser" } });
+
+    const page = await browser.newPage();
+    const offHost: string[] = [];
+    const host = new URL(platform.url).host;
+    page.on("request", (req) => {
+      const url = new URL(req.url());
+      if (url.protocol.startsWith("http") && url.host !== host) offHost.push(req.url());
+    });
+    const pageErrors: string[] = [];
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+
+    const subscription = `subscription { invocationUpdated(id: "${invocation.id}") { id status result } }`;
+    await page.goto(`${platform.url}/graphql?query=${encodeURIComponent(subscription)}`, { waitUntil: "load" });
+    await page.locator(".graphiql-container").first().waitFor({ timeout: 60_000 });
+    // The editor has the document from the URL, with the schema loaded (no error banner).
+    await expect.poll(() => page.locator(".graphiql-query-editor").innerText(), { timeout: 30_000 }).toContain("invocationUpdated");
+
+    await page.locator(".graphiql-execute-button").click();
+    // The result pane is a Monaco editor: it shows spaces as non-breaking ones.
+    const response = async () => (await page.locator(".graphiql-response").innerText()).replace(/\s+/g, " ");
+    await expect.poll(response, { timeout: 30_000 }).toContain('"status": "PENDING"');
+    // Only now does a worker exist: the pane must update live as the invocation runs.
+    await platform.startWorker();
+    await expect.poll(response, { timeout: 60_000 }).toContain('"status": "COMPLETED"');
+    expect(await response()).toContain('"message": "Hello, Browser!"');
+
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(offHost, "GraphiQL must not load anything from other hosts").toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+});
