@@ -1,6 +1,7 @@
 // GraphiQL at /graphql in a real browser (Debian's chromium, headless, no network beyond
 // this machine): the page renders from the bundle the server inlines, and runs a
 // subscription live over SSE while a worker runs the invocation.
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,8 @@ let browser: BrowserContext;
 let profileDir: string;
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   profileDir = await mkdtemp(join(tmpdir(), "graphiql-chromium-"));
   // A fresh profile per run (Playwright takes it as the persistent context's directory).
   browser = await chromium.launchPersistentContext(profileDir, {
@@ -58,7 +61,9 @@ describe("GraphiQL", () => {
     await page.goto(`${platform.url}/graphql?query=${encodeURIComponent(subscription)}`, { waitUntil: "load" });
     await page.locator(".graphiql-container").first().waitFor({ timeout: 60_000 });
     // The editor has the document from the URL, with the schema loaded (no error banner).
-    await expect.poll(() => page.locator(".graphiql-query-editor").innerText(), { timeout: 30_000 }).toContain("invocationUpdated");
+    await expect
+      .poll(() => page.locator(".graphiql-query-editor").innerText(), { timeout: 30_000 })
+      .toContain("invocationUpdated");
 
     await page.locator(".graphiql-execute-button").click();
     // The result pane is a Monaco editor: it shows spaces as non-breaking ones.

@@ -35,7 +35,10 @@ export async function gqlData<TData, TVariables>(
 }
 
 /** Narrows a result union to one member, failing the test with the whole value otherwise. */
-export function as<T extends { __typename: string }, N extends T["__typename"]>(value: T, typename: N): Extract<T, { __typename: N }> {
+export function as<T extends { __typename: string }, N extends T["__typename"]>(
+  value: T,
+  typename: N,
+): Extract<T, { __typename: N }> {
   if (value.__typename !== typename) throw new Error(`expected ${typename}, got ${JSON.stringify(value)}`);
   return value as Extract<T, { __typename: N }>;
 }

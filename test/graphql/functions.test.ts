@@ -75,7 +75,13 @@ describe("function queries and mutations", () => {
   test("createFunction returns a ValidationError naming each GraphQL field and why", async ({ platform }) => {
     const before = await platform.app.db.faasFunction.count();
     const data = await gqlData(platform, CreateFunctionDocument, {
-      input: createInput({ timeout: "soon", memoryMb: 1, maxConcurrency: 0, code: "%%%", environment: { "BAD KEY": "x", OK: 1 } }),
+      input: createInput({
+        timeout: "soon",
+        memoryMb: 1,
+        maxConcurrency: 0,
+        code: "%%%",
+        environment: { "BAD KEY": "x", OK: 1 },
+      }),
     });
     const err = as(data.createFunction, "ValidationError");
     expect(err.code).toBe("VALIDATION_ERROR");
@@ -100,7 +106,10 @@ describe("function queries and mutations", () => {
     expect(err.message).toContain("already exists");
     expect(err.fields).toEqual([{ path: ["input", "version"], message: `${input.name}@1.0.0 already exists` }]);
     // Another version of the same name is fine.
-    as((await gqlData(platform, CreateFunctionDocument, { input: { ...input, version: "1.0.1" } })).createFunction, "CreateFunctionSuccess");
+    as(
+      (await gqlData(platform, CreateFunctionDocument, { input: { ...input, version: "1.0.1" } })).createFunction,
+      "CreateFunctionSuccess",
+    );
   });
 
   test("an input of the wrong GraphQL type is refused before the service runs", async ({ platform }) => {
@@ -119,7 +128,10 @@ describe("function queries and mutations", () => {
 
     const malformed = await gql(platform, FunctionDocument, { id: "not-a-uuid" });
     expect(malformed.errors?.[0]).toMatchObject({
-      extensions: { code: "VALIDATION_ERROR", fields: [{ path: ["id"], message: expect.stringContaining("must be a UUID") }] },
+      extensions: {
+        code: "VALIDATION_ERROR",
+        fields: [{ path: ["id"], message: expect.stringContaining("must be a UUID") }],
+      },
     });
   });
 
@@ -131,8 +143,14 @@ describe("function queries and mutations", () => {
 
     const page1 = (await gqlData(platform, FunctionsDocument, { first: 2, filter: { name } })).functions;
     expect(page1.edges.map((e) => e.node.version)).toEqual(["3", "2"]);
-    expect(page1.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false, endCursor: page1.edges[1]?.cursor });
-    const page2 = (await gqlData(platform, FunctionsDocument, { first: 2, after: page1.pageInfo.endCursor, filter: { name } })).functions;
+    expect(page1.pageInfo).toMatchObject({
+      hasNextPage: true,
+      hasPreviousPage: false,
+      endCursor: page1.edges[1]?.cursor,
+    });
+    const page2 = (
+      await gqlData(platform, FunctionsDocument, { first: 2, after: page1.pageInfo.endCursor, filter: { name } })
+    ).functions;
     expect(page2.edges.map((e) => e.node.version)).toEqual(["1"]);
     expect(page2.pageInfo).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
 
@@ -149,7 +167,10 @@ describe("function queries and mutations", () => {
 
     const badCursor = await gql(platform, FunctionsDocument, { after: "garbage" });
     expect(badCursor.errors?.[0]).toMatchObject({
-      extensions: { code: "VALIDATION_ERROR", fields: [{ path: ["after"], message: "is not a cursor returned by this API" }] },
+      extensions: {
+        code: "VALIDATION_ERROR",
+        fields: [{ path: ["after"], message: "is not a cursor returned by this API" }],
+      },
     });
   });
 
@@ -160,33 +181,58 @@ describe("function queries and mutations", () => {
       input: { timeout: "1m30s", memoryMb: 256, environment: { B: "2" }, code: b64(`${HELLO.python}\n# v2\n`) },
     });
     const updated = as(data.updateFunction, "UpdateFunctionSuccess").function;
-    expect(updated).toMatchObject({ id: fn.id, timeout: "1m30s", memoryMb: 256, environment: { B: "2" }, handler: "main", maxConcurrency: 10 });
+    expect(updated).toMatchObject({
+      id: fn.id,
+      timeout: "1m30s",
+      memoryMb: 256,
+      environment: { B: "2" },
+      handler: "main",
+      maxConcurrency: 10,
+    });
     expect(updated.codeSha256).not.toBe(fn.codeSha256);
   });
 
   test("updateFunction returns ValidationError and NotFoundError", async ({ platform }) => {
     const fn = await create(platform);
-    const invalid = as((await gqlData(platform, UpdateFunctionDocument, { id: fn.id, input: { memoryMb: 10 ** 6 } })).updateFunction, "ValidationError");
+    const invalid = as(
+      (await gqlData(platform, UpdateFunctionDocument, { id: fn.id, input: { memoryMb: 10 ** 6 } })).updateFunction,
+      "ValidationError",
+    );
     expect(invalid.fields).toEqual([{ path: ["input", "memoryMb"], message: "must be between 64 and 8192" }]);
 
-    const empty = as((await gqlData(platform, UpdateFunctionDocument, { id: fn.id, input: {} })).updateFunction, "ValidationError");
+    const empty = as(
+      (await gqlData(platform, UpdateFunctionDocument, { id: fn.id, input: {} })).updateFunction,
+      "ValidationError",
+    );
     expect(empty.fields).toEqual([{ path: ["input"], message: "names no field to change" }]);
 
-    const badId = as((await gqlData(platform, UpdateFunctionDocument, { id: "x", input: { memoryMb: 256 } })).updateFunction, "ValidationError");
+    const badId = as(
+      (await gqlData(platform, UpdateFunctionDocument, { id: "x", input: { memoryMb: 256 } })).updateFunction,
+      "ValidationError",
+    );
     expect(badId.fields[0]?.path).toEqual(["id"]);
 
     const id = "00000000-0000-4000-8000-000000000000";
-    const missing = as((await gqlData(platform, UpdateFunctionDocument, { id, input: { memoryMb: 256 } })).updateFunction, "NotFoundError");
+    const missing = as(
+      (await gqlData(platform, UpdateFunctionDocument, { id, input: { memoryMb: 256 } })).updateFunction,
+      "NotFoundError",
+    );
     expect(missing).toMatchObject({ code: "NOT_FOUND", entity: "function", id });
   });
 
   test("deleteFunction returns the deleted function, then NotFoundError", async ({ platform }) => {
     const fn = await create(platform);
-    const deleted = as((await gqlData(platform, DeleteFunctionDocument, { id: fn.id })).deleteFunction, "DeleteFunctionSuccess");
+    const deleted = as(
+      (await gqlData(platform, DeleteFunctionDocument, { id: fn.id })).deleteFunction,
+      "DeleteFunctionSuccess",
+    );
     expect(deleted.function).toEqual({ id: fn.id, name: fn.name });
     const again = as((await gqlData(platform, DeleteFunctionDocument, { id: fn.id })).deleteFunction, "NotFoundError");
     expect(again).toMatchObject({ code: "NOT_FOUND", id: fn.id, message: `function ${fn.id} not found` });
-    const badId = as((await gqlData(platform, DeleteFunctionDocument, { id: "nope" })).deleteFunction, "ValidationError");
+    const badId = as(
+      (await gqlData(platform, DeleteFunctionDocument, { id: "nope" })).deleteFunction,
+      "ValidationError",
+    );
     expect(badId.fields[0]?.path).toEqual(["id"]);
     expect((await platform.request("GET", `/functions/${fn.id}`)).status).toBe(404);
   });

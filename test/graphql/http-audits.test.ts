@@ -14,7 +14,8 @@ describe("graphql-http server audits", () => {
     test(audit.name, async ({ platform }) => {
       endpoint = `${platform.url}/graphql`;
       const result = await audit.fn();
-      const reason = result.status === "ok" ? "" : `${result.reason}: ${result.response.status} ${await result.response.text()}`;
+      const reason =
+        result.status === "ok" ? "" : `${result.reason}: ${result.response.status} ${await result.response.text()}`;
       expect(result.status, reason).toBe("ok");
     });
   }

@@ -32,9 +32,20 @@ async function invoke(platform: Platform, input: InvokeInput) {
 describe("invocations over GraphQL", () => {
   test("invoke queues a PENDING invocation that a worker completes", async ({ platform }) => {
     const functionId = await createFn(platform);
-    const { invocation, finished } = await invoke(platform, { functionId, payload: { name: "GraphQL" }, headers: { "x-trace": "1" } });
+    const { invocation, finished } = await invoke(platform, {
+      functionId,
+      payload: { name: "GraphQL" },
+      headers: { "x-trace": "1" },
+    });
     expect(finished).toBe(false);
-    expect(invocation).toMatchObject({ functionId, status: "PENDING", payload: { name: "GraphQL" }, headers: { "x-trace": "1" }, timeout: "30s", attempts: 0 });
+    expect(invocation).toMatchObject({
+      functionId,
+      status: "PENDING",
+      payload: { name: "GraphQL" },
+      headers: { "x-trace": "1" },
+      timeout: "30s",
+      attempts: 0,
+    });
 
     await platform.app.invocations.waitForTerminal(invocation.id, 60_000);
     const got = (await gqlData(platform, InvocationDocument, { id: invocation.id })).invocation;
@@ -52,8 +63,15 @@ describe("invocations over GraphQL", () => {
     expect(got?.durationMs).toBeGreaterThanOrEqual(0);
   });
 
-  test("invoke with wait answers with the outcome; a failing function is FAILED with its logs", async ({ platform }) => {
-    const ok = await invoke(platform, { functionId: await createFn(platform), payload: { name: "Wait" }, wait: "60s", timeout: "10s" });
+  test("invoke with wait answers with the outcome; a failing function is FAILED with its logs", async ({
+    platform,
+  }) => {
+    const ok = await invoke(platform, {
+      functionId: await createFn(platform),
+      payload: { name: "Wait" },
+      wait: "60s",
+      timeout: "10s",
+    });
     expect(ok.finished).toBe(true);
     expect(ok.invocation).toMatchObject({ status: "COMPLETED", result: { message: "Hello, Wait!" }, timeout: "10s" });
 
@@ -76,10 +94,16 @@ describe("invocations over GraphQL", () => {
     for (const [input, path, message] of cases) {
       const err = as((await gqlData(platform, InvokeDocument, { input })).invoke, "ValidationError");
       expect(err.code).toBe("VALIDATION_ERROR");
-      expect(err.fields, JSON.stringify(input).slice(0, 100)).toContainEqual({ path, message: expect.stringMatching(message) });
+      expect(err.fields, JSON.stringify(input).slice(0, 100)).toContainEqual({
+        path,
+        message: expect.stringMatching(message),
+      });
     }
     const missingId = "00000000-0000-4000-8000-000000000000";
-    const missing = as((await gqlData(platform, InvokeDocument, { input: { functionId: missingId } })).invoke, "NotFoundError");
+    const missing = as(
+      (await gqlData(platform, InvokeDocument, { input: { functionId: missingId } })).invoke,
+      "NotFoundError",
+    );
     expect(missing).toMatchObject({ code: "NOT_FOUND", entity: "function", id: missingId });
     expect(await platform.app.db.invocation.count({ where: { functionId } })).toBe(0);
   });
@@ -92,47 +116,70 @@ describe("invocations over GraphQL", () => {
     expect(malformed.errors?.[0]?.extensions).toMatchObject({ code: "VALIDATION_ERROR", fields: [{ path: ["id"] }] });
   });
 
-  test("invocations lists newest first, filters by function and status, and pages with cursors", async ({ platform }) => {
+  test("invocations lists newest first, filters by function and status, and pages with cursors", async ({
+    platform,
+  }) => {
     const good = await createFn(platform);
     const bad = await createFn(platform, FAILING_PY);
     const ids: string[] = [];
-    for (const [functionId, n] of [[good, 1], [bad, 2], [good, 3]] as const) {
+    for (const [functionId, n] of [
+      [good, 1],
+      [bad, 2],
+      [good, 3],
+    ] as const) {
       ids.push((await invoke(platform, { functionId, payload: { n }, wait: "60s" })).invocation.id);
     }
 
     const ofGood = (await gqlData(platform, InvocationsDocument, { filter: { functionId: good } })).invocations;
     expect(ofGood.edges.map((e) => e.node.payload)).toEqual([{ n: 3 }, { n: 1 }]);
 
-    const failed = (await gqlData(platform, InvocationsDocument, { filter: { functionId: bad, status: "FAILED" } })).invocations;
+    const failed = (await gqlData(platform, InvocationsDocument, { filter: { functionId: bad, status: "FAILED" } }))
+      .invocations;
     expect(failed.edges.map((e) => e.node.id)).toEqual([ids[1]]);
-    const completedOfBad = (await gqlData(platform, InvocationsDocument, { filter: { functionId: bad, status: "COMPLETED" } })).invocations;
+    const completedOfBad = (
+      await gqlData(platform, InvocationsDocument, { filter: { functionId: bad, status: "COMPLETED" } })
+    ).invocations;
     expect(completedOfBad.edges).toEqual([]);
 
     const first = (await gqlData(platform, InvocationsDocument, { first: 2 })).invocations;
     expect(first.edges.map((e) => e.node.id)).toEqual([ids[2], ids[1]]);
     expect(first.pageInfo.hasNextPage).toBe(true);
-    const next = (await gqlData(platform, InvocationsDocument, { first: 2, after: first.pageInfo.endCursor })).invocations;
+    const next = (await gqlData(platform, InvocationsDocument, { first: 2, after: first.pageInfo.endCursor }))
+      .invocations;
     expect(next.edges[0]?.node.id).toBe(ids[0]);
 
     const badFilter = await gql(platform, InvocationsDocument, { filter: { functionId: "x" } });
-    expect(badFilter.errors?.[0]?.extensions).toMatchObject({ code: "VALIDATION_ERROR", fields: [{ path: ["filter", "functionId"] }] });
+    expect(badFilter.errors?.[0]?.extensions).toMatchObject({
+      code: "VALIDATION_ERROR",
+      fields: [{ path: ["filter", "functionId"] }],
+    });
   });
 
-  test("Function.invocations pages one function's invocations, newest first, filtered by status", async ({ platform }) => {
+  test("Function.invocations pages one function's invocations, newest first, filtered by status", async ({
+    platform,
+  }) => {
     const functionId = await createFn(platform);
     for (const n of [1, 2, 3]) await invoke(platform, { functionId, payload: { n }, wait: "60s" });
 
-    const page1 = (await gqlData(platform, FunctionInvocationsDocument, { id: functionId, first: 2 })).function?.invocations;
+    const page1 = (await gqlData(platform, FunctionInvocationsDocument, { id: functionId, first: 2 })).function
+      ?.invocations;
     expect(page1?.edges.map((e) => e.node.payload)).toEqual([{ n: 3 }, { n: 2 }]);
     expect(page1?.pageInfo.hasNextPage).toBe(true);
-    const page2 = (await gqlData(platform, FunctionInvocationsDocument, { id: functionId, first: 2, after: page1?.pageInfo.endCursor })).function
-      ?.invocations;
+    const page2 = (
+      await gqlData(platform, FunctionInvocationsDocument, {
+        id: functionId,
+        first: 2,
+        after: page1?.pageInfo.endCursor,
+      })
+    ).function?.invocations;
     expect(page2?.edges.map((e) => e.node.payload)).toEqual([{ n: 1 }]);
     expect(page2?.pageInfo.hasNextPage).toBe(false);
 
-    const completed = (await gqlData(platform, FunctionInvocationsDocument, { id: functionId, status: "COMPLETED" })).function?.invocations;
+    const completed = (await gqlData(platform, FunctionInvocationsDocument, { id: functionId, status: "COMPLETED" }))
+      .function?.invocations;
     expect(completed?.edges).toHaveLength(3);
-    const pending = (await gqlData(platform, FunctionInvocationsDocument, { id: functionId, status: "PENDING" })).function?.invocations;
+    const pending = (await gqlData(platform, FunctionInvocationsDocument, { id: functionId, status: "PENDING" }))
+      .function?.invocations;
     expect(pending?.edges).toEqual([]);
   });
 });

@@ -17,7 +17,8 @@ describe("GraphQL limits and error masking", () => {
   });
 
   test("a query costlier than GRAPHQL_MAX_COMPLEXITY is refused; page sizes count", async ({ platform }) => {
-    const query = (n: number) => `{ functions(first: ${n}) { edges { node { id invocations(first: ${n}) { edges { node { id status } } } } } } }`;
+    const query = (n: number) =>
+      `{ functions(first: ${n}) { edges { node { id invocations(first: ${n}) { edges { node { id status } } } } } } }`;
     const cheap = await gql(platform, query(5));
     expect(cheap.errors).toBeUndefined();
     const costly = await gql(platform, query(50));
@@ -47,7 +48,10 @@ describe("GraphQL limits and error masking", () => {
 
     expect(down.errors?.[0]?.extensions).toMatchObject({ code: "SERVICE_UNAVAILABLE" });
     expect(JSON.stringify(down)).not.toContain("5432");
-    expect(bug.errors?.[0]).toMatchObject({ message: "Unexpected error.", extensions: { code: "INTERNAL_SERVER_ERROR" } });
+    expect(bug.errors?.[0]).toMatchObject({
+      message: "Unexpected error.",
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    });
     for (const res of [down, bug]) {
       expect(JSON.stringify(res)).not.toMatch(/stack|secret internal detail|\.ts:\d+/);
     }
@@ -55,6 +59,8 @@ describe("GraphQL limits and error masking", () => {
 
   test("introspection is on by default", async ({ platform }) => {
     const res = await gql(platform, "{ __schema { queryType { name } subscriptionType { name } } }");
-    expect(res.data).toEqual({ __schema: { queryType: { name: "Query" }, subscriptionType: { name: "Subscription" } } });
+    expect(res.data).toEqual({
+      __schema: { queryType: { name: "Query" }, subscriptionType: { name: "Subscription" } },
+    });
   });
 });

@@ -14,7 +14,8 @@ const test = platformTest({ onQuery: (sql) => statements.push(sql) });
 async function seed(platform: Platform, functions: number, invocationsEach: number) {
   for (let f = 0; f < functions; f++) {
     const fn = await platform.app.functions.create(functionBody());
-    for (let i = 0; i < invocationsEach; i++) await platform.app.invocations.invoke({ function_id: fn.id, payload: { f, i } });
+    for (let i = 0; i < invocationsEach; i++)
+      await platform.app.invocations.invoke({ function_id: fn.id, payload: { f, i } });
   }
 }
 
@@ -36,7 +37,10 @@ describe("Function.invocations without N+1 queries", () => {
     expect(edges).toHaveLength(5);
     for (const { node } of edges) {
       // Each function gets its own two newest invocations, and each knows its function.
-      expect(node.invocations.edges.map((e) => e.node.payload)).toEqual([expect.objectContaining({ i: 2 }), expect.objectContaining({ i: 1 })]);
+      expect(node.invocations.edges.map((e) => e.node.payload)).toEqual([
+        expect.objectContaining({ i: 2 }),
+        expect.objectContaining({ i: 1 }),
+      ]);
       expect(node.invocations.pageInfo.hasNextPage).toBe(true);
       for (const inv of node.invocations.edges) expect(inv.node.function).toEqual({ id: node.id, name: node.name });
     }

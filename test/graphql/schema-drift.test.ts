@@ -16,7 +16,9 @@ describe("generated GraphQL files", () => {
     expect(files).toEqual(expect.arrayContaining(["schema.graphql", "test/graphql/generated/graphql.ts"]));
     for (const output of outputs) {
       const committed = await readFile(join(ROOT, output.filename), "utf8").catch(() => "(missing)");
-      expect(committed, `${output.filename} is stale: run npx graphql-codegen --config codegen.ts`).toBe(output.content);
+      expect(committed, `${output.filename} is stale: run npx graphql-codegen --config codegen.ts`).toBe(
+        output.content,
+      );
     }
   });
 });

@@ -41,7 +41,9 @@ const statuses = (results: { data?: { invocationUpdated: { status: string } } | 
   results.map((r) => r.data?.invocationUpdated.status);
 
 describe("invocationUpdated", () => {
-  test("WebSocket and SSE clients both see PENDING → RUNNING → COMPLETED from a worker in another process", async ({ platform }) => {
+  test("WebSocket and SSE clients both see PENDING → RUNNING → COMPLETED from a worker in another process", async ({
+    platform,
+  }) => {
     const id = await pendingInvocation(platform, "Live");
     const client = wsClient(platform.url);
     try {
@@ -49,8 +51,12 @@ describe("invocationUpdated", () => {
       const sse = sseSubscribe(platform.url, InvocationUpdatedDocument, { id });
       // Both are subscribed (each has the current state) before any worker exists.
       const [wsFirst, sseFirst] = await Promise.all([ws.next(), sse.next()]);
-      expect(wsFirst.value).toEqual({ data: { invocationUpdated: expect.objectContaining({ id, status: "PENDING" }) } });
-      expect(sseFirst.value).toEqual({ data: { invocationUpdated: expect.objectContaining({ id, status: "PENDING" }) } });
+      expect(wsFirst.value).toEqual({
+        data: { invocationUpdated: expect.objectContaining({ id, status: "PENDING" }) },
+      });
+      expect(sseFirst.value).toEqual({
+        data: { invocationUpdated: expect.objectContaining({ id, status: "PENDING" }) },
+      });
 
       const [wsRest, sseRest] = await withWorkerProcess(platform, () => Promise.all([drain(ws), drain(sse)]));
 
@@ -114,7 +120,12 @@ describe("invocationUpdated", () => {
       expect(listenersBefore[1]).toBe(1);
       await ws.return?.();
       // The server unsubscribes from the invocation's Redis channel once the client leaves.
-      await expect.poll(async () => (await platform.app.redis.pubsub("NUMSUB", `${platform.prefix}:invocationUpdated:${id}`))[1], { timeout: 5000 }).toBe(0);
+      await expect
+        .poll(
+          async () => (await platform.app.redis.pubsub("NUMSUB", `${platform.prefix}:invocationUpdated:${id}`))[1],
+          { timeout: 5000 },
+        )
+        .toBe(0);
     } finally {
       await client.dispose();
     }

@@ -16,7 +16,9 @@ describe("GraphQL transports", () => {
     expect(await get.json()).toEqual({ data: { functions: { edges: [] } } });
 
     const mutation = encodeURIComponent('mutation { deleteFunction(id: "x") { __typename } }');
-    const getMutation = await fetch(`${platform.url}/graphql?query=${mutation}`, { headers: { accept: "application/json" } });
+    const getMutation = await fetch(`${platform.url}/graphql?query=${mutation}`, {
+      headers: { accept: "application/json" },
+    });
     expect(getMutation.status).toBe(405);
 
     const post = await fetch(`${platform.url}/graphql`, {
@@ -33,11 +35,18 @@ describe("GraphQL transports", () => {
       const [listed] = await drain(wsSubscribe(client, FunctionsDocument, { first: 1 }));
       expect(listed).toEqual({ data: { functions: expect.objectContaining({ edges: [] }) } });
 
-      const deleted = await drain(client.iterate({ query: 'mutation { deleteFunction(id: "00000000-0000-4000-8000-000000000000") { __typename ... on Error { code } } }' }));
+      const deleted = await drain(
+        client.iterate({
+          query:
+            'mutation { deleteFunction(id: "00000000-0000-4000-8000-000000000000") { __typename ... on Error { code } } }',
+        }),
+      );
       expect(deleted).toEqual([{ data: { deleteFunction: { __typename: "NotFoundError", code: "NOT_FOUND" } } }]);
 
       const deep = "{ functions(first: 1) { edges { node { invocations(first: 1) { edges { node { id } } } } } } }";
-      await expect(drain(client.iterate({ query: deep }))).rejects.toSatisfy((errors: unknown) => JSON.stringify(errors).includes("depth"));
+      await expect(drain(client.iterate({ query: deep }))).rejects.toSatisfy((errors: unknown) =>
+        JSON.stringify(errors).includes("depth"),
+      );
     } finally {
       await client.dispose();
     }

@@ -2,7 +2,14 @@
 // services page by (createdAt, id) and their cursor is the Relay cursor, so GraphQL and
 // REST share one pagination implementation.
 import { z } from "zod";
-import { DEFAULT_PAGE_SIZE, encodeCursor, MAX_PAGE_SIZE, type Page, type PageRequest, parsePageRequest } from "../../lib/pagination.js";
+import {
+  DEFAULT_PAGE_SIZE,
+  encodeCursor,
+  MAX_PAGE_SIZE,
+  type Page,
+  type PageRequest,
+  parsePageRequest,
+} from "../../lib/pagination.js";
 import { builder } from "./builder.js";
 
 /** `first`/`after` (no `last`/`before`: the services page forward only). */

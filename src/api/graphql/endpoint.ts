@@ -2,7 +2,6 @@
 // SSE subscriptions (Yoga's own), GraphiQL for browsers, and graphql-transport-ws over
 // WebSocket upgrades on the same port. One schema, one context builder for all of them.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { GraphQLError } from "./graphql-js.js";
 import { createYoga, type YogaLogger } from "graphql-yoga";
 import type { App } from "../../app.js";
 import type { Logger } from "../../lib/logger.js";
@@ -10,6 +9,7 @@ import type { GraphqlEndpoint } from "../server.js";
 import { buildContext, type GraphqlContext } from "./context.js";
 import { createErrorMasker } from "./error-masking.js";
 import { renderOfflineGraphiQL } from "./graphiql.js";
+import { GraphQLError } from "./graphql-js.js";
 import { useLimits } from "./limits.js";
 import { schema } from "./schema.js";
 import { createWebSocketTransport } from "./websocket.js";

@@ -2,11 +2,11 @@
 // code in `extensions.code`, like REST's error.code; a database or Redis outage is
 // SERVICE_UNAVAILABLE; anything else is logged here and masked: no stack, no internals.
 import { InputValidationError } from "@pothos/plugin-validation";
-import { GraphQLError } from "./graphql-js.js";
 import { maskError as yogaMaskError } from "graphql-yoga";
 import { AppError, asDependencyError, ValidationError } from "../../errors.js";
 import type { Logger } from "../../lib/logger.js";
 import { fieldErrorsOf } from "./errors.js";
+import { GraphQLError } from "./graphql-js.js";
 
 function withCode(error: GraphQLError | undefined, err: AppError): GraphQLError {
   const extensions: Record<string, unknown> = { code: err.code };

@@ -21,7 +21,11 @@ const camel = (name: string) => name.replace(/_([a-z0-9])/g, (_, c: string) => c
  * are not simply the camelCase of the service's name under `argName` (e.g. a page
  * "limit" is the `first` argument).
  */
-export function toArgumentPath(field: string, argName: string | null, renames: Record<string, string[]> = {}): string[] {
+export function toArgumentPath(
+  field: string,
+  argName: string | null,
+  renames: Record<string, string[]> = {},
+): string[] {
   if (field === "body") return argName ? [argName] : [];
   const dot = field.indexOf(".");
   const head = dot < 0 ? field : field.slice(0, dot);
@@ -53,11 +57,16 @@ export async function located<T>(
     return await call();
   } catch (err) {
     if (err instanceof ValidationError || err instanceof ConflictError) {
-      const fields = problemsOf(err).map((p) => ({ path: toArgumentPath(p.field, argName, renames), message: p.message }));
+      const fields = problemsOf(err).map((p) => ({
+        path: toArgumentPath(p.field, argName, renames),
+        message: p.message,
+      }));
       const relocated =
         err instanceof ValidationError
           ? new ValidationError(fields.map((f) => ({ field: f.path.join("."), message: f.message })))
-          : new ConflictError(err.message, { fields: fields.map((f) => ({ field: f.path.join("."), message: f.message })) });
+          : new ConflictError(err.message, {
+              fields: fields.map((f) => ({ field: f.path.join("."), message: f.message })),
+            });
       locatedFields.set(relocated, fields);
       throw relocated;
     }

@@ -1,7 +1,8 @@
 // createFunction, updateFunction, deleteFunction: thin calls into the function service.
 // Expected failures come back as members of each result union, not as GraphQL errors.
-import type { FaasFunction } from "../../functions/function-service.js";
+
 import { ConflictError, NotFoundError, ValidationError } from "../../errors.js";
+import type { FaasFunction } from "../../functions/function-service.js";
 import { builder } from "./builder.js";
 import { RuntimeEnum } from "./enums.js";
 import { located } from "./errors.js";

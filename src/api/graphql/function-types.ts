@@ -1,4 +1,6 @@
 // Functions: the Function type (Prisma-backed) and the queries that read them.
+
+import type { Runtime } from "../../functions/function-input.js";
 import { formatDuration } from "../../lib/duration.js";
 import { newestFirst } from "../../lib/pagination.js";
 import { builder } from "./builder.js";
@@ -6,7 +8,6 @@ import { connectionComplexity, PAGE_ARG_PATHS, pageArgs, pageRequest, toConnecti
 import { InvocationStatusEnum, RuntimeEnum } from "./enums.js";
 import { located } from "./errors.js";
 import { InvocationConnection } from "./invocation-types.js";
-import type { Runtime } from "../../functions/function-input.js";
 
 export const FunctionRef = builder.prismaObject("FaasFunction", {
   name: "Function",
@@ -19,12 +20,20 @@ export const FunctionRef = builder.prismaObject("FaasFunction", {
     handler: t.exposeString("handler"),
     codeSha256: t.exposeString("codeSha256", { description: "SHA-256 of the decoded source." }),
     codeSize: t.exposeInt("codeSize", { description: "Size of the decoded source in bytes." }),
-    timeout: t.string({ description: 'Time limit as a duration such as "30s".', resolve: (fn) => formatDuration(fn.timeoutMs) }),
+    timeout: t.string({
+      description: 'Time limit as a duration such as "30s".',
+      resolve: (fn) => formatDuration(fn.timeoutMs),
+    }),
     timeoutMs: t.exposeInt("timeoutMs"),
     memoryMb: t.exposeInt("memoryMb"),
-    maxConcurrency: t.exposeInt("maxConcurrency", { description: "Most invocations running at once, across all workers." }),
+    maxConcurrency: t.exposeInt("maxConcurrency", {
+      description: "Most invocations running at once, across all workers.",
+    }),
     network: t.exposeBoolean("networkEnabled", { description: "Whether the function may use the network." }),
-    environment: t.expose("environment", { type: "JSON", description: "Environment variables (an object of strings)." }),
+    environment: t.expose("environment", {
+      type: "JSON",
+      description: "Environment variables (an object of strings).",
+    }),
     metadata: t.expose("metadata", { type: "JSON" }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     updatedAt: t.expose("updatedAt", { type: "DateTime" }),

@@ -1,6 +1,7 @@
 // invoke: the REST POST /invoke (including ?wait=) as a mutation over the same service.
-import type { InvokeResult } from "../../invocations/invocation-service.js";
+
 import { NotFoundError, ValidationError } from "../../errors.js";
+import type { InvokeResult } from "../../invocations/invocation-service.js";
 import { builder } from "./builder.js";
 import { located } from "./errors.js";
 import { toServiceInput } from "./inputs.js";
@@ -13,7 +14,8 @@ const InvokeInput = builder.inputType("InvokeInput", {
     headers: t.field({ type: "JSON", description: "An object of strings, stored with the invocation." }),
     timeout: t.string({ description: "Shorter time limit for this invocation than the function's." }),
     wait: t.string({
-      description: 'Wait up to this long (e.g. "10s") for the outcome before answering; `finished` tells whether it came.',
+      description:
+        'Wait up to this long (e.g. "10s") for the outcome before answering; `finished` tells whether it came.',
     }),
   }),
 });
@@ -21,14 +23,17 @@ const InvokeInput = builder.inputType("InvokeInput", {
 const InvokeSuccess = builder.objectRef<InvokeResult>("InvokeSuccess").implement({
   fields: (t) => ({
     invocation: t.field({ type: InvocationRef, resolve: (r) => r.invocation }),
-    finished: t.exposeBoolean("finished", { description: "True when the invocation reached a final status within `wait`." }),
+    finished: t.exposeBoolean("finished", {
+      description: "True when the invocation reached a final status within `wait`.",
+    }),
   }),
 });
 
 builder.mutationFields((t) => ({
   invoke: t.field({
     type: InvokeSuccess,
-    description: "Queues an invocation (status PENDING); follow it with `invocationUpdated` or wait for it with `wait`.",
+    description:
+      "Queues an invocation (status PENDING); follow it with `invocationUpdated` or wait for it with `wait`.",
     args: { input: t.arg({ type: InvokeInput, required: true }) },
     errors: { types: [ValidationError, NotFoundError], directResult: true, union: { name: "InvokeResult" } },
     resolve: (_root, { input }, { app }) =>

@@ -13,7 +13,11 @@ export const InvocationRef = builder.prismaObject("Invocation", {
     // A relation, so a list of invocations loads their functions in one batched query.
     function: t.relation("function"),
     status: t.expose("status", { type: InvocationStatusEnum }),
-    payload: t.expose("payload", { type: "JSON", nullable: true, description: "The JSON payload it was invoked with." }),
+    payload: t.expose("payload", {
+      type: "JSON",
+      nullable: true,
+      description: "The JSON payload it was invoked with.",
+    }),
     headers: t.expose("headers", { type: "JSON", description: "Headers given at invoke time (an object of strings)." }),
     result: t.expose("result", {
       type: "JSON",
@@ -26,7 +30,10 @@ export const InvocationRef = builder.prismaObject("Invocation", {
     attempts: t.exposeInt("attempts"),
     workerId: t.exposeString("workerId", { nullable: true }),
     durationMs: t.exposeInt("durationMs", { nullable: true }),
-    timeout: t.string({ description: 'Time limit as a duration such as "30s".', resolve: (inv) => formatDuration(inv.timeoutMs) }),
+    timeout: t.string({
+      description: 'Time limit as a duration such as "30s".',
+      resolve: (inv) => formatDuration(inv.timeoutMs),
+    }),
     timeoutMs: t.exposeInt("timeoutMs"),
     codeSha256: t.exposeString("codeSha256", { description: "SHA-256 of the code this invocation runs." }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),

@@ -3,9 +3,9 @@
 // (the complexity of each field comes from the Pothos complexity plugin, connections cost
 // their page size), and introspection when it is turned off.
 import { createComplexityRule } from "@pothos/plugin-complexity";
-import { NoSchemaIntrospectionCustomRule } from "./graphql-js.js";
 import type { Plugin } from "graphql-yoga";
 import type { Config } from "../../config.js";
+import { NoSchemaIntrospectionCustomRule } from "./graphql-js.js";
 
 interface RequestParams {
   variables?: Record<string, unknown> | null;

@@ -1,8 +1,8 @@
 // Scalars: JSON for free-form values (payloads, results, environment, metadata) and
 // DateTime as ISO-8601 strings, the same text the REST shim sends.
 import type { ValueNode } from "graphql";
-import { GraphQLError, Kind } from "./graphql-js.js";
 import { builder } from "./builder.js";
+import { GraphQLError, Kind } from "./graphql-js.js";
 
 function literalToJson(node: ValueNode, variables: Record<string, unknown> | null | undefined): unknown {
   switch (node.kind) {

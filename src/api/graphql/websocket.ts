@@ -4,8 +4,8 @@
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ExecutionArgs, GraphQLError } from "graphql";
-import type { YogaServerInstance } from "graphql-yoga";
 import { useServer } from "graphql-ws/use/ws";
+import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import type { GraphqlContext } from "./context.js";
 
