@@ -74,7 +74,7 @@ builder.queryFields((t) => ({
           const filter = { functionId: args.filter?.functionId ?? undefined, status: args.filter?.status ?? undefined };
           return toConnection(await app.invocations.list(filter, pageRequest(args)), args.after);
         },
-        { ...PAGE_ARG_PATHS, function_id: ["filter", "functionId"] },
+        PAGE_ARG_PATHS,
       ),
   }),
 }));
