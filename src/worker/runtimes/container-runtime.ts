@@ -1,0 +1,557 @@
+// The container runtime (WORKER_RUNTIME_TYPE=container): every invocation runs in a fresh
+// container of faas-runtime-<runtime>:<runtimes/VERSION> and is removed afterwards.
+//
+// Isolation: memory limit without extra swap, CPU shares, a pids limit, no network unless
+// the function asks for it, a read-only root filesystem (only the /tmp and code tmpfs are
+// writable, both counted against the memory limit), all capabilities dropped,
+// no-new-privileges, uid 10001, no host path of the platform mounted, logging driver "none"
+// (output is read from the attach stream, nothing piles up on the host's disk).
+//
+// Code delivery: the engine refuses putArchive into a container whose root filesystem is
+// read-only ("container rootfs is marked read-only"), and a tmpfs only exists once the
+// container runs. So the code goes in through the container's standard input: a tiny
+// launcher (`sh -c`) reads exactly N bytes into the /fn/code tmpfs, checks the length,
+// and exec's the interpreter (or the Go binary) with stdin from /dev/null. The function's
+// environment therefore holds only FUNCTION_PAYLOAD, PATH, HOME and its own variables.
+//
+// Go: compiled once per code sha256 in a build container of the go image (no network,
+// read-only rootfs, build in /tmp), the binary comes back on the build's stdout and is
+// cached on the host under <workDir>/go-cache-container/<sha256>/main through BuildCache
+// (go-build-cache.ts: single-flight per sha256, temp directory + atomic rename, compile
+// errors remembered in memory).
+//
+// Leftovers: every container carries faas.managed=true and faas.worker=<worker id>.
+// start() removes the containers of this worker id (a crashed predecessor with the same
+// id) and managed containers of ANY worker older than orphanMaxAgeMs (default 2 h): no
+// legitimate run lives that long (runs end at their timeout, builds at goBuildTimeoutMs),
+// so such a container belongs to a worker that died. Younger containers of other worker
+// ids are left alone: they may belong to a live worker on the same engine.
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import type Dockerode from "dockerode";
+import { PlatformError } from "../../errors.js";
+import { formatDuration } from "../../lib/duration.js";
+import type { Logger } from "../../lib/logger.js";
+import { RUNTIME_LANGUAGES, runtimeImageName, runtimeImageVersion } from "./container-images.js";
+import {
+  createDockerClient,
+  engineError,
+  engineStatus,
+  errorMessage,
+  LABELS,
+  pingEngine,
+  removeContainer,
+  removeContainersByLabels,
+} from "./docker-client.js";
+import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
+import { CappedBuffer } from "./output-capture.js";
+import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
+
+export interface ContainerRuntimeOptions {
+  /** Engine client; default: the local engine (DOCKER_HOST or /var/run/docker.sock). */
+  docker?: Dockerode;
+  workerId: string;
+  /** Image name prefix (RUNTIME_IMAGE_PREFIX), e.g. "faas-runtime". */
+  imagePrefix: string;
+  /** Worker-owned directory; the Go binary cache lives in <workDir>/go-cache-container. */
+  workDir: string;
+  limits: RuntimeLimits;
+  cpuShares: number;
+  pidsLimit: number;
+  logger: Logger;
+  /** Extra labels on every container this instance creates (tests tag their runs). */
+  extraLabels?: Record<string, string>;
+  /** Image tag; default runtimes/VERSION. */
+  imageVersion?: string;
+  /** Managed containers of any worker older than this are removed by start(); 0 disables. Default 2 h. */
+  orphanMaxAgeMs?: number;
+  /** Go build container limits. Defaults: 1024 MiB, 120 s, 512 pids (the compiler is multi-threaded). */
+  goBuildMemoryMb?: number;
+  goBuildTimeoutMs?: number;
+  goBuildPidsLimit?: number;
+}
+
+const USER = "10001:10001";
+const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const HOME = "/tmp";
+const CODE_DIR = "/fn/code";
+const TMP_TMPFS = "rw,nosuid,nodev,size=64m";
+const MIB = 1024 * 1024;
+/** Exit status of the launcher when the code did not arrive complete (never the function's fault). */
+const DELIVERY_FAILED_EXIT = 125;
+const DELIVERY_FAILED_MARK = "faas-launch: code delivery incomplete";
+/** Go build cache of the standard library baked into the go image. */
+const GO_CACHE_SEED = "/opt/faas/go-cache";
+const MAX_GO_BINARY_BYTES = 512 * MIB;
+/** How long to wait for the attach stream to drain after the container exited. */
+const STREAM_DRAIN_MS = 5000;
+
+/** Variables the engine or the launcher add to the environment on their own. */
+const LAUNCHER_STRAY_VARS = ["HOSTNAME", "PWD"];
+
+const ENTRY: Record<FunctionLanguage, { file: string; exec: string }> = {
+  python: { file: "main.py", exec: `exec python3 ${CODE_DIR}/main.py` },
+  nodejs: { file: "main.js", exec: `exec node ${CODE_DIR}/main.js` },
+  go: { file: "main", exec: `chmod 500 ${CODE_DIR}/main && exec ${CODE_DIR}/main` },
+};
+
+/** One container execution: stdin in, capped stdout/stderr out. */
+interface ContainerJob {
+  image: string;
+  cmd: string[];
+  env: string[];
+  labels: Record<string, string>;
+  memoryBytes: number;
+  pidsLimit: number;
+  network: boolean;
+  tmpfs: Record<string, string>;
+  stdin: Buffer;
+  stdoutLimit: number;
+  stderrLimit: number;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+interface ContainerJobResult {
+  exitCode: number | null;
+  timedOut: boolean;
+  oomKilled: boolean;
+  stdout: CappedBuffer;
+  stderr: CappedBuffer;
+  durationMs: number;
+}
+
+type GoBuild = { ok: true; binary: Buffer } | { ok: false; result: RunResult };
+
+export class ContainerRuntime implements FunctionRuntime {
+  readonly kind = "container" as const;
+  readonly docker: Dockerode;
+  readonly imageVersion: string;
+  private readonly opts: ContainerRuntimeOptions;
+  private readonly logger: Logger;
+  private readonly baseLabels: Record<string, string>;
+  /** Containers created by this instance and not removed yet. */
+  private readonly active = new Set<string>();
+  /** Go binaries by sha256: single-flight per key, atomic rename, compile errors remembered. */
+  private readonly goCache: BuildCache;
+  private stopped = false;
+
+  constructor(opts: ContainerRuntimeOptions) {
+    this.opts = opts;
+    this.docker = opts.docker ?? createDockerClient();
+    this.imageVersion = opts.imageVersion ?? runtimeImageVersion();
+    this.logger = opts.logger.child({ component: "container-runtime" });
+    this.goCache = new BuildCache({ dir: this.goCacheDir, logger: this.logger.child({ component: "go-build-cache" }) });
+    this.baseLabels = { ...(opts.extraLabels ?? {}), [LABELS.managed]: "true", [LABELS.worker]: opts.workerId };
+  }
+
+  /** faas-runtime-<runtime>:<version> for this instance's prefix and version. */
+  imageFor(runtime: FunctionLanguage): string {
+    return runtimeImageName(this.opts.imagePrefix, runtime, this.imageVersion);
+  }
+
+  get goCacheDir(): string {
+    return join(this.opts.workDir, "go-cache-container");
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await pingEngine(this.docker);
+    const missing: string[] = [];
+    for (const runtime of RUNTIME_LANGUAGES) {
+      const image = this.imageFor(runtime);
+      try {
+        await this.docker.getImage(image).inspect();
+      } catch (err) {
+        if (engineStatus(err) === 404) missing.push(image);
+        else throw engineError(`inspecting image ${image}`, err);
+      }
+    }
+    if (missing.length > 0) {
+      throw new PlatformError(
+        `container runtime images missing: ${missing.join(", ")}: build them with make build-runtime-images (scripts/build-runtime-images.sh)`,
+        { missing },
+      );
+    }
+    const removed = await this.removeOrphans();
+    if (removed > 0) this.logger.info("removed leftover containers", { count: removed });
+    await mkdir(this.goCacheDir, { recursive: true });
+    await this.goCache.removeStaleTemps();
+  }
+
+  /**
+   * Removes every managed container labelled with this worker id (leftovers of a crashed
+   * worker with the same id) and managed containers of any worker older than
+   * orphanMaxAgeMs. Returns how many were removed.
+   */
+  async removeOrphans(): Promise<number> {
+    try {
+      let removed = await removeContainersByLabels(this.docker, {
+        [LABELS.managed]: "true",
+        [LABELS.worker]: this.opts.workerId,
+      });
+      const maxAge = this.opts.orphanMaxAgeMs ?? 2 * 60 * 60 * 1000;
+      if (maxAge > 0) removed += await removeContainersByLabels(this.docker, { [LABELS.managed]: "true" }, maxAge);
+      return removed;
+    } catch (err) {
+      throw engineError("removing leftover containers", err);
+    }
+  }
+
+  /** Removes ALL managed containers carrying every label in `labels` (tests clean up with it). */
+  static async removeManagedContainers(docker: Dockerode, labels: Record<string, string>): Promise<number> {
+    return removeContainersByLabels(docker, { ...labels, [LABELS.managed]: "true" });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const ids = [...this.active];
+    await Promise.all(
+      ids.map((id) =>
+        removeContainer(this.docker, id).catch((err) =>
+          this.logger.warn("could not remove container on stop", { containerId: id, err }),
+        ),
+      ),
+    );
+  }
+
+  async run(request: RunRequest): Promise<RunResult> {
+    this.assertRunnable(request.signal);
+    let code = request.code;
+    if (request.runtime === "go") {
+      const build = await this.goBinary(request);
+      if (!build.ok) return build.result;
+      code = build.binary;
+    }
+    this.assertRunnable(request.signal);
+
+    const entry = ENTRY[request.runtime];
+    // The engine always adds HOSTNAME to a container's environment and the launcher shell
+    // exports PWD: drop them unless the function set them itself, so the function sees only
+    // what the contract promises.
+    const strays = LAUNCHER_STRAY_VARS.filter((name) => !Object.hasOwn(request.environment, name));
+    const script = [
+      strays.length > 0 ? `unset ${strays.join(" ")};` : "",
+      `head -c "$1" > ${CODE_DIR}/${entry.file}`,
+      `&& [ "$(wc -c < ${CODE_DIR}/${entry.file})" -eq "$1" ]`,
+      `|| { echo "${DELIVERY_FAILED_MARK}" >&2; exit ${DELIVERY_FAILED_EXIT}; };`,
+      `${entry.exec} </dev/null`,
+    ].join(" ");
+
+    const env = [`PATH=${PATH}`, `HOME=${HOME}`];
+    for (const [k, v] of Object.entries(request.environment)) {
+      if (k !== "FUNCTION_PAYLOAD") env.push(`${k}=${v}`);
+    }
+    env.push(`FUNCTION_PAYLOAD=${request.payload}`);
+
+    const job = await this.execute({
+      image: this.imageFor(request.runtime),
+      cmd: ["/bin/sh", "-c", script, "faas-launch", String(code.length)],
+      env,
+      labels: {
+        [LABELS.invocation]: request.invocationId,
+        [LABELS.function]: request.functionId,
+        [LABELS.purpose]: "run",
+      },
+      memoryBytes: request.memoryMb * MIB,
+      pidsLimit: this.opts.pidsLimit,
+      network: request.network,
+      tmpfs: {
+        "/tmp": TMP_TMPFS,
+        [CODE_DIR]: codeTmpfs(code.length),
+      },
+      stdin: code,
+      stdoutLimit: this.opts.limits.maxOutputBytes,
+      stderrLimit: this.opts.limits.maxLogBytes,
+      timeoutMs: request.timeoutMs,
+      signal: request.signal,
+    });
+
+    if (job.exitCode === DELIVERY_FAILED_EXIT && job.stderr.toString().startsWith(DELIVERY_FAILED_MARK)) {
+      throw new PlatformError("code delivery into the container failed");
+    }
+
+    const base = {
+      exitCode: job.exitCode,
+      stdout: job.stdout.toString(),
+      stdoutTruncated: job.stdout.truncated,
+      stderr: job.stderr.toString(),
+      stderrTruncated: job.stderr.truncated,
+      durationMs: job.durationMs,
+    };
+    if (job.timedOut) {
+      return { ...base, outcome: "timeout", error: `timed out after ${formatDuration(request.timeoutMs)}` };
+    }
+    if (job.oomKilled) {
+      return {
+        ...base,
+        outcome: "failed",
+        oomKilled: true,
+        error: `out of memory: exceeded ${request.memoryMb} MiB`,
+      };
+    }
+    if (job.exitCode === 0) return { ...base, outcome: "completed" };
+    return {
+      ...base,
+      outcome: "failed",
+      error:
+        job.exitCode !== null && job.exitCode > 128
+          ? `killed by signal ${job.exitCode - 128} (exit code ${job.exitCode})`
+          : `exit code ${job.exitCode}`,
+    };
+  }
+
+  private assertRunnable(signal: AbortSignal | undefined): void {
+    if (this.stopped) throw new PlatformError("container runtime stopped");
+    if (signal?.aborted) throw new PlatformError("invocation aborted: worker shutting down");
+  }
+
+  // ---- Go build cache -------------------------------------------------------------------
+
+  private async goBinary(request: RunRequest): Promise<GoBuild> {
+    const started = performance.now();
+    // Key by the hash of the bytes we actually compile, whatever the caller passed.
+    const sha = createHash("sha256").update(request.code).digest("hex");
+    if (request.codeSha256 && request.codeSha256 !== sha) {
+      this.logger.warn("codeSha256 does not match the code; using the computed hash", {
+        invocationId: request.invocationId,
+      });
+    }
+    try {
+      const dir = await this.goCache.getOrBuild(sha, (outDir) => this.buildGo(request, outDir));
+      return { ok: true, binary: await readFile(join(dir, GO_BINARY_NAME)) };
+    } catch (err) {
+      if (err instanceof CompileError) {
+        return {
+          ok: false,
+          result: {
+            outcome: "failed",
+            exitCode: null,
+            stdout: "",
+            stdoutTruncated: false,
+            stderr: err.output,
+            stderrTruncated: err.outputTruncated,
+            durationMs: Math.round(performance.now() - started),
+            error: "compilation failed",
+          },
+        };
+      }
+      if (err instanceof PlatformError) throw err;
+      throw new PlatformError(`Go build failed: ${errorMessage(err)}`);
+    }
+  }
+
+  /** The BuildCache step: compiles in a go container, writes the binary to outDir/main. */
+  private async buildGo(request: RunRequest, outDir: string): Promise<void> {
+    const script = [
+      "set -e; mkdir -p /tmp/build; cd /tmp/build;",
+      // The image's pre-compiled standard library (see runtimes/go/Dockerfile), if present.
+      `if [ -d ${GO_CACHE_SEED} ]; then cp -r ${GO_CACHE_SEED} /tmp/go-cache; fi;`,
+      'head -c "$1" > main.go;',
+      `[ "$(wc -c < main.go)" -eq "$1" ] || { echo "${DELIVERY_FAILED_MARK}" >&2; exit ${DELIVERY_FAILED_EXIT}; };`,
+      `printf '%s' '${GO_MOD}' > go.mod;`,
+      // Compiler output goes to stderr; stdout carries nothing but the binary.
+      `go build -trimpath -ldflags='-s -w' -o ${GO_BINARY_NAME} . >&2;`,
+      `cat ${GO_BINARY_NAME}`,
+    ].join(" ");
+    const timeoutMs = this.opts.goBuildTimeoutMs ?? 120_000;
+    const memoryMb = this.opts.goBuildMemoryMb ?? 1024;
+    const job = await this.execute({
+      image: this.imageFor("go"),
+      cmd: ["/bin/sh", "-c", script, "faas-go-build", String(request.code.length)],
+      env: [
+        `PATH=${PATH}`,
+        `HOME=${HOME}`,
+        "GOCACHE=/tmp/go-cache",
+        "GOPATH=/tmp/go",
+        "GOTMPDIR=/tmp",
+        "CGO_ENABLED=0",
+        "GOFLAGS=-mod=mod",
+        "GOPROXY=off",
+        "GOTOOLCHAIN=local",
+      ],
+      labels: {
+        [LABELS.invocation]: request.invocationId,
+        [LABELS.function]: request.functionId,
+        [LABELS.purpose]: "go-build",
+      },
+      memoryBytes: memoryMb * MIB,
+      pidsLimit: this.opts.goBuildPidsLimit ?? 512,
+      network: false,
+      // The build tree and Go's cache live in this tmpfs (counted against memoryMb).
+      tmpfs: { "/tmp": "rw,exec,nosuid,nodev,size=768m" },
+      stdin: request.code,
+      stdoutLimit: MAX_GO_BINARY_BYTES,
+      stderrLimit: this.opts.limits.maxLogBytes,
+      timeoutMs,
+      signal: request.signal,
+    });
+    const stderr = job.stderr.toString();
+    if (job.exitCode === DELIVERY_FAILED_EXIT && stderr.startsWith(DELIVERY_FAILED_MARK)) {
+      throw new PlatformError("code delivery into the Go build container failed");
+    }
+    // Like the process runtime: a build that cannot finish is a platform failure (retried),
+    // code that does not compile is the function's failure (remembered per sha256).
+    if (job.timedOut) throw new PlatformError(`go build timed out after ${formatDuration(timeoutMs)}`);
+    if (job.oomKilled) throw new PlatformError(`go build ran out of memory (${memoryMb} MiB)`);
+    if (job.exitCode !== 0) throw new CompileError(stderr, job.stderr.truncated);
+    if (job.stdout.truncated) throw new CompileError(`compiled binary exceeds ${MAX_GO_BINARY_BYTES / MIB} MiB`, false);
+    const binary = job.stdout.toBuffer();
+    if (binary.length === 0) throw new PlatformError("go build produced no binary");
+    await writeFile(join(outDir, GO_BINARY_NAME), binary, { mode: 0o755 });
+    this.logger.info("go binary built", { invocationId: request.invocationId, bytes: binary.length });
+  }
+
+  // ---- one container ----------------------------------------------------------------------
+
+  private async execute(job: ContainerJob): Promise<ContainerJobResult> {
+    const stdout = new CappedBuffer(job.stdoutLimit);
+    const stderr = new CappedBuffer(job.stderrLimit);
+    let container: Dockerode.Container;
+    try {
+      container = await this.docker.createContainer({
+        Image: job.image,
+        Cmd: job.cmd,
+        Env: job.env,
+        User: USER,
+        WorkingDir: "/fn",
+        Labels: { ...job.labels, ...this.baseLabels },
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        OpenStdin: true,
+        StdinOnce: true,
+        Tty: false,
+        NetworkDisabled: !job.network,
+        HostConfig: {
+          Memory: job.memoryBytes,
+          MemorySwap: job.memoryBytes,
+          CpuShares: this.opts.cpuShares,
+          PidsLimit: job.pidsLimit,
+          NetworkMode: job.network ? "bridge" : "none",
+          ReadonlyRootfs: true,
+          Tmpfs: job.tmpfs,
+          CapDrop: ["ALL"],
+          SecurityOpt: ["no-new-privileges"],
+          // Under host memory pressure, function processes go before the platform's.
+          OomScoreAdj: 500,
+          // Output is read from the attach stream; nothing is kept on the host's disk.
+          LogConfig: { Type: "none", Config: {} },
+          AutoRemove: false,
+        },
+      });
+    } catch (err) {
+      throw engineError(`creating a container from ${job.image}`, err);
+    }
+    const id = container.id;
+    this.active.add(id);
+    let stream: NodeJS.ReadWriteStream | undefined;
+    try {
+      // stop() ran while this container was being created: it did not see it.
+      if (this.stopped) throw new PlatformError("container runtime stopped");
+      try {
+        stream = (await container.attach({
+          stream: true,
+          stdin: true,
+          stdout: true,
+          stderr: true,
+          hijack: true,
+        })) as NodeJS.ReadWriteStream;
+      } catch (err) {
+        throw engineError("attaching to the container", err);
+      }
+      const attached = stream;
+      const drained = new Promise<void>((resolve) => {
+        attached.once("end", resolve);
+        attached.once("close", resolve);
+        // A write into a container that already died fails with EPIPE: not our concern here.
+        attached.on("error", () => resolve());
+      });
+      this.docker.modem.demuxStream(attached, sink(stdout), sink(stderr));
+
+      try {
+        await container.start();
+      } catch (err) {
+        throw engineError("starting the container", err);
+      }
+      const started = performance.now();
+      const waited = container.wait().then(
+        (r: { StatusCode?: number }) => ({ statusCode: typeof r?.StatusCode === "number" ? r.StatusCode : null }),
+        (err: unknown) => ({ error: err }),
+      );
+      attached.write(job.stdin);
+      attached.end();
+
+      let timer: NodeJS.Timeout | undefined;
+      let onAbort: (() => void) | undefined;
+      const stopReason = await Promise.race([
+        waited.then(() => "exited" as const),
+        new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), job.timeoutMs);
+        }),
+        new Promise<"aborted">((resolve) => {
+          if (!job.signal) return;
+          onAbort = () => resolve("aborted");
+          if (job.signal.aborted) onAbort();
+          else job.signal.addEventListener("abort", onAbort, { once: true });
+        }),
+      ]).finally(() => {
+        clearTimeout(timer);
+        if (onAbort) job.signal?.removeEventListener("abort", onAbort);
+      });
+
+      if (stopReason !== "exited") {
+        await container.kill({ signal: "SIGKILL" }).catch((err: unknown) => {
+          // 409: it exited meanwhile; 404: removed by stop().
+          const status = engineStatus(err);
+          if (status !== 409 && status !== 404) throw engineError("killing the container", err);
+        });
+      }
+      const exit = await waited;
+      const durationMs = Math.round(performance.now() - started);
+      if (stopReason === "aborted") throw new PlatformError("invocation aborted: worker shutting down");
+      if (this.stopped) throw new PlatformError("container runtime stopped");
+      if ("error" in exit) throw engineError("waiting for the container", exit.error);
+
+      let state: { OOMKilled?: boolean; ExitCode?: number };
+      try {
+        state = (await container.inspect()).State;
+      } catch (err) {
+        throw engineError("inspecting the container", err);
+      }
+      // All output is in once the engine closes the attach stream (bounded, in case it lingers).
+      await Promise.race([drained, new Promise((r) => setTimeout(r, STREAM_DRAIN_MS).unref())]);
+      return {
+        exitCode: exit.statusCode ?? (typeof state.ExitCode === "number" ? state.ExitCode : null),
+        timedOut: stopReason === "timeout",
+        oomKilled: state.OOMKilled === true,
+        stdout,
+        stderr,
+        durationMs,
+      };
+    } finally {
+      (stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+      await removeContainer(this.docker, id).catch((err) =>
+        this.logger.warn("could not remove container", { containerId: id, err }),
+      );
+      this.active.delete(id);
+    }
+  }
+}
+
+function sink(buffer: CappedBuffer): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      buffer.push(chunk);
+      callback();
+    },
+  });
+}
+
+/** The code tmpfs: exec allowed (the Go binary), owned by the function user, sized to the code. */
+function codeTmpfs(codeBytes: number): string {
+  const kib = Math.ceil((codeBytes + MIB) / 1024);
+  return `rw,exec,nosuid,nodev,size=${kib}k,uid=10001,gid=10001,mode=0700`;
+}

@@ -1,0 +1,438 @@
+// The container runtime against the real Docker engine and the runtime images built by
+// scripts/build-runtime-images.sh (fast when they exist). Every container this file starts
+// carries faas.test=<random>; afterAll removes all of them.
+import { execFile } from "node:child_process";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import Dockerode from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PlatformError } from "../../src/errors.js";
+import { createLogger } from "../../src/lib/logger.js";
+import { runtimeImageName, runtimeImageVersion } from "../../src/worker/runtimes/container-images.js";
+import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
+import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
+
+const GO_HELLO = `package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+type Request struct {
+	Name string \`json:"name"\`
+}
+
+type Response struct {
+	Message string \`json:"message"\`
+}
+
+func main() {
+	payloadStr := os.Getenv("FUNCTION_PAYLOAD")
+
+	var req Request
+	json.Unmarshal([]byte(payloadStr), &req)
+
+	response := Response{
+		Message: fmt.Sprintf("Hello, %s!", req.Name),
+	}
+
+	output, _ := json.Marshal(response)
+	fmt.Println(string(output))
+}
+`;
+
+const PYTHON_HELLO = `#!/usr/bin/env python3
+import json
+import os
+
+def main():
+    payload_str = os.environ.get('FUNCTION_PAYLOAD', '{}')
+    payload = json.loads(payload_str)
+
+    name = payload.get('name', 'World')
+
+    response = {'message': f'Hello, {name}!'}
+    print(json.dumps(response))
+
+if __name__ == '__main__':
+    main()
+`;
+
+const NODE_HELLO = `#!/usr/bin/env node
+
+function main() {
+    const payloadStr = process.env.FUNCTION_PAYLOAD || '{}';
+    const payload = JSON.parse(payloadStr);
+
+    const name = payload.name || 'World';
+    const response = {message: \`Hello, \${name}!\`};
+
+    console.log(JSON.stringify(response));
+}
+
+main();
+`;
+
+const INFINITE_LOOP = "while True:\n    pass\n";
+
+const execFileAsync = promisify(execFile);
+const repoRoot = new URL("../..", import.meta.url).pathname;
+const docker = new Dockerode();
+const logger = createLogger("silent");
+const imagePrefix = process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime";
+const limits = { maxOutputBytes: 64 * 1024, maxLogBytes: 16 * 1024 };
+const testLabel = { "faas.test": `container-runtime-${randomBytes(6).toString("hex")}` };
+
+let workDir: string;
+let runtime: ContainerRuntime;
+const extraRuntimes: ContainerRuntime[] = [];
+
+function options(extra: Partial<ContainerRuntimeOptions> = {}): ContainerRuntimeOptions {
+  return {
+    docker,
+    workerId: `test-${randomBytes(4).toString("hex")}`,
+    imagePrefix,
+    workDir,
+    limits,
+    cpuShares: 512,
+    pidsLimit: 64,
+    logger,
+    extraLabels: testLabel,
+    ...extra,
+  };
+}
+
+function request(language: FunctionLanguage, code: string, extra: Partial<RunRequest> = {}): RunRequest {
+  return {
+    invocationId: randomUUID(),
+    functionId: randomUUID(),
+    runtime: language,
+    code: Buffer.from(code),
+    codeSha256: createHash("sha256").update(code).digest("hex"),
+    payload: JSON.stringify({ name: "Test" }),
+    environment: {},
+    timeoutMs: 30_000,
+    memoryMb: 128,
+    network: false,
+    ...extra,
+  };
+}
+
+/** Containers (any state) carrying this file's label plus `labels`. */
+async function containers(labels: Record<string, string> = {}): Promise<Dockerode.ContainerInfo[]> {
+  const all = { ...testLabel, ...labels };
+  return docker.listContainers({ all: true, filters: { label: Object.entries(all).map(([k, v]) => `${k}=${v}`) } });
+}
+
+/**
+ * Resolves on the engine's next "start" event of a container of this file with `labels`
+ * (subscribe before starting the run). An event, not a poll.
+ */
+async function nextStart(labels: Record<string, string>): Promise<string> {
+  const all = { ...testLabel, ...labels };
+  const stream = (await docker.getEvents({
+    filters: { type: ["container"], event: ["start"], label: Object.entries(all).map(([k, v]) => `${k}=${v}`) },
+  })) as NodeJS.ReadableStream & { destroy(): void };
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    stream.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("utf8");
+      const line = buffered.split("\n").find((l) => l.trim() !== "");
+      if (line) {
+        stream.destroy();
+        resolve((JSON.parse(line) as { id: string }).id);
+      }
+    });
+    stream.on("error", reject);
+  });
+}
+
+/** How many containers of this file with `labels` the engine created between two unix times (seconds). */
+async function createdContainers(since: number, until: number, labels: Record<string, string>): Promise<number> {
+  const all = { ...testLabel, ...labels };
+  const stream = await docker.getEvents({
+    since,
+    until,
+    filters: { type: ["container"], event: ["create"], label: Object.entries(all).map(([k, v]) => `${k}=${v}`) },
+  });
+  let text = "";
+  for await (const chunk of stream as AsyncIterable<Buffer>) text += chunk.toString("utf8");
+  return text.split("\n").filter((l) => l.trim() !== "").length;
+}
+
+beforeAll(async () => {
+  // Idempotent: builds what is missing (from scratch: about two minutes), else returns at once.
+  await execFileAsync("bash", [join(repoRoot, "scripts/build-runtime-images.sh")], {
+    cwd: repoRoot,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  workDir = await mkdtemp(join(tmpdir(), "faas-container-runtime-"));
+  runtime = new ContainerRuntime(options());
+  await runtime.start();
+}, 900_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+  for (const r of extraRuntimes) await r.stop();
+  await ContainerRuntime.removeManagedContainers(docker, testLabel);
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+describe("container runtime", () => {
+  it.each([
+    ["python", PYTHON_HELLO],
+    ["nodejs", NODE_HELLO],
+    ["go", GO_HELLO],
+  ] as const)("runs the quick reference %s example", async (language, code) => {
+    const req = request(language, code);
+    const result = await runtime.run(req);
+    expect(result.error).toBeUndefined();
+    expect(result.outcome).toBe("completed");
+    expect(result.exitCode).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ message: "Hello, Test!" });
+    expect(await containers({ "faas.invocation": req.invocationId })).toHaveLength(0);
+  });
+
+  it("compiles Go once per code version and caches the binary on the host", async () => {
+    const code = `${GO_HELLO}// cache probe ${randomUUID()}\n`;
+    const sha = createHash("sha256").update(code).digest("hex");
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const firstReq = request("go", code);
+    const first = await runtime.run(firstReq);
+    expect(first.outcome).toBe("completed");
+    const secondReq = request("go", code);
+    const second = await runtime.run(secondReq);
+    expect(second.outcome).toBe("completed");
+    expect(JSON.parse(second.stdout)).toEqual({ message: "Hello, Test!" });
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    // The engine's event log: one build container for the first run, none for the second.
+    expect(
+      await createdContainers(since, until, { "faas.invocation": firstReq.invocationId, "faas.purpose": "go-build" }),
+    ).toBe(1);
+    expect(
+      await createdContainers(since, until, { "faas.invocation": secondReq.invocationId, "faas.purpose": "go-build" }),
+    ).toBe(0);
+    expect((await stat(join(runtime.goCacheDir, sha, "main"))).isFile()).toBe(true);
+  });
+
+  it("reports Go compile errors as a failed result with the compiler output", async () => {
+    const result = await runtime.run(request("go", "package main\n\nfunc main() { undefinedThing() }\n"));
+    expect(result.outcome).toBe("failed");
+    expect(result.error).toBe("compilation failed");
+    expect(result.stderr).toContain("undefined");
+  });
+
+  it("keeps the exit code and standard error of a failing function", async () => {
+    const result = await runtime.run(
+      request("python", "import sys\nprint('bad input', file=sys.stderr)\nsys.exit(3)\n"),
+    );
+    expect(result.outcome).toBe("failed");
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toBe("bad input\n");
+  });
+
+  it("caps standard output at the configured size", async () => {
+    const result = await runtime.run(request("nodejs", "process.stdout.write('x'.repeat(200000));\n"));
+    expect(result.outcome).toBe("completed");
+    expect(result.stdout).toHaveLength(limits.maxOutputBytes);
+    expect(result.stdoutTruncated).toBe(true);
+  });
+
+  it("fails a function that exceeds its memory limit as out of memory", async () => {
+    const hog = "chunks = []\nwhile True:\n    chunks.append(b'x' * (8 << 20))\n";
+    const result = await runtime.run(request("python", hog, { memoryMb: 64 }));
+    expect(result.outcome).toBe("failed");
+    expect(result.oomKilled).toBe(true);
+    expect(result.error).toBe("out of memory: exceeded 64 MiB");
+  });
+
+  it("kills a function at its timeout and removes its container", async () => {
+    const req = request("python", INFINITE_LOOP, { timeoutMs: 2000 });
+    const result = await runtime.run(req);
+    expect(result.outcome).toBe("timeout");
+    expect(result.error).toMatch(/timed out after 2s/);
+    expect(await containers({ "faas.invocation": req.invocationId })).toHaveLength(0);
+  });
+
+  it("bounds the number of processes (pids limit)", async () => {
+    const small = new ContainerRuntime(options({ pidsLimit: 16 }));
+    extraRuntimes.push(small);
+    await small.start();
+    // Forks until the kernel refuses, then reports how many children it got.
+    const probe = [
+      "import os, signal",
+      "n = 0",
+      "for _ in range(200):",
+      "    try:",
+      "        pid = os.fork()",
+      "    except OSError:",
+      "        break",
+      "    if pid == 0:",
+      "        signal.pause()",
+      "        os._exit(0)",
+      "    n += 1",
+      "print(n)",
+    ].join("\n");
+    const counted = await small.run(request("python", probe));
+    expect(counted.outcome).toBe("completed");
+    expect(Number(counted.stdout)).toBeLessThan(16);
+
+    const bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n";
+    const req = request("python", bomb, { timeoutMs: 3000 });
+    const result = await small.run(req);
+    expect(["timeout", "failed"]).toContain(result.outcome);
+    expect(await containers({ "faas.invocation": req.invocationId })).toHaveLength(0);
+    // The engine is still healthy and still runs functions.
+    await docker.ping();
+    const after = await small.run(request("nodejs", NODE_HELLO));
+    expect(JSON.parse(after.stdout)).toEqual({ message: "Hello, Test!" });
+  });
+
+  it("gives a function no network unless it asks for it", async () => {
+    const code = 'import socket\nsocket.create_connection(("1.1.1.1", 53), timeout=2)\nprint("connected")\n';
+    const result = await runtime.run(request("python", code));
+    expect(result.outcome).toBe("failed");
+    expect(result.stdout).not.toContain("connected");
+    expect(result.stderr).toMatch(/OSError|unreachable/i);
+    const ifaces = await runtime.run(
+      request("python", "import socket\nprint(sorted(n for _, n in socket.if_nameindex()))\n"),
+    );
+    expect(JSON.parse(ifaces.stdout.replaceAll("'", '"'))).toEqual(["lo"]);
+    // Asked for: the container gets an interface of the default bridge (no connection is tried).
+    const listed = await runtime.run(
+      request("python", "import socket\nprint(sorted(n for _, n in socket.if_nameindex()))\n", { network: true }),
+    );
+    expect(JSON.parse(listed.stdout.replaceAll("'", '"'))).toContain("eth0");
+  });
+
+  it("runs as uid 10001 without capabilities, writing only to tmpfs", async () => {
+    const code = `import json, os
+def attempt(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        return "ok"
+    except OSError as e:
+        return type(e).__name__ + ":" + str(e.errno)
+caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
+nnp = [l.split()[1] for l in open("/proc/self/status") if l.startswith("NoNewPrivs")][0]
+print(json.dumps({"fn": attempt("/fn/x"), "etc": attempt("/etc/x"), "root": attempt("/x"), "tmp": attempt("/tmp/x"),
+                  "uid": os.getuid(), "gid": os.getgid(), "caps": caps, "nnp": nnp}))
+`;
+    const result = await runtime.run(request("python", code));
+    expect(result.outcome).toBe("completed");
+    const seen = JSON.parse(result.stdout);
+    expect(seen.fn).toMatch(/^(OSError|PermissionError):(30|13)$/);
+    expect(seen.etc).toMatch(/^(OSError|PermissionError):(30|13)$/);
+    expect(seen.root).toMatch(/^(OSError|PermissionError):(30|13)$/);
+    expect(seen.tmp).toBe("ok");
+    expect(seen).toMatchObject({ uid: 10001, gid: 10001, caps: "0000000000000000", nnp: "1" });
+  });
+
+  it("shows a function only its own environment, never the platform's", async () => {
+    const saved = process.env.DB_PASSWORD;
+    process.env.DB_PASSWORD = "secret";
+    try {
+      const environment = { MY_SETTING: "on" };
+      const py = await runtime.run(
+        request("python", "import json, os\nprint(json.dumps(dict(os.environ)))\n", { environment }),
+      );
+      const pyEnv = JSON.parse(py.stdout) as Record<string, string>;
+      // LC_CTYPE is Python's own C-locale coercion (PEP 538), set by the interpreter itself.
+      const { LC_CTYPE, ...rest } = pyEnv;
+      expect(LC_CTYPE === undefined || LC_CTYPE === "C.UTF-8").toBe(true);
+      expect(Object.keys(rest).sort()).toEqual(["FUNCTION_PAYLOAD", "HOME", "MY_SETTING", "PATH"]);
+      expect(rest).toMatchObject({ FUNCTION_PAYLOAD: '{"name":"Test"}', MY_SETTING: "on" });
+      expect(py.stdout).not.toContain("secret");
+
+      const js = await runtime.run(request("nodejs", "console.log(JSON.stringify(process.env))\n", { environment }));
+      expect(Object.keys(JSON.parse(js.stdout)).sort()).toEqual(["FUNCTION_PAYLOAD", "HOME", "MY_SETTING", "PATH"]);
+    } finally {
+      if (saved === undefined) delete process.env.DB_PASSWORD;
+      else process.env.DB_PASSWORD = saved;
+    }
+  });
+
+  it("runs 10 invocations in parallel and leaves no container behind", async () => {
+    const languages: FunctionLanguage[] = ["python", "nodejs", "go"];
+    const code = { python: PYTHON_HELLO, nodejs: NODE_HELLO, go: GO_HELLO };
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => {
+        const language = languages[i % 3] as FunctionLanguage;
+        return runtime.run(request(language, code[language], { payload: JSON.stringify({ name: `N${i}` }) }));
+      }),
+    );
+    results.forEach((r, i) => {
+      expect(r.outcome).toBe("completed");
+      expect(JSON.parse(r.stdout)).toEqual({ message: `Hello, N${i}!` });
+    });
+    expect(await containers({ "faas.managed": "true" })).toHaveLength(0);
+  });
+
+  it("kills the container when the invocation is aborted", async () => {
+    const req = request("python", INFINITE_LOOP, { timeoutMs: 60_000 });
+    const controller = new AbortController();
+    const started = nextStart({ "faas.invocation": req.invocationId });
+    const settled = runtime.run({ ...req, signal: controller.signal }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await started;
+    controller.abort();
+    expect(await settled).toBeInstanceOf(PlatformError);
+    expect(await containers({ "faas.invocation": req.invocationId })).toHaveLength(0);
+  });
+
+  it("stop() kills what is still running and is idempotent", async () => {
+    const other = new ContainerRuntime(options());
+    extraRuntimes.push(other);
+    await other.start();
+    const req = request("python", INFINITE_LOOP, { timeoutMs: 60_000 });
+    const started = nextStart({ "faas.invocation": req.invocationId });
+    const run = other.run(req);
+    const settled = run.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await started;
+    await other.stop();
+    await other.stop();
+    expect(await settled).toBeInstanceOf(PlatformError);
+    expect(await containers({ "faas.invocation": req.invocationId })).toHaveLength(0);
+    await expect(other.run(request("python", PYTHON_HELLO))).rejects.toBeInstanceOf(PlatformError);
+  });
+
+  it("removes leftovers of a crashed worker with the same id on start", async () => {
+    const workerId = `crashed-${randomBytes(4).toString("hex")}`;
+    const leftover = await docker.createContainer({
+      Image: runtimeImageName(imagePrefix, "python", runtimeImageVersion()),
+      Cmd: ["python3", "-c", "pass"],
+      Labels: { ...testLabel, "faas.managed": "true", "faas.worker": workerId },
+    });
+    const restarted = new ContainerRuntime(options({ workerId }));
+    extraRuntimes.push(restarted);
+    await restarted.start();
+    await expect(docker.getContainer(leftover.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it("fails start() fast and clearly when the engine is unreachable", async () => {
+    const unreachable = new ContainerRuntime(
+      options({ docker: new Dockerode({ socketPath: "/nonexistent/docker.sock" }) }),
+    );
+    const failure = unreachable.start();
+    await expect(failure).rejects.toBeInstanceOf(PlatformError);
+    await expect(failure).rejects.toThrow(
+      "Docker engine not reachable at /nonexistent/docker.sock: start it (make docker-up) or set WORKER_RUNTIME_TYPE=simple",
+    );
+  });
+
+  it("fails start() naming the build command when the images are missing", async () => {
+    const missing = new ContainerRuntime(options({ imagePrefix: `faas-missing-${randomBytes(3).toString("hex")}` }));
+    await expect(missing.start()).rejects.toThrow(/make build-runtime-images/);
+  });
+});
