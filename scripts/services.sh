@@ -190,11 +190,28 @@ SQL
     say postgres "FAILED: could not set up role $DB_USER / database $DB_NAME"
     return 1
   fi
+  pg_local_operator_login "$ver" "$name"
   if ! pg_login_ok "$port"; then
     say postgres "FAILED: password login as $DB_USER on 127.0.0.1:$port refused; check /etc/postgresql/$ver/$name/pg_hba.conf"
     return 1
   fi
   say postgres "$(verb postgresql "$did") ($ver/$name, port $port, db $DB_NAME, user $DB_USER)"
+}
+
+# The quick reference's `psql -U postgres -d faas` runs over the local socket as the
+# operator's OS user (root here). Peer authentication would refuse root as "postgres",
+# so root (and the sudo user, if any) are mapped to the postgres role; nobody else.
+pg_local_operator_login() {
+  local conf="/etc/postgresql/$1/$2"
+  [[ -f $conf/pg_hba.conf && -f $conf/pg_ident.conf ]] || return 0
+  grep -q 'map=faas_operator' "$conf/pg_hba.conf" && return 0
+  {
+    echo "faas_operator   root            postgres"
+    echo "faas_operator   postgres        postgres"
+    [[ -n ${SUDO_USER:-} ]] && echo "faas_operator   $SUDO_USER      postgres"
+  } >>"$conf/pg_ident.conf"
+  sed -i -E 's/^(local[[:space:]]+all[[:space:]]+postgres[[:space:]]+peer)[[:space:]]*$/\1 map=faas_operator/' "$conf/pg_hba.conf"
+  pg_ctlcluster "$1" "$2" reload >/dev/null 2>&1 || true
 }
 
 pg_down() {

@@ -28,6 +28,11 @@ export interface PlatformOptions {
   /** Build the GraphQL endpoint too (default true once it exists). */
   graphql?: boolean;
   onQuery?: (sql: string) => void;
+  /**
+   * Run against the documented defaults (database "faas", key prefix "faas", port 8080)
+   * and leave their data in place: only the quick-reference acceptance test does this.
+   */
+  documentedDefaults?: boolean;
 }
 
 export interface Platform {
@@ -63,15 +68,16 @@ export function dbUrlFor(dbName: string): string {
 
 export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
   const id = randomBytes(4).toString("hex");
-  const dbName = `faas_test_${id}`;
-  const prefix = `faastest-${id}`;
+  const shared = options.documentedDefaults === true;
+  const dbName = shared ? "faas" : `faas_test_${id}`;
+  const prefix = shared ? "faas" : `faastest-${id}`;
   const dir = await mkdtemp(join(tmpdir(), `faas-test-${id}-`));
   const env: Env = {
     PATH: process.env.PATH,
     DATABASE_URL: dbUrlFor(dbName),
     REDIS_ADDR: process.env.TEST_REDIS_ADDR ?? "127.0.0.1:6379",
     REDIS_KEY_PREFIX: prefix,
-    SERVER_ADDR: "127.0.0.1:0",
+    SERVER_ADDR: shared ? ":8080" : "127.0.0.1:0",
     STORAGE_BASE_DIR: join(dir, "functions"),
     WORKER_WORK_DIR: join(dir, "work"),
     WORKER_RUNTIME_TYPE: "simple",
@@ -89,7 +95,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   if (options.graphql !== false) {
     graphql = await import("../../src/api/graphql/endpoint.js").then((m) => m.createGraphqlEndpoint).catch(() => undefined);
   }
-  const server = new ApiServer(app, { host: "127.0.0.1", port: 0, bodyLimitBytes: config.server.bodyLimitBytes, graphql });
+  const server = new ApiServer(app, { host: config.server.host, port: config.server.port, bodyLimitBytes: config.server.bodyLimitBytes, graphql });
   const { url } = await server.start();
 
   const workers: Worker[] = [];
@@ -148,6 +154,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     await server.stop(100);
     await Promise.all(workerApps.map((a) => a.stop()));
     await app.stop();
+    if (shared) return void (await rm(dir, { recursive: true, force: true }));
     const redis = createRedis(config.redis, "test-cleanup");
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
