@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { ApiServer } from "../../src/api/server.js";
+import { App } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/lib/logger.js";
+import { dbUrlFor } from "../support/platform.js";
+
+// Port 1 on loopback: nothing listens there, so connections are refused at once.
+const DEAD = "127.0.0.1:1";
+
+async function healthWith(env: Record<string, string>) {
+  const config = loadConfig({ DATABASE_URL: dbUrlFor("postgres"), REDIS_ADDR: "127.0.0.1:6379", SERVER_ADDR: "127.0.0.1:0", ...env });
+  const app = new App(config, { logger: createLogger("silent") });
+  const server = new ApiServer(app, { host: "127.0.0.1", port: 0, bodyLimitBytes: 1024 * 1024 });
+  const { url } = await server.start();
+  try {
+    const res = await fetch(`${url}/health`);
+    const functions = await fetch(`${url}/functions`);
+    return { status: res.status, body: await res.json(), functions: { status: functions.status, body: await functions.json() } };
+  } finally {
+    await server.stop(100);
+    await app.stop();
+  }
+}
+
+describe("GET /health", () => {
+  it("is 200 with both dependencies up", async () => {
+    const res = await healthWith({});
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual({ status: "ok", checks: { postgres: "ok", redis: "ok" } });
+  });
+
+  it("is 503 naming Redis when Redis is down", async () => {
+    const res = await healthWith({ REDIS_ADDR: DEAD });
+    expect(res.status).toBe(503);
+    expect(res.body.data.checks).toEqual({ postgres: "ok", redis: "down" });
+  });
+
+  it("is 503 naming PostgreSQL when PostgreSQL is down, and API calls answer 503 too", async () => {
+    const res = await healthWith({ DATABASE_URL: `postgresql://postgres:postgres@${DEAD}/faas` });
+    expect(res.status).toBe(503);
+    expect(res.body.data.checks).toEqual({ postgres: "down", redis: "ok" });
+    expect(res.functions.status).toBe(503);
+    expect(res.functions.body.error.code).toBe("SERVICE_UNAVAILABLE");
+    expect(JSON.stringify(res.functions.body)).not.toMatch(/stack|127\.0\.0\.1/);
+  });
+});
