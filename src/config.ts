@@ -96,7 +96,7 @@ const envSchema = z.object({
 
   GRAPHQL_INTROSPECTION: bool(true),
   GRAPHQL_MAX_DEPTH: int(12, 2, 100),
-  GRAPHQL_MAX_COMPLEXITY: int(2000, 10),
+  GRAPHQL_MAX_COMPLEXITY: int(5000, 10),
 
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });

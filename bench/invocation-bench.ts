@@ -1,0 +1,91 @@
+// `make bench`: invocations per second and latency from POST /invoke to terminal status,
+// per runtime (process, container), language (Python, Go) and worker slots (1, 4).
+// Figures, not assertions: run it on an idle machine and compare runs with each other.
+import { b64, functionBody, HELLO } from "../test/support/functions.js";
+import { type Platform, startPlatform } from "../test/support/platform.js";
+
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 20);
+const BURST = Number(process.env.BENCH_BURST ?? 40);
+
+interface Row {
+  runtime: string;
+  language: string;
+  slots: number;
+  mode: string;
+  n: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function invokeOnce(platform: Platform, functionId: string, i: number): Promise<number> {
+  const started = performance.now();
+  const res = await platform.request("POST", "/invoke?wait=120s", { function_id: functionId, payload: { name: `b${i}` } });
+  const elapsed = performance.now() - started;
+  if (res.body?.data?.status !== "completed") throw new Error(`invocation did not complete: ${JSON.stringify(res.body).slice(0, 300)}`);
+  return elapsed;
+}
+
+async function measure(platform: Platform, functionId: string, mode: "sequential" | "burst", n: number) {
+  const latencies: number[] = [];
+  const started = performance.now();
+  if (mode === "sequential") {
+    for (let i = 0; i < n; i++) latencies.push(await invokeOnce(platform, functionId, i));
+  } else {
+    latencies.push(...(await Promise.all(Array.from({ length: n }, (_, i) => invokeOnce(platform, functionId, i)))));
+  }
+  const wall = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { perSecond: n / wall, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function benchRuntime(runtime: "simple" | "container", rows: Row[]) {
+  const platform = await startPlatform({ env: { WORKER_RUNTIME_TYPE: runtime, LOG_LEVEL: "error" } });
+  try {
+    for (const language of ["python", "go"] as const) {
+      const created = await platform.request(
+        "POST",
+        "/functions",
+        functionBody({ runtime: language, code: b64(HELLO[language]), max_concurrency: 100 }),
+      );
+      const functionId = created.body.data.id as string;
+      for (const slots of [1, 4]) {
+        const worker = await platform.startWorker({ WORKER_CONCURRENCY: String(slots) });
+        for (let i = 0; i < 3; i++) await invokeOnce(platform, functionId, i); // warm: Go build, caches
+        for (const mode of ["sequential", "burst"] as const) {
+          const n = mode === "sequential" ? SEQUENTIAL : BURST;
+          const r = await measure(platform, functionId, mode, n);
+          rows.push({ runtime, language, slots, mode, n, ...r });
+          process.stderr.write(`  ${runtime} ${language} slots=${slots} ${mode}: ${r.perSecond.toFixed(1)}/s\n`);
+        }
+        await worker.stop();
+      }
+    }
+  } finally {
+    await platform.stop();
+  }
+}
+
+async function main() {
+  const rows: Row[] = [];
+  const runtimes = (process.env.BENCH_RUNTIMES ?? "simple,container").split(",") as ("simple" | "container")[];
+  for (const runtime of runtimes) await benchRuntime(runtime, rows);
+  const header = "| runtime | language | slots | mode | n | invocations/s | p50 ms | p99 ms |";
+  const lines = rows.map(
+    (r) =>
+      `| ${r.runtime === "simple" ? "process" : "container"} | ${r.language} | ${r.slots} | ${r.mode} | ${r.n} | ${r.perSecond.toFixed(1)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} |`,
+  );
+  process.stdout.write(`\n${header}\n|---|---|---|---|---|---|---|---|\n${lines.join("\n")}\n\n`);
+  process.stdout.write(
+    "sequential: one invocation at a time (latency of a warm invocation); burst: all n submitted at once (throughput; latency includes queueing).\n",
+  );
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
