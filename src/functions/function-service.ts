@@ -4,15 +4,7 @@ import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import type { FaasFunction, Prisma } from "../generated/prisma/client.js";
-import {
-  afterCursorWhere,
-  assertUuid,
-  newestFirst,
-  type Page,
-  type PageRequest,
-  parsePageRequest,
-  toPage,
-} from "../lib/pagination.js";
+import { assertUuid, fetchPage, type Page, type PageRequest, parsePageRequest } from "../lib/pagination.js";
 import { parseOrThrow } from "../lib/zod-errors.js";
 import type { CodeStorage } from "../storage/code-storage.js";
 import { createFunctionSchema, RUNTIMES, type Runtime, updateFunctionSchema } from "./function-input.js";
@@ -82,12 +74,7 @@ export class FunctionService {
   }
 
   async list(filter: FunctionFilter, page: PageRequest): Promise<Page<FaasFunction>> {
-    const rows = await this.db.faasFunction.findMany({
-      where: { ...this.filterWhere(filter), ...afterCursorWhere(page) },
-      orderBy: newestFirst,
-      take: page.limit + 1,
-    });
-    return toPage(rows, page.limit);
+    return fetchPage((args) => this.db.faasFunction.findMany(args), this.filterWhere(filter), page);
   }
 
   /** REST entry: filter and page from query-string values. */

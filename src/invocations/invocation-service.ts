@@ -5,15 +5,7 @@ import { NotFoundError, ServiceUnavailableError, ValidationError } from "../erro
 import type { FunctionService } from "../functions/function-service.js";
 import type { Invocation, InvocationStatus, Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../lib/logger.js";
-import {
-  afterCursorWhere,
-  assertUuid,
-  newestFirst,
-  type Page,
-  type PageRequest,
-  parsePageRequest,
-  toPage,
-} from "../lib/pagination.js";
+import { assertUuid, fetchPage, type Page, type PageRequest, parsePageRequest } from "../lib/pagination.js";
 import { parseOrThrow } from "../lib/zod-errors.js";
 import { newMessage } from "../queue/queue-message.js";
 import type { ReliableQueue } from "../queue/reliable-queue.js";
@@ -105,12 +97,7 @@ export class InvocationService {
     const where: Prisma.InvocationWhereInput = {};
     if (filter.functionId) where.functionId = assertUuid(filter.functionId, "function_id");
     if (filter.status) where.status = parseOrThrow(statusSchema, filter.status) as InvocationStatus;
-    const rows = await this.db.invocation.findMany({
-      where: { ...where, ...afterCursorWhere(page) },
-      orderBy: newestFirst,
-      take: page.limit + 1,
-    });
-    return toPage(rows, page.limit);
+    return fetchPage((args) => this.db.invocation.findMany(args), where, page);
   }
 
   listFromQuery(query: Record<string, string | undefined>): Promise<Page<Invocation>> {

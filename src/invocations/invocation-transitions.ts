@@ -53,9 +53,8 @@ export class InvocationTransitions {
     from: Prisma.EnumInvocationStatusFilter["in"],
     data: Prisma.InvocationUpdateInput,
   ): Promise<Invocation | null> {
-    const { count } = await this.db.invocation.updateMany({ where: { id, status: { in: from } }, data });
-    if (count === 0) return null;
-    const row = await this.db.invocation.findUnique({ where: { id } });
+    // One conditional UPDATE ... RETURNING: the guard and the new row in a single statement.
+    const [row] = await this.db.invocation.updateManyAndReturn({ where: { id, status: { in: from } }, data });
     if (!row) return null;
     await this.publish(row);
     return row;

@@ -50,6 +50,16 @@ export function afterCursorWhere(page: PageRequest) {
 
 export const newestFirst = [{ createdAt: "desc" as const }, { id: "desc" as const }];
 
+/** One page of any table keyed by (createdAt, id), newest first. */
+export async function fetchPage<T extends { createdAt: Date; id: string }, W extends object>(
+  findMany: (args: { where: W; orderBy: typeof newestFirst; take: number }) => Promise<T[]>,
+  where: W,
+  page: PageRequest,
+): Promise<Page<T>> {
+  const rows = await findMany({ where: { ...where, ...afterCursorWhere(page) }, orderBy: newestFirst, take: page.limit + 1 });
+  return toPage(rows, page.limit);
+}
+
 /** Fetch limit+1 rows, then cut: the extra row tells whether there is a next page. */
 export function toPage<T extends { createdAt: Date; id: string }>(rows: T[], limit: number): Page<T> {
   const items = rows.slice(0, limit);

@@ -15,6 +15,7 @@ import type { FunctionRuntime } from "./runtimes/runtime.js";
 
 /** A message whose invocation row is not visible yet may belong to a transaction still committing. */
 const UNCOMMITTED_GRACE_MS = 10_000;
+const PROMOTE_EVERY_MS = 100;
 
 export class Worker {
   readonly id: string;
@@ -27,6 +28,7 @@ export class Worker {
   private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
   private slotWaiter: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
+  private maintaining = false;
 
   constructor(
     private readonly app: App,
@@ -42,8 +44,16 @@ export class Worker {
     this.blocking = createRedis(this.app.config.redis, `faas-worker-${this.id}`);
     this.blocking.on("error", () => undefined);
     this.running = true;
-    const tickMs = Math.max(100, Math.min(1000, Math.floor(this.settings.leaseMs / 3)));
-    this.maintenance = setInterval(() => void this.maintain(), tickMs);
+    // Due retries and throttled messages are promoted often (they wait 50 ms-seconds);
+    // expired leases are looked for a few times per lease period.
+    const reapEveryMs = Math.max(100, Math.min(1000, Math.floor(this.settings.leaseMs / 3)));
+    let sinceReap = 0;
+    this.maintenance = setInterval(() => {
+      sinceReap += PROMOTE_EVERY_MS;
+      const reap = sinceReap >= reapEveryMs;
+      if (reap) sinceReap = 0;
+      void this.maintain(reap);
+    }, PROMOTE_EVERY_MS);
     this.loop = this.claimLoop();
     this.logger.info("worker started", {
       runtime: this.runtime.kind,
@@ -127,17 +137,10 @@ export class Worker {
       if (slot) void limiter.extend(message.function_id, message.invocation_id).catch(() => undefined);
     }, Math.max(100, Math.floor(this.settings.leaseMs / 3)));
     try {
-      const invocation = await db.invocation.findUnique({
-        where: { id: message.invocation_id },
-        include: { function: true },
-      });
+      const invocation = await this.loadInvocation(message);
       if (!invocation) {
-        if (Date.now() - message.enqueued_at < UNCOMMITTED_GRACE_MS) {
-          await queue.delay(raw, message, 200);
-        } else {
-          log.info("dropping message of an invocation that no longer exists");
-          await queue.ack(raw);
-        }
+        log.info("dropping message of an invocation that does not exist (deleted, or its transaction rolled back)");
+        await queue.ack(raw);
         return;
       }
       if (isTerminal(invocation.status)) {
@@ -183,6 +186,22 @@ export class Worker {
     }
   }
 
+  /**
+   * The invocation with its function. The API queues the message just before its
+   * transaction commits, so a fast worker can see the message first: keep looking, with a
+   * short backoff, for as long as a commit could plausibly take.
+   */
+  private async loadInvocation(message: QueueMessage) {
+    for (let pauseMs = 2; ; pauseMs = Math.min(pauseMs * 2, 250)) {
+      const row = await this.app.db.invocation.findUnique({
+        where: { id: message.invocation_id },
+        include: { function: true },
+      });
+      if (row || Date.now() - message.enqueued_at > UNCOMMITTED_GRACE_MS || !this.running) return row;
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  }
+
   /** Platform failures: hand back at shutdown, retry with backoff, dead-letter after the last attempt. */
   private async onFailure(raw: string, message: QueueMessage, err: unknown, signal: AbortSignal, log: Logger) {
     const { queue, transitions } = this.app;
@@ -210,9 +229,12 @@ export class Worker {
   }
 
   /** Periodic: move due retries to the queue, recover work of dead workers. */
-  private async maintain(): Promise<void> {
+  private async maintain(reap: boolean): Promise<void> {
+    if (this.maintaining) return; // a slow Redis: don't pile ticks up
+    this.maintaining = true;
     try {
       await this.app.queue.promoteDue();
+      if (!reap) return;
       const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);
       if (requeued > 0) this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });
       for (const m of deadLettered) {
@@ -223,6 +245,8 @@ export class Worker {
       }
     } catch (err) {
       this.logger.debug("maintenance tick failed", { err: (err as Error).message });
+    } finally {
+      this.maintaining = false;
     }
   }
 }

@@ -10,69 +10,11 @@ import { createLogger } from "../../src/lib/logger.js";
 import { detectCgroups } from "../../src/worker/runtimes/cgroup.js";
 import { ProcessRuntime } from "../../src/worker/runtimes/process-runtime.js";
 import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
+import { HELLO } from "../support/functions.js";
 
-const GO_HELLO = `package main
-
-import (
-	"encoding/json"
-	"fmt"
-	"os"
-)
-
-type Request struct {
-	Name string \`json:"name"\`
-}
-
-type Response struct {
-	Message string \`json:"message"\`
-}
-
-func main() {
-	payloadStr := os.Getenv("FUNCTION_PAYLOAD")
-
-	var req Request
-	json.Unmarshal([]byte(payloadStr), &req)
-
-	response := Response{
-		Message: fmt.Sprintf("Hello, %s!", req.Name),
-	}
-
-	output, _ := json.Marshal(response)
-	fmt.Println(string(output))
-}
-`;
-
-const PYTHON_HELLO = `#!/usr/bin/env python3
-import json
-import os
-
-def main():
-    payload_str = os.environ.get('FUNCTION_PAYLOAD', '{}')
-    payload = json.loads(payload_str)
-
-    name = payload.get('name', 'World')
-
-    response = {'message': f'Hello, {name}!'}
-    print(json.dumps(response))
-
-if __name__ == '__main__':
-    main()
-`;
-
-const NODE_HELLO = `#!/usr/bin/env node
-
-function main() {
-    const payloadStr = process.env.FUNCTION_PAYLOAD || '{}';
-    const payload = JSON.parse(payloadStr);
-
-    const name = payload.name || 'World';
-    const response = {message: \`Hello, \${name}!\`};
-
-    console.log(JSON.stringify(response));
-}
-
-main();
-`;
+const GO_HELLO = HELLO.go;
+const PYTHON_HELLO = HELLO.python;
+const NODE_HELLO = HELLO.nodejs;
 
 const logger = createLogger("silent");
 const limits = { maxOutputBytes: 64 * 1024, maxLogBytes: 64 * 1024 };
