@@ -1,7 +1,8 @@
 // Nothing lost, nothing stuck: crashes, poison messages, limits and shutdown with real
 // workers (in this process and as separate OS processes), PostgreSQL and Redis.
 import type { ChildProcess } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect } from "vitest";
 import { redriveDeadLetters } from "../../src/queue/redrive.js";
@@ -64,6 +65,29 @@ describe("worker reliability", () => {
     expect(done.workerId).not.toBe(running.workerId);
     expect(done.attempts).toBe(2);
     expect(await platform.app.redis.llen(platform.app.keys.processing)).toBe(0);
+    await rescuer.stop();
+  });
+
+  test("a function of a SIGKILLed worker does not outlive its timeout", async ({ platform }) => {
+    const pidFile = join(tmpdir(), `faas-orphan-${Date.now()}.pid`);
+    const code = `import os\nopen(os.environ["PID_FILE"], "w").write(str(os.getpid()))\nwhile True:\n    pass\n`;
+    const fn = await createFn(platform, code, { timeout: "1s", environment: { PID_FILE: pidFile } });
+    const victim = platform.spawnWorker();
+    const id = await invoke(platform, fn.id);
+    const pid = Number(await waitFor("the function to start", () => readFile(pidFile, "utf8").catch(() => "")));
+    victim.kill("SIGKILL");
+    await exited(victim);
+    // Nobody watches it now; the backstop inside its process tree must end it.
+    const gone = async () => {
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+      return stat === null || / Z /.test(stat);
+    };
+    expect(await waitFor("the orphaned function to be killed", gone, { capMs: 30_000 })).toBe(true);
+    await rm(pidFile, { force: true });
+    // The message is still recovered by another worker: it times out again, as it should.
+    const rescuer = await platform.startWorker();
+    const done = await platform.app.invocations.waitForTerminal(id, 90_000);
+    expect(done.status).toBe("timeout");
     await rescuer.stop();
   });
 

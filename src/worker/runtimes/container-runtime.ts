@@ -26,6 +26,7 @@
 // legitimate run lives that long (runs end at their timeout, builds at goBuildTimeoutMs),
 // so such a container belongs to a worker that died. Younger containers of other worker
 // ids are left alone: they may belong to a live worker on the same engine.
+import { BACKSTOP_GRACE_SECONDS } from "./runtime.js";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -237,7 +238,8 @@ export class ContainerRuntime implements FunctionRuntime {
       `head -c "$1" > ${CODE_DIR}/${entry.file}`,
       `&& [ "$(wc -c < ${CODE_DIR}/${entry.file})" -eq "$1" ]`,
       `|| { echo "${DELIVERY_FAILED_MARK}" >&2; exit ${DELIVERY_FAILED_EXIT}; };`,
-      `${entry.exec} </dev/null`,
+      // Backstop: if the worker dies, nothing else would stop the function at its limit.
+      `${entry.exec.replace("exec ", `exec timeout -s KILL ${Math.ceil(request.timeoutMs / 1000) + BACKSTOP_GRACE_SECONDS}s `)} </dev/null`,
     ].join(" ");
 
     const env = [`PATH=${PATH}`, `HOME=${HOME}`];

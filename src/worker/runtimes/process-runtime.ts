@@ -2,6 +2,7 @@
 // directory, process group and (where the machine allows) memory + pids cgroup. This is
 // resource control, not a security sandbox: the code runs as the worker's user and shares
 // its network. The container runtime is the isolating one.
+import { existsSync } from "node:fs";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
@@ -13,6 +14,7 @@ import { type CgroupManager, detectCgroups, type InvocationCgroup } from "./cgro
 import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
 import { CappedBuffer } from "./output-capture.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
+import { BACKSTOP_GRACE_SECONDS } from "./runtime.js";
 import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
 
 export interface ProcessRuntimeOptions {
@@ -189,7 +191,7 @@ export class ProcessRuntime implements FunctionRuntime {
         ...request.environment,
         FUNCTION_PAYLOAD: request.payload,
       };
-      return await this.execute(request, command, dir, env, cgroup, signal);
+      return await this.execute(request, withBackstop(command, request.timeoutMs), dir, env, cgroup, signal);
     } finally {
       await cgroup?.remove().catch((err: unknown) => this.logger.warn("cannot remove cgroup", { dir, err }));
       await rm(dir, { recursive: true, force: true });
@@ -354,6 +356,19 @@ function attachScript(procsFiles: readonly string[]): string {
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
   const join = procsFiles.map((f) => `echo $$ > ${quote(f)}`).join(" && ");
   return `{ ${join}; } 2>&3 || { echo "cannot write cgroup.procs" >&3; exit ${ATTACH_FAILED}; }; unset PWD OLDPWD; exec "$@" 3>&-`;
+}
+
+const TIMEOUT_BINARY = "/usr/bin/timeout";
+const hasTimeoutBinary = existsSync(TIMEOUT_BINARY);
+
+/**
+ * If the worker dies (SIGKILL, OOM) nobody is left to enforce the timeout: coreutils'
+ * `timeout` kills the function's process group a little after its limit regardless.
+ */
+function withBackstop(command: string[], timeoutMs: number): string[] {
+  if (!hasTimeoutBinary) return command;
+  const seconds = Math.ceil(timeoutMs / 1000) + BACKSTOP_GRACE_SECONDS;
+  return [TIMEOUT_BINARY, "-s", "KILL", `${seconds}s`, ...command];
 }
 
 function failure(error: string): RunResult {

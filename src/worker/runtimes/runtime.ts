@@ -60,3 +60,10 @@ export interface FunctionRuntime {
   stop(): Promise<void>;
   run(request: RunRequest): Promise<RunResult>;
 }
+
+/**
+ * Grace past an invocation's timeout before a backstop inside the process tree or container
+ * kills it on its own: the worker's timer normally fires first; the backstop covers a worker
+ * that died mid-run (SIGKILL, OOM), when nobody else would enforce the limit.
+ */
+export const BACKSTOP_GRACE_SECONDS = 5;
