@@ -24,9 +24,13 @@ function percentile(sorted: number[], p: number): number {
 
 async function invokeOnce(platform: Platform, functionId: string, i: number): Promise<number> {
   const started = performance.now();
-  const res = await platform.request("POST", "/invoke?wait=120s", { function_id: functionId, payload: { name: `b${i}` } });
+  const res = await platform.request("POST", "/invoke?wait=120s", {
+    function_id: functionId,
+    payload: { name: `b${i}` },
+  });
   const elapsed = performance.now() - started;
-  if (res.body?.data?.status !== "completed") throw new Error(`invocation did not complete: ${JSON.stringify(res.body).slice(0, 300)}`);
+  if (res.body?.data?.status !== "completed")
+    throw new Error(`invocation did not complete: ${JSON.stringify(res.body).slice(0, 300)}`);
   return elapsed;
 }
 

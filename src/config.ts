@@ -1,6 +1,7 @@
 // Every environment variable the platform reads, parsed once. Nothing else reads process.env.
-import { hostname } from "node:os";
+
 import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { z } from "zod";
 import { parseDuration } from "./lib/duration.js";
 
@@ -70,7 +71,10 @@ const envSchema = z.object({
   STORAGE_TYPE: z.enum(["local"], { message: 'only "local" is supported' }).default("local"),
   STORAGE_BASE_DIR: z.string().min(1).default("./storage/functions"),
 
-  WORKER_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, "may contain only letters, digits, _ . : -").optional(),
+  WORKER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,100}$/, "may contain only letters, digits, _ . : -")
+    .optional(),
   WORKER_WORK_DIR: z.string().min(1).default("./storage/work"),
   WORKER_USE_CONTAINER: bool(true),
   WORKER_RUNTIME_TYPE: z.enum(["simple", "container"], { message: 'must be "simple" or "container"' }).optional(),
@@ -170,13 +174,11 @@ export function loadConfig(env: Env = process.env): Config {
   // Empty strings count as unset, as shells commonly export VAR= to clear a value.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = envSchema.safeParse(cleaned);
-  const problems = parsed.success
-    ? []
-    : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
   if (parsed.success) {
     const e = parsed.data;
     if (e.WORKER_RUNTIME_TYPE === "container" && !e.WORKER_USE_CONTAINER) {
-      problems.push("WORKER_RUNTIME_TYPE: is \"container\" but WORKER_USE_CONTAINER=false; set one of them");
+      problems.push('WORKER_RUNTIME_TYPE: is "container" but WORKER_USE_CONTAINER=false; set one of them');
     }
     if (e.FUNCTION_MIN_MEMORY_MB > e.FUNCTION_MAX_MEMORY_MB) {
       problems.push("FUNCTION_MIN_MEMORY_MB: must not exceed FUNCTION_MAX_MEMORY_MB");

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
+import { createGraphqlEndpoint } from "./api/graphql/endpoint.js";
 // CLI entry: controller | worker | dev | migrate | redrive-dead-letters | queue-stats
 import { ApiServer } from "./api/server.js";
 import { App } from "./app.js";
 import { type Config, loadConfigOrExit } from "./config.js";
 import { migrateUp } from "./db/migrate.js";
-import { createGraphqlEndpoint } from "./api/graphql/endpoint.js";
 import { createLogger, type Logger } from "./lib/logger.js";
 import { redriveDeadLetters } from "./queue/redrive.js";
 import { createRuntime } from "./worker/runtime-factory.js";
@@ -102,7 +102,9 @@ async function main(): Promise<void> {
         );
         kind = "simple";
       }
-      logger.info(`dev: worker runs functions with the ${kind === "container" ? "container" : "process (simple)"} runtime`);
+      logger.info(
+        `dev: worker runs functions with the ${kind === "container" ? "container" : "process (simple)"} runtime`,
+      );
       const app = new App(config, { logger });
       const controller = await startController(config, app);
       const worker = await startWorker(config, app, kind);

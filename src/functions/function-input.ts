@@ -20,55 +20,54 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 function codeSchema(limits: Limits) {
-  return z
-    .string({ message: "must be a base64-encoded string" })
-    .transform((text, ctx) => {
-      const compact = text.replace(/\s+/g, "");
-      if (compact.length === 0) {
-        ctx.addIssue({ code: "custom", message: "must not be empty" });
-        return z.NEVER;
-      }
-      // Checked before decoding so an oversized upload costs no memory twice.
-      if (Math.floor((compact.length * 3) / 4) > limits.maxCodeBytes + 2) {
-        ctx.addIssue({ code: "custom", message: `decoded code exceeds the limit of ${limits.maxCodeBytes} bytes` });
-        return z.NEVER;
-      }
-      if (compact.length % 4 !== 0 || !BASE64_CHARS.test(compact)) {
-        ctx.addIssue({ code: "custom", message: "is not valid base64" });
-        return z.NEVER;
-      }
-      const code = Buffer.from(compact, "base64");
-      if (code.length === 0) {
-        ctx.addIssue({ code: "custom", message: "must not be empty" });
-        return z.NEVER;
-      }
-      if (code.length > limits.maxCodeBytes) {
-        ctx.addIssue({ code: "custom", message: `decoded code exceeds the limit of ${limits.maxCodeBytes} bytes` });
-        return z.NEVER;
-      }
-      return code;
-    });
+  return z.string({ message: "must be a base64-encoded string" }).transform((text, ctx) => {
+    const compact = text.replace(/\s+/g, "");
+    if (compact.length === 0) {
+      ctx.addIssue({ code: "custom", message: "must not be empty" });
+      return z.NEVER;
+    }
+    // Checked before decoding so an oversized upload costs no memory twice.
+    if (Math.floor((compact.length * 3) / 4) > limits.maxCodeBytes + 2) {
+      ctx.addIssue({ code: "custom", message: `decoded code exceeds the limit of ${limits.maxCodeBytes} bytes` });
+      return z.NEVER;
+    }
+    if (compact.length % 4 !== 0 || !BASE64_CHARS.test(compact)) {
+      ctx.addIssue({ code: "custom", message: "is not valid base64" });
+      return z.NEVER;
+    }
+    const code = Buffer.from(compact, "base64");
+    if (code.length === 0) {
+      ctx.addIssue({ code: "custom", message: "must not be empty" });
+      return z.NEVER;
+    }
+    if (code.length > limits.maxCodeBytes) {
+      ctx.addIssue({ code: "custom", message: `decoded code exceeds the limit of ${limits.maxCodeBytes} bytes` });
+      return z.NEVER;
+    }
+    return code;
+  });
 }
 
 export function timeoutSchema(maxMs: number) {
-  return z
-    .string({ message: 'must be a duration string such as "30s" or "1m30s"' })
-    .transform((text, ctx) => {
-      const ms = parseDuration(text);
-      if (ms === null) {
-        ctx.addIssue({ code: "custom", message: `"${text.slice(0, 40)}" is not a duration such as "30s", "500ms" or "1m30s"` });
-        return z.NEVER;
-      }
-      if (ms <= 0) {
-        ctx.addIssue({ code: "custom", message: "must be greater than zero" });
-        return z.NEVER;
-      }
-      if (ms > maxMs) {
-        ctx.addIssue({ code: "custom", message: `must not exceed the maximum of ${maxMs / 1000}s` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+  return z.string({ message: 'must be a duration string such as "30s" or "1m30s"' }).transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === null) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text.slice(0, 40)}" is not a duration such as "30s", "500ms" or "1m30s"`,
+      });
+      return z.NEVER;
+    }
+    if (ms <= 0) {
+      ctx.addIssue({ code: "custom", message: "must be greater than zero" });
+      return z.NEVER;
+    }
+    if (ms > maxMs) {
+      ctx.addIssue({ code: "custom", message: `must not exceed the maximum of ${maxMs / 1000}s` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 }
 
 const environmentSchema = z
@@ -76,12 +75,20 @@ const environmentSchema = z
   .superRefine((env, ctx) => {
     for (const [key, value] of Object.entries(env)) {
       if (!ENV_KEY.test(key)) {
-        ctx.addIssue({ code: "custom", path: [key], message: "is not a valid variable name (letters, digits, _; not starting with a digit)" });
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: "is not a valid variable name (letters, digits, _; not starting with a digit)",
+        });
       } else if (RESERVED_ENV.has(key)) {
         ctx.addIssue({ code: "custom", path: [key], message: "is reserved by the platform" });
       }
       if (typeof value !== "string") {
-        ctx.addIssue({ code: "custom", path: [key], message: `must be a string, got ${value === null ? "null" : typeof value}` });
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `must be a string, got ${value === null ? "null" : typeof value}`,
+        });
       }
     }
   })
@@ -91,7 +98,11 @@ const metadataSchema = z.custom<Record<string, unknown>>(isPlainObject, { messag
 
 function commonFields(limits: Limits) {
   return {
-    handler: z.string({ message: "must be a string" }).trim().min(1, "must not be empty").max(256, "must be at most 256 characters"),
+    handler: z
+      .string({ message: "must be a string" })
+      .trim()
+      .min(1, "must not be empty")
+      .max(256, "must be at most 256 characters"),
     code: codeSchema(limits),
     timeout: timeoutSchema(limits.maxTimeoutMs),
     memory_mb: z
@@ -139,7 +150,9 @@ export function createFunctionSchema(limits: Limits) {
 export function updateFunctionSchema(limits: Limits) {
   const f = commonFields(limits);
   const immutable = (name: string) =>
-    z.never({ message: `cannot be changed; create a new function version instead (${name} is part of its identity)` }).optional();
+    z
+      .never({ message: `cannot be changed; create a new function version instead (${name} is part of its identity)` })
+      .optional();
   return z.strictObject({
     name: immutable("name"),
     version: immutable("version"),

@@ -10,7 +10,10 @@ const duration = (what: string) =>
   z.string({ message: `must be a duration string such as "30s"` }).transform((text, ctx) => {
     const ms = parseDuration(text);
     if (ms === null || ms <= 0) {
-      ctx.addIssue({ code: "custom", message: `"${text.slice(0, 40)}" is not a positive ${what} such as "30s" or "500ms"` });
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text.slice(0, 40)}" is not a positive ${what} such as "30s" or "500ms"`,
+      });
       return z.NEVER;
     }
     return ms;
@@ -24,7 +27,10 @@ export const invokeSchema = z.strictObject({
     .superRefine((payload, ctx) => {
       const size = Buffer.byteLength(JSON.stringify(payload ?? null));
       if (size > MAX_PAYLOAD_BYTES) {
-        ctx.addIssue({ code: "custom", message: `serialized size ${size} bytes exceeds ${MAX_PAYLOAD_BYTES} (it is passed in an environment variable)` });
+        ctx.addIssue({
+          code: "custom",
+          message: `serialized size ${size} bytes exceeds ${MAX_PAYLOAD_BYTES} (it is passed in an environment variable)`,
+        });
       }
     }),
   headers: z
@@ -36,4 +42,6 @@ export const invokeSchema = z.strictObject({
 
 export type InvokeInput = z.output<typeof invokeSchema>;
 
-export const statusSchema = z.enum(INVOCATION_STATUSES, { message: `must be one of ${INVOCATION_STATUSES.join(", ")}` });
+export const statusSchema = z.enum(INVOCATION_STATUSES, {
+  message: `must be one of ${INVOCATION_STATUSES.join(", ")}`,
+});

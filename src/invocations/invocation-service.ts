@@ -50,7 +50,10 @@ export class InvocationService {
     if (typeof input !== "object" || input === null || Array.isArray(input)) {
       throw ValidationError.field("body", "must be a JSON object");
     }
-    const data = parseOrThrow(invokeSchema, { ...input, ...(options.wait !== undefined ? { wait: options.wait } : {}) });
+    const data = parseOrThrow(invokeSchema, {
+      ...input,
+      ...(options.wait !== undefined ? { wait: options.wait } : {}),
+    });
     const fn = await this.functions.get(data.function_id);
     if (data.timeout !== undefined && data.timeout > fn.timeoutMs) {
       throw ValidationError.field("timeout", `must not exceed the function's timeout of ${fn.timeoutMs / 1000}s`);

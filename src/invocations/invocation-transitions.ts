@@ -4,10 +4,13 @@
 import type { Db } from "../db/client.js";
 import type { Invocation, Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../lib/logger.js";
-import { ACTIVE_STATUSES } from "./invocation-status.js";
 import type { InvocationEvents } from "./invocation-events.js";
+import { ACTIVE_STATUSES } from "./invocation-status.js";
 
-export type TerminalUpdate = Pick<Prisma.InvocationUpdateInput, "result" | "error" | "logs" | "exitCode" | "durationMs"> & {
+export type TerminalUpdate = Pick<
+  Prisma.InvocationUpdateInput,
+  "result" | "error" | "logs" | "exitCode" | "durationMs"
+> & {
   status: "completed" | "failed" | "timeout";
 };
 

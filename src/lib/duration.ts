@@ -19,7 +19,10 @@ export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`;
   let rest = ms;
   let out = "";
-  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000]] as const) {
+  for (const [unit, size] of [
+    ["h", 3_600_000],
+    ["m", 60_000],
+  ] as const) {
     if (rest >= size) {
       out += `${Math.floor(rest / size)}${unit}`;
       rest %= size;

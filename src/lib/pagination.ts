@@ -56,7 +56,11 @@ export async function fetchPage<T extends { createdAt: Date; id: string }, W ext
   where: W,
   page: PageRequest,
 ): Promise<Page<T>> {
-  const rows = await findMany({ where: { ...where, ...afterCursorWhere(page) }, orderBy: newestFirst, take: page.limit + 1 });
+  const rows = await findMany({
+    where: { ...where, ...afterCursorWhere(page) },
+    orderBy: newestFirst,
+    take: page.limit + 1,
+  });
   return toPage(rows, page.limit);
 }
 

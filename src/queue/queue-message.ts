@@ -21,7 +21,13 @@ export interface DeadLetter extends Partial<QueueMessage> {
 }
 
 export function newMessage(invocationId: string, functionId: string): QueueMessage {
-  return { id: randomUUID(), invocation_id: invocationId, function_id: functionId, attempt: 1, enqueued_at: Date.now() };
+  return {
+    id: randomUUID(),
+    invocation_id: invocationId,
+    function_id: functionId,
+    attempt: 1,
+    enqueued_at: Date.now(),
+  };
 }
 
 export function encodeMessage(message: QueueMessage): string {

@@ -52,7 +52,16 @@ export class ReliableQueue {
 
   /** Puts a claimed message back at the front of the queue, unchanged (graceful hand-back). */
   async release(raw: string): Promise<void> {
-    await this.redis.eval(lua.MOVE_TO_LIST, 3, this.keys.processing, this.keys.leases, this.keys.queue, raw, raw, "front");
+    await this.redis.eval(
+      lua.MOVE_TO_LIST,
+      3,
+      this.keys.processing,
+      this.keys.leases,
+      this.keys.queue,
+      raw,
+      raw,
+      "front",
+    );
   }
 
   /** Re-schedules a claimed message (retry with backoff, or a function at its concurrency limit). */

@@ -16,10 +16,14 @@ export function parseResult(stdout: string, truncated: boolean): unknown {
   return stdout.replace(/\n$/, "");
 }
 
-export function toTerminalUpdate(result: RunResult, limits: { maxOutputBytes: number; maxLogBytes: number }): TerminalUpdate {
+export function toTerminalUpdate(
+  result: RunResult,
+  limits: { maxOutputBytes: number; maxLogBytes: number },
+): TerminalUpdate {
   let logs = result.stderr;
   if (result.stderrTruncated) logs += `\n[faas: stderr truncated at ${limits.maxLogBytes} bytes]`;
-  if (result.stdoutTruncated) logs += `\n[faas: stdout truncated at ${limits.maxOutputBytes} bytes; result kept as text]`;
+  if (result.stdoutTruncated)
+    logs += `\n[faas: stdout truncated at ${limits.maxOutputBytes} bytes; result kept as text]`;
   return {
     status: result.outcome,
     result: parseResult(result.stdout, result.stdoutTruncated) as TerminalUpdate["result"],

@@ -7,8 +7,8 @@ import { PlatformError } from "../errors.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { isTerminal } from "../invocations/invocation-status.js";
 import type { Logger } from "../lib/logger.js";
-import type { ClaimedMessage } from "../queue/reliable-queue.js";
 import type { QueueMessage } from "../queue/queue-message.js";
+import type { ClaimedMessage } from "../queue/reliable-queue.js";
 import { createRedis } from "../redis/connection.js";
 import { toTerminalUpdate } from "./result-mapping.js";
 import type { FunctionRuntime } from "./runtimes/runtime.js";
@@ -75,11 +75,21 @@ export class Worker {
     await this.loop;
     const pending = [...this.inFlight.values()];
     if (pending.length > 0) {
-      this.logger.info("waiting for in-flight invocations", { count: pending.length, deadlineMs: this.settings.shutdownTimeoutMs });
-      const deadline = new Promise<"deadline">((r) => setTimeout(() => r("deadline"), this.settings.shutdownTimeoutMs).unref());
-      const outcome = await Promise.race([Promise.all(pending.map((p) => p.done)).then(() => "done" as const), deadline]);
+      this.logger.info("waiting for in-flight invocations", {
+        count: pending.length,
+        deadlineMs: this.settings.shutdownTimeoutMs,
+      });
+      const deadline = new Promise<"deadline">((r) =>
+        setTimeout(() => r("deadline"), this.settings.shutdownTimeoutMs).unref(),
+      );
+      const outcome = await Promise.race([
+        Promise.all(pending.map((p) => p.done)).then(() => "done" as const),
+        deadline,
+      ]);
       if (outcome === "deadline") {
-        this.logger.warn("shutdown deadline reached; handing back unfinished invocations", { count: this.inFlight.size });
+        this.logger.warn("shutdown deadline reached; handing back unfinished invocations", {
+          count: this.inFlight.size,
+        });
         for (const p of this.inFlight.values()) p.abort.abort();
         await Promise.all([...this.inFlight.values()].map((p) => p.done));
       }
@@ -124,7 +134,7 @@ export class Worker {
   }
 
   private async handle({ raw, message }: ClaimedMessage, signal: AbortSignal): Promise<void> {
-    const { queue, limiter, transitions, db } = this.app;
+    const { queue, limiter, transitions } = this.app;
     if (!message) {
       this.logger.warn("poison message moved to the dead-letter list", { raw: raw.slice(0, 200) });
       await queue.deadLetter(raw, "malformed message: not a valid invocation message");
@@ -132,10 +142,13 @@ export class Worker {
     }
     const log = this.logger.child({ invocationId: message.invocation_id, attempt: message.attempt });
     let slot = false;
-    const heartbeat = setInterval(() => {
-      void queue.extendLease(raw).catch(() => undefined);
-      if (slot) void limiter.extend(message.function_id, message.invocation_id).catch(() => undefined);
-    }, Math.max(100, Math.floor(this.settings.leaseMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        void queue.extendLease(raw).catch(() => undefined);
+        if (slot) void limiter.extend(message.function_id, message.invocation_id).catch(() => undefined);
+      },
+      Math.max(100, Math.floor(this.settings.leaseMs / 3)),
+    );
     try {
       const invocation = await this.loadInvocation(message);
       if (!invocation) {
@@ -236,7 +249,8 @@ export class Worker {
       await this.app.queue.promoteDue();
       if (!reap) return;
       const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);
-      if (requeued > 0) this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });
+      if (requeued > 0)
+        this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });
       for (const m of deadLettered) {
         await this.app.transitions.finish(m.invocation_id, {
           status: "failed",

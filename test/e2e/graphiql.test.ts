@@ -62,11 +62,13 @@ describe("GraphiQL", () => {
     await page.locator(".graphiql-container").first().waitFor({ timeout: 60_000 });
     // The editor has the document from the URL, with the schema loaded (no error banner).
     await expect
+      // biome-ignore lint/performance/useDomNodeTextContent: what the user sees (Monaco renders lazily)
       .poll(() => page.locator(".graphiql-query-editor").innerText(), { timeout: 30_000 })
       .toContain("invocationUpdated");
 
     await page.locator(".graphiql-execute-button").click();
     // The result pane is a Monaco editor: it shows spaces as non-breaking ones.
+    // biome-ignore lint/performance/useDomNodeTextContent: what the user sees (Monaco renders lazily)
     const response = async () => (await page.locator(".graphiql-response").innerText()).replace(/\s+/g, " ");
     await expect.poll(response, { timeout: 30_000 }).toContain('"status": "PENDING"');
     // Only now does a worker exist: the pane must update live as the invocation runs.

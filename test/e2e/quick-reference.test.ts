@@ -1,10 +1,10 @@
 // The quick reference is the public contract: its shell snippets run verbatim against a
 // platform on the documented defaults (port 8080, database "faas", Redis prefix "faas").
 import { execFile, execFileSync } from "node:child_process";
-import { promisify } from "node:util";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { describe, expect } from "vitest";
 import { platformTest } from "../support/fixtures.js";
 import { HELLO } from "../support/functions.js";
@@ -32,7 +32,13 @@ function statements(block: string, connect: RegExp): string[] {
 
 // Asynchronous: the platform under test serves the script's curl calls from this process.
 const bash = async (script: string, cwd: string) =>
-  (await promisify(execFile)("bash", ["-c", script], { cwd, encoding: "utf8", env: { PATH: process.env.PATH, HOME: cwd } })).stdout;
+  (
+    await promisify(execFile)("bash", ["-c", script], {
+      cwd,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, HOME: cwd },
+    })
+  ).stdout;
 
 describe("the quick reference, verbatim", () => {
   test("the vendored copy matches the shared spec when it is present", () => {
@@ -64,7 +70,9 @@ describe("the quick reference, verbatim", () => {
       const out = execFileSync("psql", ["-U", "postgres", "-d", "faas", "-c", sql], { encoding: "utf8" });
       expect(out).toMatch(/\(\d+ rows?\)/);
     }
-    const statuses = execFileSync("psql", ["-U", "postgres", "-d", "faas", "-At", "-c", sqls[2] as string], { encoding: "utf8" });
+    const statuses = execFileSync("psql", ["-U", "postgres", "-d", "faas", "-At", "-c", sqls[2] as string], {
+      encoding: "utf8",
+    });
     expect(statuses).toMatch(/completed\|\d+/);
     expect(platform.config.db.url).toContain("/faas");
   });

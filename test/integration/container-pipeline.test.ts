@@ -9,7 +9,13 @@ import type { Platform } from "../support/platform.js";
 const test = platformTest({ workers: 1, env: { WORKER_RUNTIME_TYPE: "container", WORKER_CONCURRENCY: "4" } });
 const docker = new Docker();
 
-async function run(platform: Platform, runtime: string, code: string, extra: Record<string, unknown> = {}, payload: unknown = {}) {
+async function run(
+  platform: Platform,
+  runtime: string,
+  code: string,
+  extra: Record<string, unknown> = {},
+  payload: unknown = {},
+) {
   const created = await platform.request("POST", "/functions", functionBody({ runtime, code: b64(code), ...extra }));
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   const res = await platform.request("POST", "/invoke?wait=120s", { function_id: created.body.data.id, payload });
@@ -32,7 +38,9 @@ describe("container runtime through the platform", () => {
   }
 
   test("memory hog: out-of-memory failure", async ({ platform }) => {
-    const inv = await run(platform, "python", "b = []\nwhile True:\n    b.append(bytearray(8 * 1024 * 1024))\n", { memory_mb: 64 });
+    const inv = await run(platform, "python", "b = []\nwhile True:\n    b.append(bytearray(8 * 1024 * 1024))\n", {
+      memory_mb: 64,
+    });
     expect(inv.status).toBe("failed");
     expect(inv.error).toMatch(/out of memory/);
   });
@@ -70,10 +78,17 @@ describe("container runtime through the platform", () => {
   });
 
   test("many parallel invocations finish and leave no container behind", async ({ platform }) => {
-    const created = await platform.request("POST", "/functions", functionBody({ runtime: "python", code: b64(HELLO.python), max_concurrency: 8 }));
+    const created = await platform.request(
+      "POST",
+      "/functions",
+      functionBody({ runtime: "python", code: b64(HELLO.python), max_concurrency: 8 }),
+    );
     const ids = await Promise.all(
       Array.from({ length: 12 }, async (_, i) => {
-        const res = await platform.request("POST", "/invoke", { function_id: created.body.data.id, payload: { name: `p${i}` } });
+        const res = await platform.request("POST", "/invoke", {
+          function_id: created.body.data.id,
+          payload: { name: `p${i}` },
+        });
         return res.body.data.id as string;
       }),
     );

@@ -52,7 +52,12 @@ describe("function management over REST", () => {
 
     const updated = await platform.request("PUT", `/functions/${fn.id}`, { timeout: "1m30s", memory_mb: 256 });
     expect(updated.status).toBe(200);
-    expect(updated.body.data).toMatchObject({ timeout: "1m30s", memory_mb: 256, handler: "main", code_sha256: fn.code_sha256 });
+    expect(updated.body.data).toMatchObject({
+      timeout: "1m30s",
+      memory_mb: 256,
+      handler: "main",
+      code_sha256: fn.code_sha256,
+    });
 
     const deleted = await platform.request("DELETE", `/functions/${fn.id}`);
     expect(deleted.status).toBe(200);
@@ -75,7 +80,11 @@ describe("function management over REST", () => {
     const tag = `page-${Date.now()}`;
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const res = await platform.request("POST", "/functions", functionBody({ name: tag, version: `1.0.${i}`, runtime: "go", code: b64(HELLO.go) }));
+      const res = await platform.request(
+        "POST",
+        "/functions",
+        functionBody({ name: tag, version: `1.0.${i}`, runtime: "go", code: b64(HELLO.go) }),
+      );
       ids.push(res.body.data.id);
     }
     await platform.request("POST", "/functions", functionBody({ name: tag, version: "py", runtime: "python" }));
@@ -144,7 +153,12 @@ describe("function management over REST", () => {
     await expectRejected(platform, functionBody({ memory_mb: "128" }), "memory_mb", /number/);
     await expectRejected(platform, functionBody({ max_concurrency: 0 }), "max_concurrency", /at least 1/);
     await expectRejected(platform, functionBody({ environment: { GOOD: "x", BAD: 1 } }), "environment.BAD", /string/);
-    await expectRejected(platform, functionBody({ environment: { "MY VAR": "x" } }), "environment.MY VAR", /variable name/);
+    await expectRejected(
+      platform,
+      functionBody({ environment: { "MY VAR": "x" } }),
+      "environment.MY VAR",
+      /variable name/,
+    );
     await expectRejected(platform, functionBody({ environment: ["A=1"] }), "environment");
     await expectRejected(platform, functionBody({ metadata: "x" }), "metadata", /object/);
     await expectRejected(platform, functionBody({ metadata: [1] }), "metadata");

@@ -9,14 +9,23 @@ import { dbUrlFor } from "../support/platform.js";
 const DEAD = "127.0.0.1:1";
 
 async function healthWith(env: Record<string, string>) {
-  const config = loadConfig({ DATABASE_URL: dbUrlFor("postgres"), REDIS_ADDR: "127.0.0.1:6379", SERVER_ADDR: "127.0.0.1:0", ...env });
+  const config = loadConfig({
+    DATABASE_URL: dbUrlFor("postgres"),
+    REDIS_ADDR: "127.0.0.1:6379",
+    SERVER_ADDR: "127.0.0.1:0",
+    ...env,
+  });
   const app = new App(config, { logger: createLogger("silent") });
   const server = new ApiServer(app, { host: "127.0.0.1", port: 0, bodyLimitBytes: 1024 * 1024 });
   const { url } = await server.start();
   try {
     const res = await fetch(`${url}/health`);
     const functions = await fetch(`${url}/functions`);
-    return { status: res.status, body: await res.json(), functions: { status: functions.status, body: await functions.json() } };
+    return {
+      status: res.status,
+      body: await res.json(),
+      functions: { status: functions.status, body: await functions.json() },
+    };
   } finally {
     await server.stop(100);
     await app.stop();

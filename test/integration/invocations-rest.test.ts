@@ -13,7 +13,12 @@ async function createFn(platform: Platform, runtime: string, code: string, extra
   return res.body.data.id as string;
 }
 
-async function invokeAndWait(platform: Platform, functionId: string, payload: unknown = {}, extra: Record<string, unknown> = {}) {
+async function invokeAndWait(
+  platform: Platform,
+  functionId: string,
+  payload: unknown = {},
+  extra: Record<string, unknown> = {},
+) {
   const res = await platform.request("POST", "/invoke?wait=60s", { function_id: functionId, payload, ...extra });
   expect([200, 202]).toContain(res.status);
   return res.body.data;
@@ -48,7 +53,11 @@ describe("invocations over REST with the process runtime", () => {
   });
 
   test("non-JSON output is kept as text; stderr is kept as logs", async ({ platform }) => {
-    const id = await createFn(platform, "python", 'import sys\nprint("plain words")\nprint("to stderr", file=sys.stderr)\n');
+    const id = await createFn(
+      platform,
+      "python",
+      'import sys\nprint("plain words")\nprint("to stderr", file=sys.stderr)\n',
+    );
     const inv = await invokeAndWait(platform, id);
     expect(inv.status).toBe("completed");
     expect(inv.result).toBe("plain words");
@@ -72,7 +81,9 @@ describe("invocations over REST with the process runtime", () => {
     expect(inv.error).toMatch(/timed out/);
   });
 
-  test("an invocation timeout override shorter than the function's applies; a longer one is refused", async ({ platform }) => {
+  test("an invocation timeout override shorter than the function's applies; a longer one is refused", async ({
+    platform,
+  }) => {
     const id = await createFn(platform, "python", "import time\ntime.sleep(30)\n", { timeout: "10s" });
     const inv = await invokeAndWait(platform, id, {}, { timeout: "1s" });
     expect(inv.status).toBe("timeout");
@@ -92,13 +103,15 @@ describe("invocations over REST with the process runtime", () => {
 
   test("a function cannot read the platform's environment", async ({ platform }) => {
     process.env.DB_PASSWORD = "platform-secret";
-    const code = 'import os, json\nprint(json.dumps({"db": os.environ.get("DB_PASSWORD"), "mine": os.environ.get("MINE"), "keys": sorted(os.environ.keys())}))\n';
+    const code =
+      'import os, json\nprint(json.dumps({"db": os.environ.get("DB_PASSWORD"), "mine": os.environ.get("MINE"), "keys": sorted(os.environ.keys())}))\n';
     const id = await createFn(platform, "python", code, { environment: { MINE: "yes" } });
     const inv = await invokeAndWait(platform, id);
     expect(inv.status).toBe("completed");
     expect(inv.result.db).toBeNull();
     expect(inv.result.mine).toBe("yes");
-    for (const key of inv.result.keys) expect(["FUNCTION_PAYLOAD", "MINE", "PATH", "HOME", "LANG", "LC_CTYPE", "PWD", "SHLVL", "_"]).toContain(key);
+    for (const key of inv.result.keys)
+      expect(["FUNCTION_PAYLOAD", "MINE", "PATH", "HOME", "LANG", "LC_CTYPE", "PWD", "SHLVL", "_"]).toContain(key);
     delete process.env.DB_PASSWORD;
   });
 
@@ -124,7 +137,8 @@ describe("invocations over REST with the process runtime", () => {
       expect(inv.status).toBe("completed");
       await platform.app.redis.ping(); // events are published before the wait resolves; let delivery catch up
       const statuses = await (async () => {
-        for (let i = 0; i < 100 && (seen.get(inv.id)?.length ?? 0) < 3; i++) await new Promise((r) => setTimeout(r, 20));
+        for (let i = 0; i < 100 && (seen.get(inv.id)?.length ?? 0) < 3; i++)
+          await new Promise((r) => setTimeout(r, 20));
         return seen.get(inv.id);
       })();
       expect(statuses).toEqual(["pending", "running", "completed"]);
@@ -168,7 +182,10 @@ describe("invocations over REST with the process runtime", () => {
     const page1 = await platform.request("GET", `/invocations?function_id=${id}&status=completed&limit=2`);
     expect(page1.status).toBe(200);
     expect(page1.body.data.map((i: { id: string }) => i.id)).toEqual([ids[2], ids[1]]);
-    const page2 = await platform.request("GET", `/invocations?function_id=${id}&status=completed&limit=2&cursor=${page1.body.pagination.next_cursor}`);
+    const page2 = await platform.request(
+      "GET",
+      `/invocations?function_id=${id}&status=completed&limit=2&cursor=${page1.body.pagination.next_cursor}`,
+    );
     expect(page2.body.data.map((i: { id: string }) => i.id)).toEqual([ids[0]]);
     expect(page2.body.pagination.next_cursor).toBeNull();
     expect((await platform.request("GET", `/invocations?function_id=${id}&status=failed`)).body.data).toEqual([]);

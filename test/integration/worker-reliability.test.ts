@@ -14,7 +14,11 @@ import { waitFor } from "../support/waiting.js";
 const test = platformTest({ env: { WORKER_MAX_ATTEMPTS: "2", WORKER_LEASE: "2s" } });
 
 async function createFn(platform: Platform, code: string, extra: Record<string, unknown> = {}) {
-  const res = await platform.request("POST", "/functions", functionBody({ runtime: "python", code: b64(code), ...extra }));
+  const res = await platform.request(
+    "POST",
+    "/functions",
+    functionBody({ runtime: "python", code: b64(code), ...extra }),
+  );
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return res.body.data as { id: string; code_sha256: string };
 }
@@ -91,7 +95,9 @@ describe("worker reliability", () => {
     await rescuer.stop();
   });
 
-  test("a poison message ends in the dead-letter list and its invocation failed; redrive runs it again", async ({ platform }) => {
+  test("a poison message ends in the dead-letter list and its invocation failed; redrive runs it again", async ({
+    platform,
+  }) => {
     const worker = await platform.startWorker();
     const { app } = platform;
     // Unreadable message: straight to the dead-letter list.
@@ -128,7 +134,10 @@ describe("worker reliability", () => {
     const fn = await createFn(platform, "import time\ntime.sleep(1)\nprint('{\"finished\": true}')\n");
     const child = platform.spawnWorker();
     const id = await invoke(platform, fn.id);
-    await waitFor("the spawned worker to run it", async () => (await platform.app.invocations.get(id)).status === "running");
+    await waitFor(
+      "the spawned worker to run it",
+      async () => (await platform.app.invocations.get(id)).status === "running",
+    );
     child.kill("SIGTERM");
     expect(await exited(child)).toBe(0);
     const inv = await platform.app.invocations.get(id);
@@ -140,7 +149,10 @@ describe("worker reliability", () => {
     const fn = await createFn(platform, "import time\ntime.sleep(4)\nprint('{\"late\": true}')\n");
     const child = platform.spawnWorker({ WORKER_SHUTDOWN_TIMEOUT: "300ms" });
     const id = await invoke(platform, fn.id);
-    await waitFor("the spawned worker to run it", async () => (await platform.app.invocations.get(id)).status === "running");
+    await waitFor(
+      "the spawned worker to run it",
+      async () => (await platform.app.invocations.get(id)).status === "running",
+    );
     child.kill("SIGTERM");
     expect(await exited(child)).toBe(0);
     const handedBack = await platform.app.invocations.get(id);

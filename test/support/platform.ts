@@ -46,7 +46,12 @@ export interface Platform {
   startWorker(extraEnv?: Env): Promise<Worker>;
   /** A worker in its own OS process (`tsx src/main.ts worker`). */
   spawnWorker(extraEnv?: Env): ChildProcess;
-  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
 }
 
@@ -93,9 +98,16 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const app = new App(config, { logger, onQuery: options.onQuery });
   let graphql: ((a: App) => import("../../src/api/server.js").GraphqlEndpoint) | undefined;
   if (options.graphql !== false) {
-    graphql = await import("../../src/api/graphql/endpoint.js").then((m) => m.createGraphqlEndpoint).catch(() => undefined);
+    graphql = await import("../../src/api/graphql/endpoint.js")
+      .then((m) => m.createGraphqlEndpoint)
+      .catch(() => undefined);
   }
-  const server = new ApiServer(app, { host: config.server.host, port: config.server.port, bodyLimitBytes: config.server.bodyLimitBytes, graphql });
+  const server = new ApiServer(app, {
+    host: config.server.host,
+    port: config.server.port,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    graphql,
+  });
   const { url } = await server.start();
 
   const workers: Worker[] = [];
@@ -165,4 +177,3 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
 
   return { url, env, config, app, dbName, prefix, workers, startWorker, spawnWorker, request, stop };
 }
-

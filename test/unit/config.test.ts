@@ -14,9 +14,18 @@ describe("config", () => {
   });
 
   it("builds the database URL from DB_* with escaping, and DATABASE_URL overrides it", () => {
-    const c = loadConfig({ DB_HOST: "db", DB_PORT: "6543", DB_USER: "u", DB_PASSWORD: "p@ss/word", DB_NAME: "x", DB_SSLMODE: "require" });
+    const c = loadConfig({
+      DB_HOST: "db",
+      DB_PORT: "6543",
+      DB_USER: "u",
+      DB_PASSWORD: "p@ss/word",
+      DB_NAME: "x",
+      DB_SSLMODE: "require",
+    });
     expect(c.db.url).toBe("postgresql://u:p%40ss%2Fword@db:6543/x?sslmode=require");
-    expect(loadConfig({ DATABASE_URL: "postgresql://a:b@h:1/d", DB_HOST: "ignored" }).db.url).toBe("postgresql://a:b@h:1/d");
+    expect(loadConfig({ DATABASE_URL: "postgresql://a:b@h:1/d", DB_HOST: "ignored" }).db.url).toBe(
+      "postgresql://a:b@h:1/d",
+    );
   });
 
   it("WORKER_USE_CONTAINER=false selects the simple runtime", () => {
@@ -39,13 +48,23 @@ describe("config", () => {
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       const problems = (err as ConfigError).problems.join("\n");
-      for (const key of ["SERVER_ADDR", "DB_PORT", "REDIS_DB", "STORAGE_TYPE", "WORKER_RUNTIME_TYPE", "WORKER_USE_CONTAINER", "FUNCTION_MAX_TIMEOUT"]) {
+      for (const key of [
+        "SERVER_ADDR",
+        "DB_PORT",
+        "REDIS_DB",
+        "STORAGE_TYPE",
+        "WORKER_RUNTIME_TYPE",
+        "WORKER_USE_CONTAINER",
+        "FUNCTION_MAX_TIMEOUT",
+      ]) {
         expect(problems).toContain(key);
       }
     }
   });
 
   it("rejects a contradiction between WORKER_RUNTIME_TYPE and WORKER_USE_CONTAINER", () => {
-    expect(() => loadConfig({ WORKER_RUNTIME_TYPE: "container", WORKER_USE_CONTAINER: "false" })).toThrow(/WORKER_RUNTIME_TYPE/);
+    expect(() => loadConfig({ WORKER_RUNTIME_TYPE: "container", WORKER_USE_CONTAINER: "false" })).toThrow(
+      /WORKER_RUNTIME_TYPE/,
+    );
   });
 });

@@ -11,7 +11,9 @@ describe("durations", () => {
     ["1h2m3s4ms", 3_723_004],
   ])("parses %s", (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  it.each(["", "30", "s", "-5s", "5 s", "1d", "abc", "1m-2s"])("rejects %j", (text) => expect(parseDuration(text)).toBeNull());
+  it.each(["", "30", "s", "-5s", "5 s", "1d", "abc", "1m-2s"])("rejects %j", (text) =>
+    expect(parseDuration(text)).toBeNull(),
+  );
 
   it.each([
     [500, "500ms"],

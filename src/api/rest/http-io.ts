@@ -37,7 +37,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-export function sendData(res: ServerResponse, status: number, data: unknown, extra: Record<string, unknown> = {}): void {
+export function sendData(
+  res: ServerResponse,
+  status: number,
+  data: unknown,
+  extra: Record<string, unknown> = {},
+): void {
   sendJson(res, status, { data, ...extra });
 }
 

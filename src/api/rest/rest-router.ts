@@ -97,7 +97,8 @@ function routes(app: App): Route[] {
     {
       method: "GET",
       pattern: /^\/invocations\/([^/]+)$/,
-      handler: async ({ res, params }) => sendData(res, 200, invocationView(await invocations.get(params[0] as string))),
+      handler: async ({ res, params }) =>
+        sendData(res, 200, invocationView(await invocations.get(params[0] as string))),
     },
   ];
 }

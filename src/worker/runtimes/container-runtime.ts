@@ -26,7 +26,7 @@
 // legitimate run lives that long (runs end at their timeout, builds at goBuildTimeoutMs),
 // so such a container belongs to a worker that died. Younger containers of other worker
 // ids are left alone: they may belong to a live worker on the same engine.
-import { BACKSTOP_GRACE_SECONDS } from "./runtime.js";
+
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -49,6 +49,7 @@ import {
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
 import { CappedBuffer } from "./output-capture.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
+import { BACKSTOP_GRACE_SECONDS } from "./runtime.js";
 
 export interface ContainerRuntimeOptions {
   /** Engine client; default: the local engine (DOCKER_HOST or /var/run/docker.sock). */

@@ -2,9 +2,10 @@
 // directory, process group and (where the machine allows) memory + pids cgroup. This is
 // resource control, not a security sandbox: the code runs as the worker's user and shares
 // its network. The container runtime is the isolating one.
-import { existsSync } from "node:fs";
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { isAppError, PlatformError } from "../../errors.js";
