@@ -27,10 +27,10 @@ services: ## install (as root) and start PostgreSQL, Redis and the Docker engine
 	bash scripts/services.sh up
 
 docker-up: ## start PostgreSQL and Redis (docker compose where images can be pulled, else local services)
-	bash scripts/docker-up.sh
+	bash scripts/compose-services.sh up
 
 docker-down: ## stop what docker-up started
-	bash scripts/docker-down.sh
+	bash scripts/compose-services.sh down
 
 migrate-up: generate ## create the database if needed and apply migrations
 	$(TSX) src/main.ts migrate
