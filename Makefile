@@ -54,7 +54,10 @@ test: install ## the whole test suite against real PostgreSQL, Redis and Docker
 	SERVICES_WITH_CHROMIUM=1 bash scripts/services.sh up
 	$(MAKE) --no-print-directory generate
 	bash scripts/build-runtime-images.sh
-	npx vitest run
+	@mkdir -p .tmp
+	@status=0; npx vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json || status=$$?; \
+	  node -e 'const r = require("./.tmp/vitest.json"); console.log(`$${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests + r.numTodoTests} skipped`)' || true; \
+	  exit $$status
 
 test-unit: generate ## only the unit tests (no services needed)
 	npx vitest run test/unit
