@@ -138,36 +138,3 @@ export class ReliableQueue {
     return { queued, processing, delayed, deadLetter };
   }
 }
-
-/** Per-function concurrency slots shared by all workers (max_concurrency). */
-export class ConcurrencyLimiter {
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: RedisKeys,
-    private readonly leaseMs: number,
-  ) {}
-
-  async acquire(functionId: string, invocationId: string, max: number): Promise<boolean> {
-    const taken = await this.redis.eval(
-      lua.ACQUIRE_SLOT,
-      1,
-      this.keys.concurrency(functionId),
-      invocationId,
-      max,
-      Date.now(),
-      this.leaseMs,
-    );
-    return taken === 1;
-  }
-
-  /** Keeps a held slot alive while its invocation runs. */
-  async extend(functionId: string, invocationId: string): Promise<void> {
-    const key = this.keys.concurrency(functionId);
-    await this.redis.zadd(key, "XX", Date.now() + this.leaseMs, invocationId);
-    await this.redis.pexpire(key, this.leaseMs * 4);
-  }
-
-  async release(functionId: string, invocationId: string): Promise<void> {
-    await this.redis.zrem(this.keys.concurrency(functionId), invocationId);
-  }
-}

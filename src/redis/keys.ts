@@ -13,8 +13,6 @@ export interface RedisKeys {
   delayed: string;
   /** ZSET per function: invocation id → slot lease deadline (ms); max_concurrency across workers. */
   concurrency(functionId: string): string;
-  /** Hash of live workers: worker id → last heartbeat (ms). */
-  workers: string;
 }
 
 export function redisKeys(prefix: string, queueName = QUEUE_NAME): RedisKeys {
@@ -25,7 +23,6 @@ export function redisKeys(prefix: string, queueName = QUEUE_NAME): RedisKeys {
     leases: `${prefix}:leases:${queueName}`,
     delayed: `${prefix}:delayed:${queueName}`,
     concurrency: (functionId) => `${prefix}:concurrency:${functionId}`,
-    workers: `${prefix}:workers`,
   };
 }
 

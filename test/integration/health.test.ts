@@ -3,7 +3,8 @@ import { ApiServer } from "../../src/api/server.js";
 import { App } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/lib/logger.js";
-import { dbUrlFor } from "../support/platform.js";
+import { functionBody } from "../support/functions.js";
+import { dbUrlFor, startPlatform } from "../support/platform.js";
 
 // Port 1 on loopback: nothing listens there, so connections are refused at once.
 const DEAD = "127.0.0.1:1";
@@ -52,5 +53,34 @@ describe("GET /health", () => {
     expect(res.functions.status).toBe(503);
     expect(res.functions.body.error.code).toBe("SERVICE_UNAVAILABLE");
     expect(JSON.stringify(res.functions.body)).not.toMatch(/stack|127\.0\.0\.1/);
+  });
+});
+
+describe("invoking while Redis is down", () => {
+  it("answers 503 and leaves no invocation behind (the row commits only once queued)", async () => {
+    const platform = await startPlatform();
+    try {
+      const created = await platform.request("POST", "/functions", functionBody());
+      expect(created.status).toBe(201);
+      const config = loadConfig({ ...platform.env, REDIS_ADDR: DEAD });
+      const app = new App(config, { logger: createLogger("silent") });
+      const server = new ApiServer(app, { host: "127.0.0.1", port: 0, bodyLimitBytes: 1024 * 1024 });
+      const { url } = await server.start();
+      try {
+        const res = await fetch(`${url}/invoke`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ function_id: created.body.data.id, payload: {} }),
+        });
+        expect(res.status).toBe(503);
+        expect((await res.json()).error.code).toBe("SERVICE_UNAVAILABLE");
+        expect(await platform.app.db.invocation.count()).toBe(0);
+      } finally {
+        await server.stop(100);
+        await app.stop();
+      }
+    } finally {
+      await platform.stop();
+    }
   });
 });

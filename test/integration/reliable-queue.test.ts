@@ -2,8 +2,9 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
+import { ConcurrencyLimiter } from "../../src/queue/concurrency-limiter.js";
 import { newMessage } from "../../src/queue/queue-message.js";
-import { ConcurrencyLimiter, ReliableQueue } from "../../src/queue/reliable-queue.js";
+import { ReliableQueue } from "../../src/queue/reliable-queue.js";
 import { redisKeys } from "../../src/redis/keys.js";
 
 const redis = new Redis({ host: "127.0.0.1", port: 6379 });
