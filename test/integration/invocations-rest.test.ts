@@ -115,6 +115,23 @@ describe("invocations over REST with the process runtime", () => {
     delete process.env.DB_PASSWORD;
   });
 
+  test("a function runs unprivileged and without network unless it asks for it", async ({ platform }) => {
+    const code = [
+      "import json, os, socket",
+      "out = {'uid': os.getuid()}",
+      "try:",
+      "    socket.create_connection(('127.0.0.1', 6379), timeout=2).close(); out['net'] = True",
+      "except OSError:",
+      "    out['net'] = False",
+      "print(json.dumps(out))",
+    ].join("\n");
+    const offline = await invokeAndWait(platform, await createFn(platform, "python", code));
+    expect(offline.status, offline.logs).toBe("completed");
+    expect(offline.result).toEqual({ uid: 65534, net: false });
+    const online = await invokeAndWait(platform, await createFn(platform, "python", code, { network: true }));
+    expect(online.result).toEqual({ uid: 65534, net: true });
+  });
+
   test("stderr over the log limit is truncated with a marker", async ({ platform }) => {
     const id = await createFn(platform, "python", 'import sys\nsys.stderr.write("e" * 10000)\nprint("{}")\n');
     const inv = await invokeAndWait(platform, id);

@@ -1,7 +1,7 @@
 // The process runtime against real interpreters, a real Go toolchain and real cgroups.
 import { execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -49,7 +49,7 @@ async function alive(pid: number): Promise<boolean> {
 /** A named pipe: reading it resolves once the function has opened and closed it, no polling. */
 function fifo(): string {
   const path = join(workDir, `ready-${randomUUID()}`);
-  execFileSync("mkfifo", [path]);
+  execFileSync("mkfifo", ["-m", "666", path]); // the function runs as nobody
   return path;
 }
 
@@ -62,6 +62,7 @@ time.sleep(60)
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "faas-process-runtime-"));
+  await chmod(workDir, 0o755); // functions run as nobody: they must reach their own files
   runtime = new ProcessRuntime({ workDir, limits, logger });
   await runtime.start();
 });

@@ -3,7 +3,7 @@
 // in this process or as separate processes.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -77,6 +77,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const dbName = shared ? "faas" : `faas_test_${id}`;
   const prefix = shared ? "faas" : `faastest-${id}`;
   const dir = await mkdtemp(join(tmpdir(), `faas-test-${id}-`));
+  await chmod(dir, 0o755); // functions run as nobody: they must reach their own files
   const env: Env = {
     PATH: process.env.PATH,
     DATABASE_URL: dbUrlFor(dbName),

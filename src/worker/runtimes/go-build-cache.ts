@@ -9,7 +9,7 @@
 // A compile error is remembered in memory for that key only: another process, or this one
 // after a restart, tries again.
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { formatDuration } from "../../lib/duration.js";
 import type { Logger } from "../../lib/logger.js";
@@ -77,12 +77,14 @@ export class BuildCache {
       )
     )
       return final;
+    // mkdtemp makes 0700 directories; the artifact is run by an unprivileged function user.
     await mkdir(this.options.dir, { recursive: true });
     const temp = await mkdtemp(join(this.options.dir, `${TEMP_PREFIX}${key}-`));
     try {
       this.builds++;
       const started = Date.now();
       await build(temp);
+      await chmod(temp, 0o755);
       this.options.logger.info("build finished", { key, durationMs: Date.now() - started });
       await rename(temp, final).catch((err: NodeJS.ErrnoException) => {
         // Another process finished the same build first; its copy is as good as ours.

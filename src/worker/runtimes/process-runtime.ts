@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { isAppError, PlatformError } from "../../errors.js";
 import { formatDuration } from "../../lib/duration.js";
@@ -14,6 +14,7 @@ import type { Logger } from "../../lib/logger.js";
 import { type CgroupManager, detectCgroups, type InvocationCgroup } from "./cgroup.js";
 import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
 import { CappedBuffer } from "./output-capture.js";
+import { detectSandbox, type ProcessSandbox } from "./process-sandbox.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { BACKSTOP_GRACE_SECONDS } from "./runtime.js";
 import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
@@ -51,6 +52,7 @@ export class ProcessRuntime implements FunctionRuntime {
   private ready: Promise<void> | null = null;
   private stopped = false;
   private toolchains: Toolchains = {};
+  private sandbox: ProcessSandbox | null = null;
   private cgroups: CgroupManager | null = null;
   private goCache: GoBuildCache | null = null;
 
@@ -121,6 +123,13 @@ export class ProcessRuntime implements FunctionRuntime {
       if (reaped > 0) this.logger.info("removed cgroups left by a dead worker", { count: reaped });
       if (!detection.manager.pidsLimited) this.logger.warn("process count NOT limited: no writable pids cgroup");
     }
+    const detected = await detectSandbox(this.workDir);
+    this.sandbox = detected.sandbox;
+    if (!detected.sandbox) {
+      this.logger.warn("functions run with the worker's user and network: no process sandbox", {
+        reason: detected.reason,
+      });
+    }
     const go = this.toolchains.go;
     this.goCache = go
       ? new GoBuildCache({
@@ -138,7 +147,8 @@ export class ProcessRuntime implements FunctionRuntime {
       missing: (Object.keys(TOOLCHAIN_PACKAGE) as FunctionLanguage[]).filter((l) => !this.toolchains[l]),
       cgroup: this.cgroups?.version ?? "none",
       pidsLimit: this.cgroups?.pidsLimited ? this.pidsLimit : "none",
-      networkIsolation: false,
+      functionUser: this.sandbox ? this.sandbox.uid : "worker's own",
+      networkIsolation: this.sandbox !== null,
     });
   }
 
@@ -192,7 +202,10 @@ export class ProcessRuntime implements FunctionRuntime {
         ...request.environment,
         FUNCTION_PAYLOAD: request.payload,
       };
-      return await this.execute(request, withBackstop(command, request.timeoutMs), dir, env, cgroup, signal);
+      if (this.sandbox) await chown(dir, this.sandbox.uid, this.sandbox.gid); // its HOME, writable
+      const guarded = withBackstop(command, request.timeoutMs);
+      const full = this.sandbox ? this.sandbox.wrap(guarded, request.network) : guarded;
+      return await this.execute(request, full, dir, env, cgroup, signal);
     } finally {
       await cgroup?.remove().catch((err: unknown) => this.logger.warn("cannot remove cgroup", { dir, err }));
       await rm(dir, { recursive: true, force: true });
