@@ -12,7 +12,7 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // One character class, no nested groups: linear on multi-megabyte input.
 const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
-const RESERVED_ENV = new Set(["FUNCTION_PAYLOAD"]);
+const RESERVED_ENV = new Set(["FUNCTION_PAYLOAD", "FUNCTION_HEADERS"]);
 
 type Limits = Config["limits"];
 

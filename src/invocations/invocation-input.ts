@@ -5,6 +5,7 @@ import { INVOCATION_STATUSES } from "./invocation-status.js";
 // The payload travels in the FUNCTION_PAYLOAD environment variable; Linux refuses a
 // single environment string over 128 KiB, so larger payloads are rejected up front.
 export const MAX_PAYLOAD_BYTES = 120 * 1024;
+export const MAX_HEADERS_BYTES = 16 * 1024;
 
 const duration = (what: string) =>
   z.string({ message: `must be a duration string such as "30s"` }).transform((text, ctx) => {
@@ -35,7 +36,10 @@ export const invokeSchema = z.strictObject({
     }),
   headers: z
     .record(z.string(), z.string({ message: "must be a string" }), { message: "must be an object of string values" })
-    .default({}),
+    .default({})
+    .refine((h) => Buffer.byteLength(JSON.stringify(h)) <= MAX_HEADERS_BYTES, {
+      message: `serialized size exceeds ${MAX_HEADERS_BYTES} bytes (they are passed in FUNCTION_HEADERS)`,
+    }),
   timeout: duration("duration").optional(),
   wait: duration("wait time").optional(),
 });

@@ -180,6 +180,7 @@ export class Worker {
         code,
         codeSha256: invocation.codeSha256,
         payload: JSON.stringify(invocation.payload ?? null),
+        headers: (invocation.headers ?? {}) as Record<string, string>,
         environment: (fn.environment ?? {}) as Record<string, string>,
         timeoutMs: invocation.timeoutMs,
         memoryMb: fn.memoryMb,

@@ -77,6 +77,19 @@ describe("container runtime through the platform", () => {
     expect(inv.result.env).not.toContain("DB_PASSWORD");
   });
 
+  test("the invocation's headers reach the function as FUNCTION_HEADERS", async ({ platform }) => {
+    const created = await platform.request(
+      "POST",
+      "/functions",
+      functionBody({ runtime: "nodejs", code: b64("console.log(process.env.FUNCTION_HEADERS)") }),
+    );
+    const res = await platform.request("POST", "/invoke?wait=60s", {
+      function_id: created.body.data.id,
+      headers: { trace: "t-1" },
+    });
+    expect(res.body.data.result).toEqual({ trace: "t-1" });
+  });
+
   test("many parallel invocations finish and leave no container behind", async ({ platform }) => {
     const created = await platform.request(
       "POST",

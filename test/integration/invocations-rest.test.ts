@@ -132,6 +132,21 @@ describe("invocations over REST with the process runtime", () => {
     expect(online.result).toEqual({ uid: 65534, net: true });
   });
 
+  test("the invocation's headers reach the function as FUNCTION_HEADERS", async ({ platform }) => {
+    const code = 'import os\nprint(os.environ.get("FUNCTION_HEADERS", "none"))\n';
+    const id = await createFn(platform, "python", code);
+    const withHeaders = await invokeAndWait(platform, id, {}, { headers: { "X-Request-Id": "abc" } });
+    expect(withHeaders.result).toEqual({ "X-Request-Id": "abc" });
+    const without = await invokeAndWait(platform, id);
+    expect(without.result).toBe("none");
+    const reserved = await platform.request(
+      "POST",
+      "/functions",
+      functionBody({ environment: { FUNCTION_HEADERS: "x" } }),
+    );
+    expect(reserved.status).toBe(400);
+  });
+
   test("stderr over the log limit is truncated with a marker", async ({ platform }) => {
     const id = await createFn(platform, "python", 'import sys\nsys.stderr.write("e" * 10000)\nprint("{}")\n');
     const inv = await invokeAndWait(platform, id);

@@ -12,7 +12,7 @@
 // container runs. So the code goes in through the container's standard input: a tiny
 // launcher (`sh -c`) reads exactly N bytes into the /fn/code tmpfs, checks the length,
 // and exec's the interpreter (or the Go binary) with stdin from /dev/null. The function's
-// environment therefore holds only FUNCTION_PAYLOAD, PATH, HOME and its own variables.
+// environment therefore holds only FUNCTION_PAYLOAD (and FUNCTION_HEADERS), PATH, HOME and its own variables.
 //
 // Go: compiled once per code sha256 in a build container of the go image (no network,
 // read-only rootfs, build in /tmp), the binary comes back on the build's stdout and is
@@ -49,7 +49,7 @@ import {
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
 import { CappedBuffer } from "./output-capture.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
-import { BACKSTOP_GRACE_SECONDS } from "./runtime.js";
+import { BACKSTOP_GRACE_SECONDS, platformVariables } from "./runtime.js";
 
 export interface ContainerRuntimeOptions {
   /** Engine client; default: the local engine (DOCKER_HOST or /var/run/docker.sock). */
@@ -243,11 +243,8 @@ export class ContainerRuntime implements FunctionRuntime {
       `${entry.exec.replace("exec ", `exec timeout -s KILL ${Math.ceil(request.timeoutMs / 1000) + BACKSTOP_GRACE_SECONDS}s `)} </dev/null`,
     ].join(" ");
 
-    const env = [`PATH=${PATH}`, `HOME=${HOME}`];
-    for (const [k, v] of Object.entries(request.environment)) {
-      if (k !== "FUNCTION_PAYLOAD") env.push(`${k}=${v}`);
-    }
-    env.push(`FUNCTION_PAYLOAD=${request.payload}`);
+    const vars = { PATH, HOME, ...request.environment, ...platformVariables(request) };
+    const env = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
 
     const job = await this.execute({
       image: this.imageFor(request.runtime),

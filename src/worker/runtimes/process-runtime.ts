@@ -16,7 +16,7 @@ import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
 import { CappedBuffer } from "./output-capture.js";
 import { detectSandbox, type ProcessSandbox } from "./process-sandbox.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
-import { BACKSTOP_GRACE_SECONDS } from "./runtime.js";
+import { BACKSTOP_GRACE_SECONDS, platformVariables } from "./runtime.js";
 import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
 
 export interface ProcessRuntimeOptions {
@@ -200,7 +200,7 @@ export class ProcessRuntime implements FunctionRuntime {
         HOME: dir,
         LANG: "C.UTF-8",
         ...request.environment,
-        FUNCTION_PAYLOAD: request.payload,
+        ...platformVariables(request),
       };
       if (this.sandbox) await chown(dir, this.sandbox.uid, this.sandbox.gid); // its HOME, writable
       const guarded = withBackstop(command, request.timeoutMs);

@@ -13,6 +13,8 @@ export interface RunRequest {
   codeSha256: string;
   /** The JSON payload as text; becomes FUNCTION_PAYLOAD. */
   payload: string;
+  /** The invocation's headers; become FUNCTION_HEADERS (a JSON object) when there are any. */
+  headers?: Record<string, string>;
   /** The function's own environment; nothing of the platform's environment is added. */
   environment: Record<string, string>;
   timeoutMs: number;
@@ -67,3 +69,14 @@ export interface FunctionRuntime {
  * that died mid-run (SIGKILL, OOM), when nobody else would enforce the limit.
  */
 export const BACKSTOP_GRACE_SECONDS = 5;
+
+/**
+ * The variables the platform itself gives a function, on top of its own environment (they
+ * win over it): the payload, and the invocation's headers when it has any.
+ */
+export function platformVariables(request: Pick<RunRequest, "payload" | "headers">): Record<string, string> {
+  const vars: Record<string, string> = { FUNCTION_PAYLOAD: request.payload };
+  if (request.headers && Object.keys(request.headers).length > 0)
+    vars.FUNCTION_HEADERS = JSON.stringify(request.headers);
+  return vars;
+}
