@@ -5,13 +5,39 @@ import { pingRedis } from "../redis/connection.js";
 export interface Health {
   status: "ok" | "degraded";
   checks: { postgres: "ok" | "down"; redis: "ok" | "down" };
+  /** Queue depth and live workers, when Redis answers: why work may be waiting. */
+  queue?: { queued: number; processing: number; delayed: number; dead_letter: number };
+  workers?: { live: number };
 }
 
 /** PostgreSQL and Redis, checked separately and at the same time. */
 export async function checkHealth(app: App): Promise<Health> {
   const [db, redis] = await Promise.all([pingDb(app.db), pingRedis(app.redis)]);
-  return {
+  const health: Health = {
     status: db && redis ? "ok" : "degraded",
     checks: { postgres: db ? "ok" : "down", redis: redis ? "ok" : "down" },
   };
+  if (!redis) return health;
+  try {
+    const [stats, workers] = await Promise.all([app.queue.stats(), liveWorkers(app)]);
+    health.queue = {
+      queued: stats.queued,
+      processing: stats.processing,
+      delayed: stats.delayed,
+      dead_letter: stats.deadLetter,
+    };
+    health.workers = { live: workers };
+  } catch {
+    // Redis answered the ping but not these: the checks above already tell the story.
+  }
+  return health;
+}
+
+/** Workers whose heartbeat is younger than three lease periods; older entries are dropped. */
+async function liveWorkers(app: App): Promise<number> {
+  const beats = await app.redis.hgetall(app.keys.workers);
+  const cutoff = Date.now() - 3 * app.config.worker.leaseMs;
+  const stale = Object.keys(beats).filter((id) => Number(beats[id]) < cutoff);
+  if (stale.length > 0) await app.redis.hdel(app.keys.workers, ...stale);
+  return Object.keys(beats).length - stale.length;
 }

@@ -13,6 +13,8 @@ export interface RedisKeys {
   delayed: string;
   /** ZSET per function: invocation id → slot lease deadline (ms); max_concurrency across workers. */
   concurrency(functionId: string): string;
+  /** Hash of workers: worker id → last heartbeat (ms); /health counts the live ones. */
+  workers: string;
 }
 
 export function redisKeys(prefix: string, queueName = QUEUE_NAME): RedisKeys {
@@ -23,6 +25,7 @@ export function redisKeys(prefix: string, queueName = QUEUE_NAME): RedisKeys {
     leases: `${prefix}:leases:${queueName}`,
     delayed: `${prefix}:delayed:${queueName}`,
     concurrency: (functionId) => `${prefix}:concurrency:${functionId}`,
+    workers: `${prefix}:workers`,
   };
 }
 

@@ -55,6 +55,7 @@ export class Worker {
       void this.maintain(reap);
     }, PROMOTE_EVERY_MS);
     this.loop = this.claimLoop();
+    await this.heartbeat();
     this.logger.info("worker started", {
       runtime: this.runtime.kind,
       slots: this.settings.concurrency,
@@ -95,6 +96,7 @@ export class Worker {
       }
     }
     clearInterval(this.maintenance);
+    await this.app.redis.hdel(this.app.keys.workers, this.id).catch(() => undefined);
     this.blocking?.disconnect();
     await this.runtime.stop();
     this.logger.info("worker stopped");
@@ -242,6 +244,11 @@ export class Worker {
     await queue.delay(raw, { ...message, attempt: message.attempt + 1 }, delayMs);
   }
 
+  /** Tells /health this worker is alive (operators' first question when work stays pending). */
+  private async heartbeat(): Promise<void> {
+    await this.app.redis.hset(this.app.keys.workers, this.id, Date.now());
+  }
+
   /** Periodic: move due retries to the queue, recover work of dead workers. */
   private async maintain(reap: boolean): Promise<void> {
     if (this.maintaining) return; // a slow Redis: don't pile ticks up
@@ -249,6 +256,7 @@ export class Worker {
     try {
       await this.app.queue.promoteDue();
       if (!reap) return;
+      await this.heartbeat();
       const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);
       if (requeued > 0)
         this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });

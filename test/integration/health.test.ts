@@ -37,13 +37,15 @@ describe("GET /health", () => {
   it("is 200 with both dependencies up", async () => {
     const res = await healthWith({});
     expect(res.status).toBe(200);
-    expect(res.body.data).toEqual({ status: "ok", checks: { postgres: "ok", redis: "ok" } });
+    expect(res.body.data).toMatchObject({ status: "ok", checks: { postgres: "ok", redis: "ok" } });
+    expect(Object.keys(res.body.data.queue).sort()).toEqual(["dead_letter", "delayed", "processing", "queued"]);
   });
 
   it("is 503 naming Redis when Redis is down", async () => {
     const res = await healthWith({ REDIS_ADDR: DEAD });
     expect(res.status).toBe(503);
     expect(res.body.data.checks).toEqual({ postgres: "ok", redis: "down" });
+    expect(res.body.data.queue).toBeUndefined();
   });
 
   it("is 503 naming PostgreSQL when PostgreSQL is down, and API calls answer 503 too", async () => {

@@ -51,6 +51,16 @@ describe("worker reliability", () => {
     await Promise.all([a.stop(), b.stop()]);
   });
 
+  test("/health counts live workers and shows the queue", async ({ platform }) => {
+    const before = (await platform.request("GET", "/health")).body.data;
+    const worker = await platform.startWorker();
+    const during = (await platform.request("GET", "/health")).body.data;
+    expect(during.workers.live).toBe(before.workers.live + 1);
+    expect(during.queue).toMatchObject({ queued: 0, processing: 0, dead_letter: expect.any(Number) });
+    await worker.stop();
+    expect((await platform.request("GET", "/health")).body.data.workers.live).toBe(before.workers.live);
+  });
+
   test("an invocation of a SIGKILLed worker is completed by another worker", async ({ platform }) => {
     const fn = await createFn(platform, "import time\ntime.sleep(1.5)\nprint('{\"done\": true}')\n");
     const victim = platform.spawnWorker();
