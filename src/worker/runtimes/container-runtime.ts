@@ -30,12 +30,12 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import type Dockerode from "dockerode";
 import { PlatformError } from "../../errors.js";
 import { formatDuration } from "../../lib/duration.js";
 import type { Logger } from "../../lib/logger.js";
 import { RUNTIME_LANGUAGES, runtimeImageName, runtimeImageVersion } from "./container-images.js";
+import { ContainerJobRunner, MIB } from "./container-job.js";
 import {
   createDockerClient,
   engineError,
@@ -43,11 +43,9 @@ import {
   errorMessage,
   LABELS,
   pingEngine,
-  removeContainer,
   removeContainersByLabels,
 } from "./docker-client.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
-import { CappedBuffer } from "./output-capture.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { BACKSTOP_GRACE_SECONDS, platformVariables } from "./runtime.js";
 
@@ -75,20 +73,16 @@ export interface ContainerRuntimeOptions {
   goBuildPidsLimit?: number;
 }
 
-const USER = "10001:10001";
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOME = "/tmp";
 const CODE_DIR = "/fn/code";
 const TMP_TMPFS = "rw,nosuid,nodev,size=64m";
-const MIB = 1024 * 1024;
 /** Exit status of the launcher when the code did not arrive complete (never the function's fault). */
 const DELIVERY_FAILED_EXIT = 125;
 const DELIVERY_FAILED_MARK = "faas-launch: code delivery incomplete";
 /** Go build cache of the standard library baked into the go image. */
 const GO_CACHE_SEED = "/opt/faas/go-cache";
 const MAX_GO_BINARY_BYTES = 512 * MIB;
-/** How long to wait for the attach stream to drain after the container exited. */
-const STREAM_DRAIN_MS = 5000;
 
 /** Variables the engine or the launcher add to the environment on their own. */
 const LAUNCHER_STRAY_VARS = ["HOSTNAME", "PWD"];
@@ -99,32 +93,6 @@ const ENTRY: Record<FunctionLanguage, { file: string; exec: string }> = {
   go: { file: "main", exec: `chmod 500 ${CODE_DIR}/main && exec ${CODE_DIR}/main` },
 };
 
-/** One container execution: stdin in, capped stdout/stderr out. */
-interface ContainerJob {
-  image: string;
-  cmd: string[];
-  env: string[];
-  labels: Record<string, string>;
-  memoryBytes: number;
-  pidsLimit: number;
-  network: boolean;
-  tmpfs: Record<string, string>;
-  stdin: Buffer;
-  stdoutLimit: number;
-  stderrLimit: number;
-  timeoutMs: number;
-  signal?: AbortSignal;
-}
-
-interface ContainerJobResult {
-  exitCode: number | null;
-  timedOut: boolean;
-  oomKilled: boolean;
-  stdout: CappedBuffer;
-  stderr: CappedBuffer;
-  durationMs: number;
-}
-
 type GoBuild = { ok: true; binary: Buffer } | { ok: false; result: RunResult };
 
 export class ContainerRuntime implements FunctionRuntime {
@@ -133,20 +101,18 @@ export class ContainerRuntime implements FunctionRuntime {
   readonly imageVersion: string;
   private readonly opts: ContainerRuntimeOptions;
   private readonly logger: Logger;
-  private readonly baseLabels: Record<string, string>;
-  /** Containers created by this instance and not removed yet. */
-  private readonly active = new Set<string>();
+  /** Runs (and on stop, kills) this instance's containers. */
+  private readonly jobs: ContainerJobRunner;
   /** Go binaries by sha256: single-flight per key, atomic rename, compile errors remembered. */
   private readonly goCache: BuildCache;
-  private stopped = false;
-
   constructor(opts: ContainerRuntimeOptions) {
     this.opts = opts;
     this.docker = opts.docker ?? createDockerClient();
     this.imageVersion = opts.imageVersion ?? runtimeImageVersion();
     this.logger = opts.logger.child({ component: "container-runtime" });
     this.goCache = new BuildCache({ dir: this.goCacheDir, logger: this.logger.child({ component: "go-build-cache" }) });
-    this.baseLabels = { ...(opts.extraLabels ?? {}), [LABELS.managed]: "true", [LABELS.worker]: opts.workerId };
+    const baseLabels = { ...(opts.extraLabels ?? {}), [LABELS.managed]: "true", [LABELS.worker]: opts.workerId };
+    this.jobs = new ContainerJobRunner(this.docker, this.logger, baseLabels, opts.cpuShares);
   }
 
   /** faas-runtime-<runtime>:<version> for this instance's prefix and version. */
@@ -159,7 +125,7 @@ export class ContainerRuntime implements FunctionRuntime {
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
+    this.jobs.resume();
     await pingEngine(this.docker);
     const missing: string[] = [];
     for (const runtime of RUNTIME_LANGUAGES) {
@@ -208,15 +174,7 @@ export class ContainerRuntime implements FunctionRuntime {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    const ids = [...this.active];
-    await Promise.all(
-      ids.map((id) =>
-        removeContainer(this.docker, id).catch((err) =>
-          this.logger.warn("could not remove container on stop", { containerId: id, err }),
-        ),
-      ),
-    );
+    await this.jobs.stop();
   }
 
   async run(request: RunRequest): Promise<RunResult> {
@@ -246,7 +204,7 @@ export class ContainerRuntime implements FunctionRuntime {
     const vars = { PATH, HOME, ...request.environment, ...platformVariables(request) };
     const env = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
 
-    const job = await this.execute({
+    const job = await this.jobs.run({
       image: this.imageFor(request.runtime),
       cmd: ["/bin/sh", "-c", script, "faas-launch", String(code.length)],
       env,
@@ -304,7 +262,7 @@ export class ContainerRuntime implements FunctionRuntime {
   }
 
   private assertRunnable(signal: AbortSignal | undefined): void {
-    if (this.stopped) throw new PlatformError("container runtime stopped");
+    if (this.jobs.stopped) throw new PlatformError("container runtime stopped");
     if (signal?.aborted) throw new PlatformError("invocation aborted: worker shutting down");
   }
 
@@ -358,7 +316,7 @@ export class ContainerRuntime implements FunctionRuntime {
     ].join(" ");
     const timeoutMs = this.opts.goBuildTimeoutMs ?? 120_000;
     const memoryMb = this.opts.goBuildMemoryMb ?? 1024;
-    const job = await this.execute({
+    const job = await this.jobs.run({
       image: this.imageFor("go"),
       cmd: ["/bin/sh", "-c", script, "faas-go-build", String(request.code.length)],
       env: [
@@ -403,151 +361,6 @@ export class ContainerRuntime implements FunctionRuntime {
     await writeFile(join(outDir, GO_BINARY_NAME), binary, { mode: 0o755 });
     this.logger.info("go binary built", { invocationId: request.invocationId, bytes: binary.length });
   }
-
-  // ---- one container ----------------------------------------------------------------------
-
-  private async execute(job: ContainerJob): Promise<ContainerJobResult> {
-    const stdout = new CappedBuffer(job.stdoutLimit);
-    const stderr = new CappedBuffer(job.stderrLimit);
-    let container: Dockerode.Container;
-    try {
-      container = await this.docker.createContainer({
-        Image: job.image,
-        Cmd: job.cmd,
-        Env: job.env,
-        User: USER,
-        WorkingDir: "/fn",
-        Labels: { ...job.labels, ...this.baseLabels },
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        OpenStdin: true,
-        StdinOnce: true,
-        Tty: false,
-        NetworkDisabled: !job.network,
-        HostConfig: {
-          Memory: job.memoryBytes,
-          MemorySwap: job.memoryBytes,
-          CpuShares: this.opts.cpuShares,
-          PidsLimit: job.pidsLimit,
-          NetworkMode: job.network ? "bridge" : "none",
-          ReadonlyRootfs: true,
-          Tmpfs: job.tmpfs,
-          CapDrop: ["ALL"],
-          SecurityOpt: ["no-new-privileges"],
-          // Under host memory pressure, function processes go before the platform's.
-          OomScoreAdj: 500,
-          // Output is read from the attach stream; nothing is kept on the host's disk.
-          LogConfig: { Type: "none", Config: {} },
-          AutoRemove: false,
-        },
-      });
-    } catch (err) {
-      throw engineError(`creating a container from ${job.image}`, err);
-    }
-    const id = container.id;
-    this.active.add(id);
-    let stream: NodeJS.ReadWriteStream | undefined;
-    try {
-      // stop() ran while this container was being created: it did not see it.
-      if (this.stopped) throw new PlatformError("container runtime stopped");
-      try {
-        stream = (await container.attach({
-          stream: true,
-          stdin: true,
-          stdout: true,
-          stderr: true,
-          hijack: true,
-        })) as NodeJS.ReadWriteStream;
-      } catch (err) {
-        throw engineError("attaching to the container", err);
-      }
-      const attached = stream;
-      const drained = new Promise<void>((resolve) => {
-        attached.once("end", resolve);
-        attached.once("close", resolve);
-        // A write into a container that already died fails with EPIPE: not our concern here.
-        attached.on("error", () => resolve());
-      });
-      this.docker.modem.demuxStream(attached, sink(stdout), sink(stderr));
-
-      try {
-        await container.start();
-      } catch (err) {
-        throw engineError("starting the container", err);
-      }
-      const started = performance.now();
-      const waited = container.wait().then(
-        (r: { StatusCode?: number }) => ({ statusCode: typeof r?.StatusCode === "number" ? r.StatusCode : null }),
-        (err: unknown) => ({ error: err }),
-      );
-      attached.write(job.stdin);
-      attached.end();
-
-      let timer: NodeJS.Timeout | undefined;
-      let onAbort: (() => void) | undefined;
-      const stopReason = await Promise.race([
-        waited.then(() => "exited" as const),
-        new Promise<"timeout">((resolve) => {
-          timer = setTimeout(() => resolve("timeout"), job.timeoutMs);
-        }),
-        new Promise<"aborted">((resolve) => {
-          if (!job.signal) return;
-          onAbort = () => resolve("aborted");
-          if (job.signal.aborted) onAbort();
-          else job.signal.addEventListener("abort", onAbort, { once: true });
-        }),
-      ]).finally(() => {
-        clearTimeout(timer);
-        if (onAbort) job.signal?.removeEventListener("abort", onAbort);
-      });
-
-      if (stopReason !== "exited") {
-        await container.kill({ signal: "SIGKILL" }).catch((err: unknown) => {
-          // 409: it exited meanwhile; 404: removed by stop().
-          const status = engineStatus(err);
-          if (status !== 409 && status !== 404) throw engineError("killing the container", err);
-        });
-      }
-      const exit = await waited;
-      const durationMs = Math.round(performance.now() - started);
-      if (stopReason === "aborted") throw new PlatformError("invocation aborted: worker shutting down");
-      if (this.stopped) throw new PlatformError("container runtime stopped");
-      if ("error" in exit) throw engineError("waiting for the container", exit.error);
-
-      let state: { OOMKilled?: boolean; ExitCode?: number };
-      try {
-        state = (await container.inspect()).State;
-      } catch (err) {
-        throw engineError("inspecting the container", err);
-      }
-      // All output is in once the engine closes the attach stream (bounded, in case it lingers).
-      await Promise.race([drained, new Promise((r) => setTimeout(r, STREAM_DRAIN_MS).unref())]);
-      return {
-        exitCode: exit.statusCode ?? (typeof state.ExitCode === "number" ? state.ExitCode : null),
-        timedOut: stopReason === "timeout",
-        oomKilled: state.OOMKilled === true,
-        stdout,
-        stderr,
-        durationMs,
-      };
-    } finally {
-      (stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
-      await removeContainer(this.docker, id).catch((err) =>
-        this.logger.warn("could not remove container", { containerId: id, err }),
-      );
-      this.active.delete(id);
-    }
-  }
-}
-
-function sink(buffer: CappedBuffer): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      buffer.push(chunk);
-      callback();
-    },
-  });
 }
 
 /** The code tmpfs: exec allowed (the Go binary), owned by the function user, sized to the code. */
