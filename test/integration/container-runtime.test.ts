@@ -13,8 +13,9 @@ import { PlatformError } from "../../src/errors.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { runtimeImageName, runtimeImageVersion } from "../../src/worker/runtimes/container-images.js";
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
-import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
+import type { FunctionLanguage } from "../../src/worker/runtimes/runtime.js";
 import { HELLO } from "../support/functions.js";
+import { runRequest } from "../support/run-request.js";
 
 const GO_HELLO = HELLO.go;
 const PYTHON_HELLO = HELLO.python;
@@ -49,21 +50,7 @@ function options(extra: Partial<ContainerRuntimeOptions> = {}): ContainerRuntime
   };
 }
 
-function request(language: FunctionLanguage, code: string, extra: Partial<RunRequest> = {}): RunRequest {
-  return {
-    invocationId: randomUUID(),
-    functionId: randomUUID(),
-    runtime: language,
-    code: Buffer.from(code),
-    codeSha256: createHash("sha256").update(code).digest("hex"),
-    payload: JSON.stringify({ name: "Test" }),
-    environment: {},
-    timeoutMs: 30_000,
-    memoryMb: 128,
-    network: false,
-    ...extra,
-  };
-}
+const request = runRequest;
 
 /** Containers (any state) carrying this file's label plus `labels`. */
 async function containers(labels: Record<string, string> = {}): Promise<Dockerode.ContainerInfo[]> {

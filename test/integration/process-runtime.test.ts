@@ -9,8 +9,8 @@ import { PlatformError } from "../../src/errors.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { detectCgroups } from "../../src/worker/runtimes/cgroup.js";
 import { ProcessRuntime } from "../../src/worker/runtimes/process-runtime.js";
-import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
 import { HELLO } from "../support/functions.js";
+import { runRequest } from "../support/run-request.js";
 
 const GO_HELLO = HELLO.go;
 const PYTHON_HELLO = HELLO.python;
@@ -24,21 +24,7 @@ const cgroups = (await detectCgroups()).manager;
 let workDir: string;
 let runtime: ProcessRuntime;
 
-function request(language: FunctionLanguage, code: string, extra: Partial<RunRequest> = {}): RunRequest {
-  return {
-    invocationId: randomUUID(),
-    functionId: randomUUID(),
-    runtime: language,
-    code: Buffer.from(code),
-    codeSha256: createHash("sha256").update(code).digest("hex"),
-    payload: JSON.stringify({ name: "Test" }),
-    environment: {},
-    timeoutMs: 30_000,
-    memoryMb: 128,
-    network: false,
-    ...extra,
-  };
-}
+const request = runRequest;
 
 /** Alive means it exists and is not a zombie waiting to be reaped. */
 async function alive(pid: number): Promise<boolean> {

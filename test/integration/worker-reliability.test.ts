@@ -35,6 +35,18 @@ const exited = (child: ChildProcess) =>
     else child.once("exit", (code) => resolve(code));
   });
 
+/** Starts a worker process and an invocation of `code`, and resolves once that worker runs it. */
+async function runningInSpawnedWorker(platform: Platform, code: string, env: Record<string, string> = {}) {
+  const fn = await createFn(platform, code);
+  const child = platform.spawnWorker(env);
+  const id = await invoke(platform, fn.id);
+  const running = await waitFor("the spawned worker to run it", async () => {
+    const inv = await platform.app.invocations.get(id);
+    return inv.status === "running" && inv.workerId?.startsWith("p-") ? inv : null;
+  });
+  return { child, id, running };
+}
+
 describe("worker reliability", () => {
   test("max_concurrency 1 never runs two invocations of a function at once, across workers", async ({ platform }) => {
     const a = await platform.startWorker({ WORKER_CONCURRENCY: "4" });
@@ -62,13 +74,11 @@ describe("worker reliability", () => {
   });
 
   test("an invocation of a SIGKILLed worker is completed by another worker", async ({ platform }) => {
-    const fn = await createFn(platform, "import time\ntime.sleep(1.5)\nprint('{\"done\": true}')\n");
-    const victim = platform.spawnWorker();
-    const id = await invoke(platform, fn.id);
-    const running = await waitFor("the spawned worker to run it", async () => {
-      const inv = await platform.app.invocations.get(id);
-      return inv.status === "running" && inv.workerId?.startsWith("p-") ? inv : null;
-    });
+    const {
+      child: victim,
+      id,
+      running,
+    } = await runningInSpawnedWorker(platform, "import time\ntime.sleep(1.5)\nprint('{\"done\": true}')\n");
     victim.kill("SIGKILL");
     await exited(victim);
     const rescuer = await platform.startWorker();
@@ -141,12 +151,9 @@ describe("worker reliability", () => {
   });
 
   test("SIGTERM: the worker finishes in-flight work and exits 0", async ({ platform }) => {
-    const fn = await createFn(platform, "import time\ntime.sleep(1)\nprint('{\"finished\": true}')\n");
-    const child = platform.spawnWorker();
-    const id = await invoke(platform, fn.id);
-    await waitFor(
-      "the spawned worker to run it",
-      async () => (await platform.app.invocations.get(id)).status === "running",
+    const { child, id } = await runningInSpawnedWorker(
+      platform,
+      "import time\ntime.sleep(1)\nprint('{\"finished\": true}')\n",
     );
     child.kill("SIGTERM");
     expect(await exited(child)).toBe(0);
@@ -156,12 +163,12 @@ describe("worker reliability", () => {
   });
 
   test("SIGTERM past the shutdown deadline hands the work back; another worker completes it", async ({ platform }) => {
-    const fn = await createFn(platform, "import time\ntime.sleep(4)\nprint('{\"late\": true}')\n");
-    const child = platform.spawnWorker({ WORKER_SHUTDOWN_TIMEOUT: "300ms" });
-    const id = await invoke(platform, fn.id);
-    await waitFor(
-      "the spawned worker to run it",
-      async () => (await platform.app.invocations.get(id)).status === "running",
+    const { child, id } = await runningInSpawnedWorker(
+      platform,
+      "import time\ntime.sleep(4)\nprint('{\"late\": true}')\n",
+      {
+        WORKER_SHUTDOWN_TIMEOUT: "300ms",
+      },
     );
     child.kill("SIGTERM");
     expect(await exited(child)).toBe(0);
