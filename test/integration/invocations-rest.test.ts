@@ -147,6 +147,16 @@ describe("invocations over REST with the process runtime", () => {
     expect(reserved.status).toBe(400);
   });
 
+  test("any JSON value is a payload: null, a string, an array", async ({ platform }) => {
+    const id = await createFn(platform, "nodejs", "console.log(JSON.stringify({ got: process.env.FUNCTION_PAYLOAD }))");
+    for (const payload of [null, "text", [1, 2], 42]) {
+      const inv = await invokeAndWait(platform, id, payload);
+      expect(inv.status, JSON.stringify(payload)).toBe("completed");
+      expect(inv.payload).toEqual(payload);
+      expect(inv.result).toEqual({ got: JSON.stringify(payload) });
+    }
+  });
+
   test("stderr over the log limit is truncated with a marker", async ({ platform }) => {
     const id = await createFn(platform, "python", 'import sys\nsys.stderr.write("e" * 10000)\nprint("{}")\n');
     const inv = await invokeAndWait(platform, id);
