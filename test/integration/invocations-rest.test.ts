@@ -127,9 +127,13 @@ describe("invocations over REST with the process runtime", () => {
     ].join("\n");
     const offline = await invokeAndWait(platform, await createFn(platform, "python", code));
     expect(offline.status, offline.logs).toBe("completed");
-    expect(offline.result).toEqual({ uid: 65534, net: false });
+    expect(offline.result.net).toBe(false);
+    expect(offline.result.uid).toBeGreaterThanOrEqual(200_000);
     const online = await invokeAndWait(platform, await createFn(platform, "python", code, { network: true }));
-    expect(online.result).toEqual({ uid: 65534, net: true });
+    expect(online.result.net).toBe(true);
+    // Each invocation has a uid of its own: it can neither signal nor read another's files.
+    expect(online.result.uid).toBeGreaterThanOrEqual(200_000);
+    expect(online.result.uid).not.toBe(offline.result.uid);
   });
 
   test("the invocation's headers reach the function as FUNCTION_HEADERS", async ({ platform }) => {

@@ -1,7 +1,8 @@
 // WORKER_RUNTIME_TYPE=simple: each invocation is a child process of the worker, in its own
-// directory, process group and (where the machine allows) memory + pids cgroup. This is
-// resource control, not a security sandbox: the code runs as the worker's user and shares
-// its network. The container runtime is the isolating one.
+// directory, process group and (where the machine allows) memory + pids cgroup. With a root
+// worker it also runs as a uid of its own, without capabilities, and in an empty network
+// namespace unless allowed (process-sandbox.ts). It still sees the host's file system
+// (read-only where permissions say so): the container runtime is the isolating one.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -147,7 +148,7 @@ export class ProcessRuntime implements FunctionRuntime {
       missing: (Object.keys(TOOLCHAIN_PACKAGE) as FunctionLanguage[]).filter((l) => !this.toolchains[l]),
       cgroup: this.cgroups?.version ?? "none",
       pidsLimit: this.cgroups?.pidsLimited ? this.pidsLimit : "none",
-      functionUser: this.sandbox ? this.sandbox.uid : "worker's own",
+      functionUser: this.sandbox ? "own uid per invocation" : "worker's own",
       networkIsolation: this.sandbox !== null,
     });
   }
@@ -202,9 +203,13 @@ export class ProcessRuntime implements FunctionRuntime {
         ...request.environment,
         ...platformVariables(request),
       };
-      if (this.sandbox) await chown(dir, this.sandbox.uid, this.sandbox.gid); // its HOME, writable
       const guarded = withBackstop(command, request.timeoutMs);
-      const full = this.sandbox ? this.sandbox.wrap(guarded, request.network) : guarded;
+      let full = guarded;
+      if (this.sandbox) {
+        const who = this.sandbox.identity();
+        await chown(dir, who.uid, who.gid); // its HOME: writable by it, closed to the others
+        full = this.sandbox.wrap(guarded, who, request.network);
+      }
       return await this.execute(request, full, dir, env, cgroup, signal);
     } finally {
       await cgroup?.remove().catch((err: unknown) => this.logger.warn("cannot remove cgroup", { dir, err }));
