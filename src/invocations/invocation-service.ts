@@ -54,12 +54,12 @@ export class InvocationService {
       ...input,
       ...(options.wait !== undefined ? { wait: options.wait } : {}),
     });
+    if (data.wait !== undefined && data.wait > this.limits.maxWaitMs) {
+      throw ValidationError.field("wait", `must not exceed ${this.limits.maxWaitMs / 1000}s`);
+    }
     const fn = await this.functions.get(data.function_id);
     if (data.timeout !== undefined && data.timeout > fn.timeoutMs) {
       throw ValidationError.field("timeout", `must not exceed the function's timeout of ${fn.timeoutMs / 1000}s`);
-    }
-    if (data.wait !== undefined && data.wait > this.limits.maxWaitMs) {
-      throw ValidationError.field("wait", `must not exceed ${this.limits.maxWaitMs / 1000}s`);
     }
 
     let invocation: Invocation;

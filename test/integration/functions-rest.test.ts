@@ -136,6 +136,7 @@ describe("function management over REST", () => {
   test("rejects every kind of bad input with the field and reason, writing nothing", async ({ platform }) => {
     const max = platform.config.limits.maxCodeBytes;
     await expectRejected(platform, "{not json", "body", /not valid JSON/);
+    await expectRejected(platform, [], "body", /must be a JSON object/);
     await expectRejected(platform, functionBody({ name: undefined }), "name");
     await expectRejected(platform, functionBody({ name: "" }), "name", /empty/);
     await expectRejected(platform, functionBody({ name: "../etc/passwd" }), "name");

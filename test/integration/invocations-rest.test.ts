@@ -213,6 +213,7 @@ describe("invocations over REST with the process runtime", () => {
       [{ function_id: "nope" }, "function_id"],
       [{ function_id: id, headers: { a: 1 } }, "headers.a"],
       [{ function_id: id, timeout: "later" }, "timeout"],
+      [{ function_id: id, wait: "10m" }, "wait"],
       [{ function_id: id, payload: { big: "x".repeat(130_000) } }, "payload"],
     ] as const) {
       const res = await platform.request("POST", "/invoke", body);
