@@ -1,7 +1,7 @@
 // The quick reference is the public contract: its shell snippets run verbatim against a
 // platform on the documented defaults (port 8080, database "faas", Redis prefix "faas").
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -53,7 +53,9 @@ describe("the quick reference, verbatim", () => {
     await platform.app.db.faasFunction.deleteMany({ where: previous });
     const dir = mkdtempSync(join(tmpdir(), "faas-qr-"));
     writeFileSync(join(dir, "function.go"), HELLO.go);
-    const output = await bash(snippetAfter("### Create and Invoke Function"), dir);
+    const output = await bash(snippetAfter("### Create and Invoke Function"), dir).finally(() =>
+      rmSync(dir, { recursive: true, force: true }),
+    );
     const result = JSON.parse(output);
     expect(result.data.status).toBe("completed");
     expect(result.data.result).toEqual({ message: "Hello, Test!" });

@@ -4,7 +4,7 @@ import type { ChildProcess } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect } from "vitest";
+import { describe, expect, onTestFinished } from "vitest";
 import { redriveDeadLetters } from "../../src/queue/redrive.js";
 import { platformTest } from "../support/fixtures.js";
 import { b64, functionBody } from "../support/functions.js";
@@ -35,10 +35,20 @@ const exited = (child: ChildProcess) =>
     else child.once("exit", (code) => resolve(code));
   });
 
+/** A worker that stops when the test ends, pass or fail, so it cannot take the next test's work. */
+async function workerForThisTest(platform: Platform, env: Record<string, string> = {}) {
+  const worker = await platform.startWorker(env);
+  onTestFinished(() => worker.stop());
+  return worker;
+}
+
 /** Starts a worker process and an invocation of `code`, and resolves once that worker runs it. */
 async function runningInSpawnedWorker(platform: Platform, code: string, env: Record<string, string> = {}) {
   const fn = await createFn(platform, code);
   const child = platform.spawnWorker(env);
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
   const id = await invoke(platform, fn.id);
   const running = await waitFor("the spawned worker to run it", async () => {
     const inv = await platform.app.invocations.get(id);
@@ -49,8 +59,8 @@ async function runningInSpawnedWorker(platform: Platform, code: string, env: Rec
 
 describe("worker reliability", () => {
   test("max_concurrency 1 never runs two invocations of a function at once, across workers", async ({ platform }) => {
-    const a = await platform.startWorker({ WORKER_CONCURRENCY: "4" });
-    const b = await platform.startWorker({ WORKER_CONCURRENCY: "4" });
+    const a = await workerForThisTest(platform, { WORKER_CONCURRENCY: "4" });
+    const b = await workerForThisTest(platform, { WORKER_CONCURRENCY: "4" });
     const fn = await createFn(platform, "import time\ntime.sleep(0.3)\nprint('{}')\n", { max_concurrency: 1 });
     const ids = await Promise.all([1, 2, 3, 4, 5].map(() => invoke(platform, fn.id)));
     const done = await Promise.all(ids.map((id) => platform.app.invocations.waitForTerminal(id, 90_000)));
@@ -65,7 +75,7 @@ describe("worker reliability", () => {
 
   test("/health counts live workers and shows the queue", async ({ platform }) => {
     const before = (await platform.request("GET", "/health")).body.data;
-    const worker = await platform.startWorker();
+    const worker = await workerForThisTest(platform);
     const during = (await platform.request("GET", "/health")).body.data;
     expect(during.workers.live).toBe(before.workers.live + 1);
     expect(during.queue).toMatchObject({ queued: 0, processing: 0, dead_letter: expect.any(Number) });
@@ -81,7 +91,7 @@ describe("worker reliability", () => {
     } = await runningInSpawnedWorker(platform, "import time\ntime.sleep(1.5)\nprint('{\"done\": true}')\n");
     victim.kill("SIGKILL");
     await exited(victim);
-    const rescuer = await platform.startWorker();
+    const rescuer = await workerForThisTest(platform);
     const done = await platform.app.invocations.waitForTerminal(id, 90_000);
     expect(done.status).toBe("completed");
     expect(done.result).toEqual({ done: true });
@@ -107,18 +117,19 @@ describe("worker reliability", () => {
       return stat === null || / Z /.test(stat);
     };
     expect(await waitFor("the orphaned function to be killed", gone, { capMs: 30_000 })).toBe(true);
-    await rm(pidFile, { force: true });
+    await rm(pidFile, { force: true }); // the rescued run (another uid) writes it anew
     // The message is still recovered by another worker: it times out again, as it should.
-    const rescuer = await platform.startWorker();
+    const rescuer = await workerForThisTest(platform);
     const done = await platform.app.invocations.waitForTerminal(id, 90_000);
     expect(done.status).toBe("timeout");
     await rescuer.stop();
+    await rm(pidFile, { force: true });
   });
 
   test("a poison message ends in the dead-letter list and its invocation failed; redrive runs it again", async ({
     platform,
   }) => {
-    const worker = await platform.startWorker();
+    const worker = await workerForThisTest(platform);
     const { app } = platform;
     // Unreadable message: straight to the dead-letter list.
     await app.redis.lpush(app.keys.queue, "{not json");
@@ -175,7 +186,7 @@ describe("worker reliability", () => {
     const handedBack = await platform.app.invocations.get(id);
     expect(handedBack.status).toBe("pending");
     expect(await platform.app.redis.llen(platform.app.keys.queue)).toBe(1);
-    const worker = await platform.startWorker();
+    const worker = await workerForThisTest(platform);
     const done = await platform.app.invocations.waitForTerminal(id, 60_000);
     expect(done.status).toBe("completed");
     expect(done.workerId).toBe(worker.id);
