@@ -266,9 +266,12 @@ redis_up() {
   fi
   logdir=/var/log/redis
   [[ -d $logdir && -w $logdir ]] || logdir="${TMPDIR:-/tmp}"
-  # No persistence: nothing is saved, the working dir only matters for a crash dump.
-  if ! (cd "${TMPDIR:-/tmp}" && redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" \
-    --daemonize yes --save '' --appendonly no --dir "${TMPDIR:-/tmp}" \
+  # Append-only file, fsync every second: a restart keeps the queue. (Anything Redis still
+  # loses is queued again from PostgreSQL by the workers' recovery sweep.)
+  datadir=/var/lib/faas-redis
+  mkdir -p "$datadir" 2>/dev/null || datadir="${TMPDIR:-/tmp}"
+  if ! (cd "$datadir" && redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" \
+    --daemonize yes --save '' --appendonly yes --appendfsync everysec --dir "$datadir" \
     --logfile "$logdir/faas-redis.log" --pidfile "${TMPDIR:-/tmp}/faas-redis.pid"); then
     say redis "FAILED: redis-server did not start (see $logdir/faas-redis.log)"
     return 1

@@ -2,18 +2,40 @@
 // one destination in one step, so a crash between steps can never lose or duplicate a
 // message.
 
-/** KEYS: processing, leases. ARGV: raw. */
+/** KEYS: processing, leases, inflight. ARGV: raw, invocationId (empty for an unreadable message). */
 export const ACK = `
 redis.call('LREM', KEYS[1], 1, ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' then redis.call('ZREM', KEYS[3], ARGV[2]) end
 return 1`;
 
-/** Moves a claimed message to another list. KEYS: processing, leases, target. ARGV: raw, newRaw, "front"|"back". */
-export const MOVE_TO_LIST = `
+/** Queues a message and records its invocation as held by the queue. KEYS: queue, inflight. ARGV: raw, invocationId, nowMs. */
+export const ENQUEUE = `
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return 1`;
+
+/** Queues a message again only if the queue does not hold its invocation. KEYS: queue, inflight. ARGV: raw, invocationId, nowMs. */
+export const ENQUEUE_IF_LOST = `
+if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return 1`;
+
+/** Puts a claimed message back at the front of the queue (taken next). KEYS: processing, leases, queue. ARGV: raw. */
+export const RELEASE = `
 local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if removed == 0 then return 0 end
-if ARGV[3] == 'front' then redis.call('RPUSH', KEYS[3], ARGV[2]) else redis.call('LPUSH', KEYS[3], ARGV[2]) end
+redis.call('RPUSH', KEYS[3], ARGV[1])
+return 1`;
+
+/** Moves a claimed message to the dead-letter list; the queue no longer holds its invocation. KEYS: processing, leases, deadLetter, inflight. ARGV: raw, entry, invocationId. */
+export const DEAD_LETTER = `
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('LPUSH', KEYS[3], ARGV[2])
+if ARGV[3] ~= '' then redis.call('ZREM', KEYS[4], ARGV[3]) end
 return 1`;
 
 /** Schedules a claimed message for later. KEYS: processing, leases, delayed. ARGV: raw, newRaw, dueAtMs. */
@@ -38,7 +60,7 @@ return #due`;
  * or to the dead-letter list after the last attempt. A message found in the processing
  * list without a lease (its worker died between BLMOVE and taking the lease) is given
  * one lease period of grace first.
- * KEYS: processing, leases, queue, deadLetter. ARGV: nowMs, leaseMs, maxAttempts.
+ * KEYS: processing, leases, queue, deadLetter, inflight. ARGV: nowMs, leaseMs, maxAttempts.
  * Returns the dead-lettered raw messages (the caller marks their invocations failed).
  */
 export const REAP = `
@@ -59,6 +81,7 @@ for _, raw in ipairs(items) do
         msg['error'] = 'lease expired on the last attempt: the worker running it stopped responding'
         msg['dead_lettered_at'] = now
         redis.call('LPUSH', KEYS[4], cjson.encode(msg))
+        redis.call('ZREM', KEYS[5], msg['invocation_id'])
         table.insert(dead, raw)
       else
         msg['attempt'] = msg['attempt'] + 1
@@ -88,9 +111,10 @@ redis.call('ZADD', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) * 4)
 return 1`;
 
-/** Moves one dead letter back to the queue as a fresh message. KEYS: deadLetter, queue. ARGV: entry, message. */
+/** Moves one dead letter back to the queue as a fresh message. KEYS: deadLetter, queue, inflight. ARGV: entry, message, invocationId, nowMs. */
 export const REDRIVE_ONE = `
 local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
 if removed == 0 then return 0 end
 redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 return 1`;

@@ -27,7 +27,24 @@ export class ReliableQueue {
   ) {}
 
   async enqueue(message: QueueMessage): Promise<void> {
-    await this.redis.lpush(this.keys.queue, encodeMessage(message));
+    const { queue, inflight } = this.keys;
+    await this.redis.eval(lua.ENQUEUE, 2, queue, inflight, encodeMessage(message), message.invocation_id, Date.now());
+  }
+
+  /** Queues the invocation again unless the queue still holds it; true when it had been lost. */
+  async enqueueIfLost(message: QueueMessage): Promise<boolean> {
+    const { queue, inflight } = this.keys;
+    const raw = encodeMessage(message);
+    return (
+      (await this.redis.eval(lua.ENQUEUE_IF_LOST, 2, queue, inflight, raw, message.invocation_id, Date.now())) === 1
+    );
+  }
+
+  /** Which of these invocations the queue holds (queued, processing or delayed). */
+  async holds(invocationIds: string[]): Promise<Set<string>> {
+    if (invocationIds.length === 0) return new Set();
+    const scores = await this.redis.zmscore(this.keys.inflight, ...invocationIds);
+    return new Set(invocationIds.filter((_, i) => scores[i] !== null));
   }
 
   /**
@@ -46,22 +63,15 @@ export class ReliableQueue {
     await this.redis.zadd(this.keys.leases, "XX", Date.now() + this.leaseMs, raw);
   }
 
+  /** Done with a message: its invocation is finished (or gone), so the queue no longer holds it. */
   async ack(raw: string): Promise<void> {
-    await this.redis.eval(lua.ACK, 2, this.keys.processing, this.keys.leases, raw);
+    const invocationId = decodeMessage(raw)?.invocation_id ?? "";
+    await this.redis.eval(lua.ACK, 3, this.keys.processing, this.keys.leases, this.keys.inflight, raw, invocationId);
   }
 
   /** Puts a claimed message back at the front of the queue, unchanged (graceful hand-back). */
   async release(raw: string): Promise<void> {
-    await this.redis.eval(
-      lua.MOVE_TO_LIST,
-      3,
-      this.keys.processing,
-      this.keys.leases,
-      this.keys.queue,
-      raw,
-      raw,
-      "front",
-    );
+    await this.redis.eval(lua.RELEASE, 3, this.keys.processing, this.keys.leases, this.keys.queue, raw);
   }
 
   /** Re-schedules a claimed message (retry with backoff, or a function at its concurrency limit). */
@@ -83,16 +93,9 @@ export class ReliableQueue {
     const entry: DeadLetter = message
       ? { ...message, error, dead_lettered_at: Date.now() }
       : { error, raw, dead_lettered_at: Date.now() };
-    await this.redis.eval(
-      lua.MOVE_TO_LIST,
-      3,
-      this.keys.processing,
-      this.keys.leases,
-      this.keys.deadLetter,
-      raw,
-      JSON.stringify(entry),
-      "back",
-    );
+    const { processing, leases, deadLetter, inflight } = this.keys;
+    const id = message?.invocation_id ?? "";
+    await this.redis.eval(lua.DEAD_LETTER, 4, processing, leases, deadLetter, inflight, raw, JSON.stringify(entry), id);
   }
 
   /** Moves due delayed messages to the queue; returns how many. */
@@ -104,11 +107,12 @@ export class ReliableQueue {
   async reapExpired(maxAttempts: number): Promise<{ requeued: number; deadLettered: QueueMessage[] }> {
     const [requeued, dead] = (await this.redis.eval(
       lua.REAP,
-      4,
+      5,
       this.keys.processing,
       this.keys.leases,
       this.keys.queue,
       this.keys.deadLetter,
+      this.keys.inflight,
       Date.now(),
       this.leaseMs,
       maxAttempts,
@@ -125,7 +129,19 @@ export class ReliableQueue {
   /** Moves one dead letter back to the queue as a first attempt; false when it was already gone. */
   async redrive(entry: string, message: QueueMessage): Promise<boolean> {
     const fresh = encodeMessage({ ...newMessage(message.invocation_id, message.function_id) });
-    return (await this.redis.eval(lua.REDRIVE_ONE, 2, this.keys.deadLetter, this.keys.queue, entry, fresh)) === 1;
+    const { deadLetter, queue, inflight } = this.keys;
+    const moved = await this.redis.eval(
+      lua.REDRIVE_ONE,
+      3,
+      deadLetter,
+      queue,
+      inflight,
+      entry,
+      fresh,
+      message.invocation_id,
+      Date.now(),
+    );
+    return moved === 1;
   }
 
   async stats(): Promise<QueueStats> {

@@ -11,6 +11,14 @@ export interface RedisKeys {
   leases: string;
   /** ZSET: raw message → time it becomes due (ms); retries with backoff and throttled work. */
   delayed: string;
+  /**
+   * ZSET: invocation id → time queued, for every invocation the queue holds (queued,
+   * processing, delayed). An active invocation missing here was lost by Redis (a restart
+   * without persistence) and is queued again from PostgreSQL.
+   */
+  inflight: string;
+  /** Lock so that one worker at a time looks for lost invocations. */
+  recoveryLock: string;
   /** ZSET per function: invocation id → slot lease deadline (ms); max_concurrency across workers. */
   concurrency(functionId: string): string;
   /** Hash of workers: worker id → last heartbeat (ms); /health counts the live ones. */
@@ -24,6 +32,8 @@ export function redisKeys(prefix: string, queueName = QUEUE_NAME): RedisKeys {
     deadLetter: `${prefix}:dead_letter:${queueName}`,
     leases: `${prefix}:leases:${queueName}`,
     delayed: `${prefix}:delayed:${queueName}`,
+    inflight: `${prefix}:inflight:${queueName}`,
+    recoveryLock: `${prefix}:recovery_lock:${queueName}`,
     concurrency: (functionId) => `${prefix}:concurrency:${functionId}`,
     workers: `${prefix}:workers`,
   };

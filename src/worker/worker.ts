@@ -8,6 +8,7 @@ import { Prisma } from "../generated/prisma/client.js";
 import { isTerminal } from "../invocations/invocation-status.js";
 import type { Logger } from "../lib/logger.js";
 import type { QueueMessage } from "../queue/queue-message.js";
+import { requeueLostInvocations } from "../queue/recovery.js";
 import type { ClaimedMessage } from "../queue/reliable-queue.js";
 import { createRedis } from "../redis/connection.js";
 import { toTerminalUpdate } from "./result-mapping.js";
@@ -48,12 +49,17 @@ export class Worker {
     // expired leases are looked for a few times per lease period.
     const reapEveryMs = Math.max(100, Math.min(1000, Math.floor(this.settings.leaseMs / 3)));
     let sinceReap = 0;
+    let sinceRecovery = 0;
     this.maintenance = setInterval(() => {
       sinceReap += PROMOTE_EVERY_MS;
+      sinceRecovery += PROMOTE_EVERY_MS;
       const reap = sinceReap >= reapEveryMs;
       if (reap) sinceReap = 0;
-      void this.maintain(reap);
+      const recover = sinceRecovery >= this.settings.recoveryIntervalMs;
+      if (recover) sinceRecovery = 0;
+      void this.maintain(reap, recover);
     }, PROMOTE_EVERY_MS);
+    void this.maintain(true, true); // after a Redis restart, workers usually restart too
     this.loop = this.claimLoop();
     await this.heartbeat();
     this.logger.info("worker started", {
@@ -250,11 +256,12 @@ export class Worker {
   }
 
   /** Periodic: move due retries to the queue, recover work of dead workers. */
-  private async maintain(reap: boolean): Promise<void> {
+  private async maintain(reap: boolean, recover = false): Promise<void> {
     if (this.maintaining) return; // a slow Redis: don't pile ticks up
     this.maintaining = true;
     try {
       await this.app.queue.promoteDue();
+      if (recover) await requeueLostInvocations(this.app, this.id, this.settings.maxAttempts);
       if (!reap) return;
       await this.heartbeat();
       const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);

@@ -126,6 +126,22 @@ describe("worker reliability", () => {
     await rm(pidFile, { force: true });
   });
 
+  test("invocations Redis lost (restart without persistence) are queued again from PostgreSQL", async ({
+    platform,
+  }) => {
+    const { app } = platform;
+    const fn = await createFn(platform, "print('{\"recovered\": true}')\n");
+    const id = await invoke(platform, fn.id);
+    expect(await app.queue.holds([id])).toEqual(new Set([id]));
+    // Redis comes back empty: the message and the queue's record of it are gone.
+    await app.redis.del(app.keys.queue, app.keys.inflight);
+    await workerForThisTest(platform, { WORKER_RECOVERY_INTERVAL: "200ms" });
+    const done = await app.invocations.waitForTerminal(id, 60_000);
+    expect(done.status).toBe("completed");
+    expect(done.result).toEqual({ recovered: true });
+    expect(await app.queue.holds([id])).toEqual(new Set()); // acked: no longer held
+  });
+
   test("a poison message ends in the dead-letter list and its invocation failed; redrive runs it again", async ({
     platform,
   }) => {
