@@ -47,7 +47,7 @@ export type InvocationStatus =
 
 export type InvokeInput = {
   functionId: string;
-  /** An object of strings, stored with the invocation. */
+  /** An object of strings; passed to the function as FUNCTION_HEADERS (JSON). */
   headers?: unknown;
   /** Passed to the function as FUNCTION_PAYLOAD (default {}). */
   payload?: unknown;
