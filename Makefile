@@ -74,6 +74,9 @@ redrive-dead-letters: generate ## move dead letters back to the queue (their inv
 queue-stats: generate ## queued / processing / delayed / dead-letter counts
 	$(TSX) src/main.ts queue-stats
 
+codegen: generate ## print schema.graphql and the typed test documents from the code (a test checks they are current)
+	npx graphql-codegen --config codegen.ts
+
 fmt: install ## format and fix lint issues
 	npx biome check --write .
 

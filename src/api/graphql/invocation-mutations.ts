@@ -11,7 +11,10 @@ const InvokeInput = builder.inputType("InvokeInput", {
   fields: (t) => ({
     functionId: t.id({ required: true }),
     payload: t.field({ type: "JSON", description: "Passed to the function as FUNCTION_PAYLOAD (default {})." }),
-    headers: t.field({ type: "JSON", description: "An object of strings; passed to the function as FUNCTION_HEADERS (JSON)." }),
+    headers: t.field({
+      type: "JSON",
+      description: "An object of strings; passed to the function as FUNCTION_HEADERS (JSON).",
+    }),
     timeout: t.string({ description: "Shorter time limit for this invocation than the function's." }),
     wait: t.string({
       description:
