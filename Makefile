@@ -50,10 +50,12 @@ dev: install ## everything on one machine: services, migrations, images, control
 	-bash scripts/build-runtime-images.sh || echo "runtime images not built: the worker will fall back to processes"
 	$(TSX) src/main.ts dev
 
-test: install ## the whole test suite against real PostgreSQL, Redis and Docker
+test: install ## type-check, lint, then the whole suite against real PostgreSQL, Redis, Docker and Chromium
 	SERVICES_WITH_CHROMIUM=1 bash scripts/services.sh up
 	$(MAKE) --no-print-directory generate
 	bash scripts/build-runtime-images.sh
+	npx tsc --noEmit -p .
+	npx biome check .
 	@mkdir -p .tmp
 	@status=0; npx vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json || status=$$?; \
 	  node -e 'const r = require("./.tmp/vitest.json"); console.log(`$${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests + r.numTodoTests} skipped`)' || true; \
