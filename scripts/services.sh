@@ -80,7 +80,7 @@ package_present() {
 ensure_packages() {
   local wanted=(postgresql redis-server golang-go jq curl iproute2) missing=() p
   [[ $SKIP_DOCKER == 1 ]] || wanted+=(docker.io debootstrap)
-  [[ $WITH_CHROMIUM == 1 ]] && wanted+=(chromium)
+  [[ $WITH_CHROMIUM == 1 ]] && wanted+=(chromium fonts-liberation)
   for p in "${wanted[@]}"; do
     package_present "$p" || missing+=("$p")
   done
