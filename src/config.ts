@@ -86,6 +86,7 @@ const envSchema = z.object({
   WORKER_RECOVERY_INTERVAL: duration("30s"),
   WORKER_CPU_SHARES: int(512, 2, 262144),
   WORKER_PIDS_LIMIT: int(64, 8, 100000),
+  WORKER_WARM_CONTAINERS: int(1, 0, 16),
   RUNTIME_IMAGE_PREFIX: z.string().min(1).default("faas-runtime"),
 
   FUNCTION_MAX_CODE_BYTES: int(6 * 1024 * 1024, 1),
@@ -139,6 +140,7 @@ function buildConfig(e: z.infer<typeof envSchema>) {
       recoveryIntervalMs: e.WORKER_RECOVERY_INTERVAL,
       cpuShares: e.WORKER_CPU_SHARES,
       pidsLimit: e.WORKER_PIDS_LIMIT,
+      warmContainers: e.WORKER_WARM_CONTAINERS,
       imagePrefix: e.RUNTIME_IMAGE_PREFIX,
     },
     limits: {

@@ -16,6 +16,7 @@ export function createRuntime(config: Config, logger: Logger, kind = config.work
     limits,
     cpuShares: config.worker.cpuShares,
     pidsLimit: config.worker.pidsLimit,
+    warmPerKey: config.worker.warmContainers,
     logger,
   });
 }

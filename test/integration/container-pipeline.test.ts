@@ -110,6 +110,12 @@ describe("container runtime through the platform", () => {
       expect(inv.status).toBe("completed");
       expect(inv.result).toEqual({ message: `Hello, p${i}!` });
     });
+    // What is left are warm containers waiting for the next invocation (at most one per
+    // runtime/memory/network): none ran anything. Stopping the worker removes them too.
+    const left = await containersOf(platform);
+    for (const c of left) expect(c.Labels["faas.invocation"]).toBeUndefined();
+    expect(left.length).toBeLessThanOrEqual(4);
+    await Promise.all(platform.workers.map((w) => w.stop()));
     expect(await containersOf(platform)).toEqual([]);
   });
 });

@@ -16,6 +16,7 @@ import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker
 import type { FunctionLanguage } from "../../src/worker/runtimes/runtime.js";
 import { HELLO } from "../support/functions.js";
 import { runRequest } from "../support/run-request.js";
+import { waitFor } from "../support/waiting.js";
 
 const GO_HELLO = HELLO.go;
 const PYTHON_HELLO = HELLO.python;
@@ -301,6 +302,29 @@ print(json.dumps({"fn": attempt("/fn/x"), "etc": attempt("/etc/x"), "root": atte
       expect(JSON.parse(r.stdout)).toEqual({ message: `Hello, N${i}!` });
     });
     expect(await containers({ "faas.managed": "true" })).toHaveLength(0);
+  });
+
+  it("keeps a warm container started for the next invocation and uses each one once", async () => {
+    const workerId = `warm-${randomBytes(4).toString("hex")}`;
+    const warm = new ContainerRuntime(options({ warmPerKey: 1, workerId }));
+    extraRuntimes.push(warm);
+    await warm.start();
+    const idle = async () =>
+      (await containers({ ["faas.worker"]: workerId })).filter(
+        (c) => c.State === "running" && !c.Labels["faas.invocation"],
+      );
+    const first = await warm.run(request("python", PYTHON_HELLO));
+    expect(first.outcome).toBe("completed");
+    const [ready] = await waitFor("a warm container", async () => ((await idle()).length === 1 ? idle() : null));
+    // Its environment and code arrive with the invocation: quoting survives the trip.
+    const code = 'import os, json\nprint(json.dumps({"v": os.environ["V"], "p": os.environ["FUNCTION_PAYLOAD"]}))\n';
+    const second = await warm.run(request("python", code, { environment: { V: 'it\'s $HOME `x` "q"\n' } }));
+    expect(second.outcome, second.stderr).toBe("completed");
+    expect(JSON.parse(second.stdout)).toEqual({ v: 'it\'s $HOME `x` "q"\n', p: JSON.stringify({ name: "Test" }) });
+    const now = await waitFor("its replacement", async () => ((await idle()).length === 1 ? idle() : null));
+    expect(now.map((c) => c.Id)).not.toContain(ready?.Id); // used once, then removed
+    await warm.stop();
+    expect(await containers({ ["faas.worker"]: workerId })).toHaveLength(0);
   });
 
   it("kills the container when the invocation is aborted", async () => {

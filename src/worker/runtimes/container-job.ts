@@ -12,8 +12,8 @@ const USER = "10001:10001";
 /** How long to wait for the attach stream to drain after the container exited. */
 const STREAM_DRAIN_MS = 5000;
 
-/** One container execution: stdin in, capped stdout/stderr out. */
-export interface ContainerJob {
+/** How to create one hardened container. */
+export interface ContainerSpec {
   image: string;
   cmd: string[];
   env: string[];
@@ -22,11 +22,32 @@ export interface ContainerJob {
   pidsLimit: number;
   network: boolean;
   tmpfs: Record<string, string>;
-  stdin: Buffer;
   stdoutLimit: number;
   stderrLimit: number;
+}
+
+/** What a started container is fed, and how long it may run from then on. */
+export interface ContainerInput {
+  stdin: Buffer;
   timeoutMs: number;
   signal?: AbortSignal;
+}
+
+/** One container execution: stdin in, capped stdout/stderr out. */
+export type ContainerJob = ContainerSpec & ContainerInput;
+
+/** A running container blocked on its standard input (created, attached and started). */
+export interface StartedContainer {
+  id: string;
+  container: Dockerode.Container;
+  stream: NodeJS.ReadWriteStream;
+  stdout: CappedBuffer;
+  stderr: CappedBuffer;
+  drained: Promise<void>;
+  waited: Promise<{ statusCode: number | null } | { error: unknown }>;
+  startedAt: number;
+  /** Set once the container has stopped (a warm one must not be handed out then). */
+  exited: boolean;
 }
 
 export interface ContainerJobResult {
@@ -71,32 +92,40 @@ export class ContainerJobRunner {
   }
 
   async run(job: ContainerJob): Promise<ContainerJobResult> {
-    const stdout = new CappedBuffer(job.stdoutLimit);
-    const stderr = new CappedBuffer(job.stderrLimit);
+    return this.finish(await this.start(job), job);
+  }
+
+  /**
+   * Creates, attaches and starts a container; it then waits for its standard input. Done
+   * ahead of time, this takes the engine's start-up cost off an invocation's path.
+   */
+  async start(spec: ContainerSpec): Promise<StartedContainer> {
+    const stdout = new CappedBuffer(spec.stdoutLimit);
+    const stderr = new CappedBuffer(spec.stderrLimit);
     let container: Dockerode.Container;
     try {
       container = await this.docker.createContainer({
-        Image: job.image,
-        Cmd: job.cmd,
-        Env: job.env,
+        Image: spec.image,
+        Cmd: spec.cmd,
+        Env: spec.env,
         User: USER,
         WorkingDir: "/fn",
-        Labels: { ...job.labels, ...this.baseLabels },
+        Labels: { ...spec.labels, ...this.baseLabels },
         AttachStdin: true,
         AttachStdout: true,
         AttachStderr: true,
         OpenStdin: true,
         StdinOnce: true,
         Tty: false,
-        NetworkDisabled: !job.network,
+        NetworkDisabled: !spec.network,
         HostConfig: {
-          Memory: job.memoryBytes,
-          MemorySwap: job.memoryBytes,
+          Memory: spec.memoryBytes,
+          MemorySwap: spec.memoryBytes,
           CpuShares: this.cpuShares,
-          PidsLimit: job.pidsLimit,
-          NetworkMode: job.network ? "bridge" : "none",
+          PidsLimit: spec.pidsLimit,
+          NetworkMode: spec.network ? "bridge" : "none",
           ReadonlyRootfs: true,
-          Tmpfs: job.tmpfs,
+          Tmpfs: spec.tmpfs,
           CapDrop: ["ALL"],
           SecurityOpt: ["no-new-privileges"],
           // Under host memory pressure, function processes go before the platform's.
@@ -107,7 +136,7 @@ export class ContainerJobRunner {
         },
       });
     } catch (err) {
-      throw engineError(`creating a container from ${job.image}`, err);
+      throw engineError(`creating a container from ${spec.image}`, err);
     }
     const id = container.id;
     this.active.add(id);
@@ -134,18 +163,43 @@ export class ContainerJobRunner {
         attached.on("error", () => resolve());
       });
       this.docker.modem.demuxStream(attached, sink(stdout), sink(stderr));
-
       try {
         await container.start();
       } catch (err) {
         throw engineError("starting the container", err);
       }
-      const started = performance.now();
       const waited = container.wait().then(
         (r: { StatusCode?: number }) => ({ statusCode: typeof r?.StatusCode === "number" ? r.StatusCode : null }),
         (err: unknown) => ({ error: err }),
       );
-      attached.write(job.stdin);
+      const started: StartedContainer = {
+        id,
+        container,
+        stream: attached,
+        stdout,
+        stderr,
+        drained,
+        waited,
+        startedAt: Date.now(),
+        exited: false,
+      };
+      void waited.then(() => {
+        started.exited = true;
+      });
+      return started;
+    } catch (err) {
+      await this.remove(id, stream);
+      throw err;
+    }
+  }
+
+  /** Feeds a started container, enforces the timeout from now on, reports and removes it. */
+  async finish(started: StartedContainer, input: ContainerInput): Promise<ContainerJobResult> {
+    const { id, container, stream: attached, stdout, stderr, drained, waited } = started;
+    try {
+      if (this.halted) throw new PlatformError("container runtime stopped");
+      const began = performance.now();
+      attached.write(input.stdin);
       attached.end();
 
       let timer: NodeJS.Timeout | undefined;
@@ -153,17 +207,17 @@ export class ContainerJobRunner {
       const stopReason = await Promise.race([
         waited.then(() => "exited" as const),
         new Promise<"timeout">((resolve) => {
-          timer = setTimeout(() => resolve("timeout"), job.timeoutMs);
+          timer = setTimeout(() => resolve("timeout"), input.timeoutMs);
         }),
         new Promise<"aborted">((resolve) => {
-          if (!job.signal) return;
+          if (!input.signal) return;
           onAbort = () => resolve("aborted");
-          if (job.signal.aborted) onAbort();
-          else job.signal.addEventListener("abort", onAbort, { once: true });
+          if (input.signal.aborted) onAbort();
+          else input.signal.addEventListener("abort", onAbort, { once: true });
         }),
       ]).finally(() => {
         clearTimeout(timer);
-        if (onAbort) job.signal?.removeEventListener("abort", onAbort);
+        if (onAbort) input.signal?.removeEventListener("abort", onAbort);
       });
 
       if (stopReason !== "exited") {
@@ -174,7 +228,7 @@ export class ContainerJobRunner {
         });
       }
       const exit = await waited;
-      const durationMs = Math.round(performance.now() - started);
+      const durationMs = Math.round(performance.now() - began);
       if (stopReason === "aborted") throw new PlatformError("invocation aborted: worker shutting down");
       if (this.halted) throw new PlatformError("container runtime stopped");
       if ("error" in exit) throw engineError("waiting for the container", exit.error);
@@ -196,12 +250,21 @@ export class ContainerJobRunner {
         durationMs,
       };
     } finally {
-      (stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
-      await removeContainer(this.docker, id).catch((err) =>
-        this.logger.warn("could not remove container", { containerId: id, err }),
-      );
-      this.active.delete(id);
+      await this.remove(id, attached);
     }
+  }
+
+  /** Removes a started container that will not be used (an idle warm one). */
+  discard(started: StartedContainer): Promise<void> {
+    return this.remove(started.id, started.stream);
+  }
+
+  private async remove(id: string, stream: NodeJS.ReadWriteStream | undefined): Promise<void> {
+    (stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    await removeContainer(this.docker, id).catch((err) =>
+      this.logger.warn("could not remove container", { containerId: id, err }),
+    );
+    this.active.delete(id);
   }
 }
 

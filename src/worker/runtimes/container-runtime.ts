@@ -35,7 +35,16 @@ import { PlatformError } from "../../errors.js";
 import { formatDuration } from "../../lib/duration.js";
 import type { Logger } from "../../lib/logger.js";
 import { RUNTIME_LANGUAGES, runtimeImageName, runtimeImageVersion } from "./container-images.js";
-import { ContainerJobRunner, MIB } from "./container-job.js";
+import { ContainerJobRunner, type ContainerSpec, MIB } from "./container-job.js";
+import {
+  CODE_DIR,
+  DELIVERY_FAILED_EXIT,
+  DELIVERY_FAILED_MARK,
+  InvalidEnvironmentError,
+  launcherCommand,
+  launchInput,
+} from "./container-launch.js";
+import { WarmPool } from "./container-pool.js";
 import {
   createDockerClient,
   engineError,
@@ -47,7 +56,6 @@ import {
 } from "./docker-client.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
-import { BACKSTOP_GRACE_SECONDS, platformVariables } from "./runtime.js";
 
 export interface ContainerRuntimeOptions {
   /** Engine client; default: the local engine (DOCKER_HOST or /var/run/docker.sock). */
@@ -67,6 +75,11 @@ export interface ContainerRuntimeOptions {
   imageVersion?: string;
   /** Managed containers of any worker older than this are removed by start(); 0 disables. Default 2 h. */
   orphanMaxAgeMs?: number;
+  /**
+   * Warm containers kept started per (runtime, memory, network), so an invocation skips the
+   * engine's start-up; 0 (the default here) starts a container per invocation.
+   */
+  warmPerKey?: number;
   /** Go build container limits. Defaults: 1024 MiB, 120 s, 512 pids (the compiler is multi-threaded). */
   goBuildMemoryMb?: number;
   goBuildTimeoutMs?: number;
@@ -75,23 +88,15 @@ export interface ContainerRuntimeOptions {
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOME = "/tmp";
-const CODE_DIR = "/fn/code";
 const TMP_TMPFS = "rw,nosuid,nodev,size=64m";
-/** Exit status of the launcher when the code did not arrive complete (never the function's fault). */
-const DELIVERY_FAILED_EXIT = 125;
-const DELIVERY_FAILED_MARK = "faas-launch: code delivery incomplete";
+/**
+ * The code (and a Go binary): exec allowed, owned by the function user. Its pages count
+ * against the container's memory limit, so the size is only a ceiling.
+ */
+const CODE_TMPFS = "rw,exec,nosuid,nodev,size=256m,uid=10001,gid=10001,mode=0700";
 /** Go build cache of the standard library baked into the go image. */
 const GO_CACHE_SEED = "/opt/faas/go-cache";
 const MAX_GO_BINARY_BYTES = 512 * MIB;
-
-/** Variables the engine or the launcher add to the environment on their own. */
-const LAUNCHER_STRAY_VARS = ["HOSTNAME", "PWD"];
-
-const ENTRY: Record<FunctionLanguage, { file: string; exec: string }> = {
-  python: { file: "main.py", exec: `exec python3 ${CODE_DIR}/main.py` },
-  nodejs: { file: "main.js", exec: `exec node ${CODE_DIR}/main.js` },
-  go: { file: "main", exec: `chmod 500 ${CODE_DIR}/main && exec ${CODE_DIR}/main` },
-};
 
 type GoBuild = { ok: true; binary: Buffer } | { ok: false; result: RunResult };
 
@@ -103,6 +108,8 @@ export class ContainerRuntime implements FunctionRuntime {
   private readonly logger: Logger;
   /** Runs (and on stop, kills) this instance's containers. */
   private readonly jobs: ContainerJobRunner;
+  /** Started containers waiting for an invocation; null when warmPerKey is 0. */
+  private pool: WarmPool | null = null;
   /** Go binaries by sha256: single-flight per key, atomic rename, compile errors remembered. */
   private readonly goCache: BuildCache;
   constructor(opts: ContainerRuntimeOptions) {
@@ -126,6 +133,8 @@ export class ContainerRuntime implements FunctionRuntime {
 
   async start(): Promise<void> {
     this.jobs.resume();
+    const perKey = this.opts.warmPerKey ?? 0;
+    this.pool = perKey > 0 ? new WarmPool(this.jobs, perKey, Math.max(4, perKey * 8), this.logger) : null;
     await pingEngine(this.docker);
     const missing: string[] = [];
     for (const runtime of RUNTIME_LANGUAGES) {
@@ -174,6 +183,7 @@ export class ContainerRuntime implements FunctionRuntime {
   }
 
   async stop(): Promise<void> {
+    await this.pool?.close();
     await this.jobs.stop();
   }
 
@@ -187,45 +197,24 @@ export class ContainerRuntime implements FunctionRuntime {
     }
     this.assertRunnable(request.signal);
 
-    const entry = ENTRY[request.runtime];
-    // The engine always adds HOSTNAME to a container's environment and the launcher shell
-    // exports PWD: drop them unless the function set them itself, so the function sees only
-    // what the contract promises.
-    const strays = LAUNCHER_STRAY_VARS.filter((name) => !Object.hasOwn(request.environment, name));
-    const script = [
-      strays.length > 0 ? `unset ${strays.join(" ")};` : "",
-      `head -c "$1" > ${CODE_DIR}/${entry.file}`,
-      `&& [ "$(wc -c < ${CODE_DIR}/${entry.file})" -eq "$1" ]`,
-      `|| { echo "${DELIVERY_FAILED_MARK}" >&2; exit ${DELIVERY_FAILED_EXIT}; };`,
-      // Backstop: if the worker dies, nothing else would stop the function at its limit.
-      `${entry.exec.replace("exec ", `exec timeout -s KILL ${Math.ceil(request.timeoutMs / 1000) + BACKSTOP_GRACE_SECONDS}s `)} </dev/null`,
-    ].join(" ");
-
-    const vars = { PATH, HOME, ...request.environment, ...platformVariables(request) };
-    const env = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
-
-    const job = await this.jobs.run({
-      image: this.imageFor(request.runtime),
-      cmd: ["/bin/sh", "-c", script, "faas-launch", String(code.length)],
-      env,
-      labels: {
-        [LABELS.invocation]: request.invocationId,
-        [LABELS.function]: request.functionId,
-        [LABELS.purpose]: "run",
-      },
-      memoryBytes: request.memoryMb * MIB,
-      pidsLimit: this.opts.pidsLimit,
-      network: request.network,
-      tmpfs: {
-        "/tmp": TMP_TMPFS,
-        [CODE_DIR]: codeTmpfs(code.length),
-      },
-      stdin: code,
-      stdoutLimit: this.opts.limits.maxOutputBytes,
-      stderrLimit: this.opts.limits.maxLogBytes,
-      timeoutMs: request.timeoutMs,
-      signal: request.signal,
-    });
+    let input: Buffer;
+    try {
+      input = launchInput(request, code);
+    } catch (err) {
+      if (err instanceof InvalidEnvironmentError) return invalidEnvironment(err.message);
+      throw err;
+    }
+    const spec = this.runSpec(request);
+    const key = `${request.runtime}|${request.memoryMb}|${request.network}`;
+    // A warm container if one is ready; a cold one otherwise (labelled with the invocation).
+    const started =
+      this.pool?.take(key) ??
+      (await this.jobs.start({
+        ...spec,
+        labels: { ...spec.labels, [LABELS.invocation]: request.invocationId, [LABELS.function]: request.functionId },
+      }));
+    this.pool?.refill(key, spec);
+    const job = await this.jobs.finish(started, { stdin: input, timeoutMs: request.timeoutMs, signal: request.signal });
 
     if (job.exitCode === DELIVERY_FAILED_EXIT && job.stderr.toString().startsWith(DELIVERY_FAILED_MARK)) {
       throw new PlatformError("code delivery into the container failed");
@@ -258,6 +247,22 @@ export class ContainerRuntime implements FunctionRuntime {
         job.exitCode !== null && job.exitCode > 128
           ? `killed by signal ${job.exitCode - 128} (exit code ${job.exitCode})`
           : `exit code ${job.exitCode}`,
+    };
+  }
+
+  /** Everything about a function container that does not depend on the invocation. */
+  private runSpec(request: RunRequest): ContainerSpec {
+    return {
+      image: this.imageFor(request.runtime),
+      cmd: launcherCommand(request.runtime),
+      env: [`PATH=${PATH}`, `HOME=${HOME}`],
+      labels: { [LABELS.purpose]: "run" },
+      memoryBytes: request.memoryMb * MIB,
+      pidsLimit: this.opts.pidsLimit,
+      network: request.network,
+      tmpfs: { "/tmp": TMP_TMPFS, [CODE_DIR]: CODE_TMPFS },
+      stdoutLimit: this.opts.limits.maxOutputBytes,
+      stderrLimit: this.opts.limits.maxLogBytes,
     };
   }
 
@@ -363,8 +368,15 @@ export class ContainerRuntime implements FunctionRuntime {
   }
 }
 
-/** The code tmpfs: exec allowed (the Go binary), owned by the function user, sized to the code. */
-function codeTmpfs(codeBytes: number): string {
-  const kib = Math.ceil((codeBytes + MIB) / 1024);
-  return `rw,exec,nosuid,nodev,size=${kib}k,uid=10001,gid=10001,mode=0700`;
+function invalidEnvironment(error: string): RunResult {
+  return {
+    outcome: "failed",
+    exitCode: null,
+    stdout: "",
+    stdoutTruncated: false,
+    stderr: "",
+    stderrTruncated: false,
+    durationMs: 0,
+    error,
+  };
 }
