@@ -310,7 +310,7 @@ print(json.dumps({"fn": attempt("/fn/x"), "etc": attempt("/etc/x"), "root": atte
     extraRuntimes.push(warm);
     await warm.start();
     const idle = async () =>
-      (await containers({ ["faas.worker"]: workerId })).filter(
+      (await containers({ "faas.worker": workerId })).filter(
         (c) => c.State === "running" && !c.Labels["faas.invocation"],
       );
     const first = await warm.run(request("python", PYTHON_HELLO));
@@ -324,7 +324,7 @@ print(json.dumps({"fn": attempt("/fn/x"), "etc": attempt("/etc/x"), "root": atte
     const now = await waitFor("its replacement", async () => ((await idle()).length === 1 ? idle() : null));
     expect(now.map((c) => c.Id)).not.toContain(ready?.Id); // used once, then removed
     await warm.stop();
-    expect(await containers({ ["faas.worker"]: workerId })).toHaveLength(0);
+    expect(await containers({ "faas.worker": workerId })).toHaveLength(0);
   });
 
   it("kills the container when the invocation is aborted", async () => {
