@@ -1,5 +1,5 @@
 // The container runtime (WORKER_RUNTIME_TYPE=container): every invocation runs in a fresh
-// container of faas-runtime-<runtime>:<runtimes/VERSION> and is removed afterwards.
+// container of faas-runtime-<runtime>:<runtimes/VERSION>, removed afterwards.
 //
 // Isolation: memory limit without extra swap, CPU shares, a pids limit, no network unless
 // the function asks for it, a read-only root filesystem (only the /tmp and code tmpfs are
@@ -9,10 +9,13 @@
 //
 // Code delivery: the engine refuses putArchive into a container whose root filesystem is
 // read-only ("container rootfs is marked read-only"), and a tmpfs only exists once the
-// container runs. So the code goes in through the container's standard input: a tiny
-// launcher (`sh -c`) reads exactly N bytes into the /fn/code tmpfs, checks the length,
-// and exec's the interpreter (or the Go binary) with stdin from /dev/null. The function's
-// environment therefore holds only FUNCTION_PAYLOAD (and FUNCTION_HEADERS), PATH, HOME and its own variables.
+// container runs. So the invocation goes in through the container's standard input: the
+// launcher (container-launch.ts) reads the environment and the code into the /fn/code
+// tmpfs and exec's the interpreter (or the Go binary) with stdin from /dev/null. The
+// function's environment holds only FUNCTION_PAYLOAD (and FUNCTION_HEADERS), PATH, HOME
+// and its own variables. Because nothing invocation-specific is in the container's
+// configuration, containers can be started ahead of time (container-pool.ts); each still
+// runs exactly one invocation.
 //
 // Go: compiled once per code sha256 in a build container of the go image (no network,
 // read-only rootfs, build in /tmp), the binary comes back on the build's stdout and is
