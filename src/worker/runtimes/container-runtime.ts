@@ -59,6 +59,7 @@ import {
 } from "./docker-client.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
+import { failedBeforeStart } from "./runtime.js";
 
 export interface ContainerRuntimeOptions {
   /** Engine client; default: the local engine (DOCKER_HOST or /var/run/docker.sock). */
@@ -204,7 +205,7 @@ export class ContainerRuntime implements FunctionRuntime {
     try {
       input = launchInput(request, code);
     } catch (err) {
-      if (err instanceof InvalidEnvironmentError) return invalidEnvironment(err.message);
+      if (err instanceof InvalidEnvironmentError) return failedBeforeStart(err.message);
       throw err;
     }
     const spec = this.runSpec(request);
@@ -369,17 +370,4 @@ export class ContainerRuntime implements FunctionRuntime {
     await writeFile(join(outDir, GO_BINARY_NAME), binary, { mode: 0o755 });
     this.logger.info("go binary built", { invocationId: request.invocationId, bytes: binary.length });
   }
-}
-
-function invalidEnvironment(error: string): RunResult {
-  return {
-    outcome: "failed",
-    exitCode: null,
-    stdout: "",
-    stdoutTruncated: false,
-    stderr: "",
-    stderrTruncated: false,
-    durationMs: 0,
-    error,
-  };
 }

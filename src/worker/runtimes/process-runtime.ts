@@ -17,7 +17,7 @@ import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
 import { CappedBuffer } from "./output-capture.js";
 import { detectSandbox, type ProcessSandbox } from "./process-sandbox.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
-import { BACKSTOP_GRACE_SECONDS, platformVariables } from "./runtime.js";
+import { BACKSTOP_GRACE_SECONDS, failedBeforeStart, platformVariables } from "./runtime.js";
 import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
 
 export interface ProcessRuntimeOptions {
@@ -171,10 +171,10 @@ export class ProcessRuntime implements FunctionRuntime {
   private async runInvocation(request: RunRequest, signal: AbortSignal): Promise<RunResult> {
     const tool = this.toolchains[request.runtime];
     if (!tool || !(await isExecutable(tool))) {
-      return failure(`runtime not found: ${request.runtime} (install ${TOOLCHAIN_PACKAGE[request.runtime]})`);
+      return failedBeforeStart(`runtime not found: ${request.runtime} (install ${TOOLCHAIN_PACKAGE[request.runtime]})`);
     }
     const badEnv = Object.entries(request.environment).find(([k, v]) => `${k}${v}`.includes("\0") || k.includes("="));
-    if (badEnv) return failure(`invalid environment variable: ${JSON.stringify(badEnv[0])}`);
+    if (badEnv) return failedBeforeStart(`invalid environment variable: ${JSON.stringify(badEnv[0])}`);
 
     let command: string[];
     if (request.runtime === "go") {
@@ -227,7 +227,7 @@ export class ProcessRuntime implements FunctionRuntime {
     } catch (err) {
       if (!(err instanceof CompileError)) throw err;
       return {
-        ...failure("compilation failed"),
+        ...failedBeforeStart("compilation failed"),
         stderr: err.output,
         stderrTruncated: err.outputTruncated,
         durationMs: Math.round(performance.now() - started),
@@ -388,19 +388,6 @@ function withBackstop(command: string[], timeoutMs: number): string[] {
   if (!hasTimeoutBinary) return command;
   const seconds = Math.ceil(timeoutMs / 1000) + BACKSTOP_GRACE_SECONDS;
   return [TIMEOUT_BINARY, "-s", "KILL", `${seconds}s`, ...command];
-}
-
-function failure(error: string): RunResult {
-  return {
-    outcome: "failed",
-    exitCode: null,
-    stdout: "",
-    stdoutTruncated: false,
-    stderr: "",
-    stderrTruncated: false,
-    durationMs: 0,
-    error,
-  };
 }
 
 function aborted(): PlatformError {

@@ -80,3 +80,17 @@ export function platformVariables(request: Pick<RunRequest, "payload" | "headers
     vars.FUNCTION_HEADERS = JSON.stringify(request.headers);
   return vars;
 }
+
+/** A function that failed before it ran (missing toolchain, unusable environment): a result, not an error. */
+export function failedBeforeStart(error: string): RunResult {
+  return {
+    outcome: "failed",
+    exitCode: null,
+    stdout: "",
+    stdoutTruncated: false,
+    stderr: "",
+    stderrTruncated: false,
+    durationMs: 0,
+    error,
+  };
+}
