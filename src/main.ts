@@ -8,10 +8,18 @@ import { migrateUp } from "./db/migrate.js";
 import { createLogger, type Logger } from "./lib/logger.js";
 import { redriveDeadLetters } from "./queue/redrive.js";
 import { createRuntime } from "./worker/runtime-factory.js";
-import { dockerReachable } from "./worker/runtimes/docker-probe.js";
+import { createDockerClient, pingEngine } from "./worker/runtimes/docker-client.js";
 import { Worker } from "./worker/worker.js";
 
 type Stoppable = { stop(): Promise<void> };
+
+/** Whether the Docker engine answers (make dev picks its runtime by this). */
+function engineAnswers(): Promise<boolean> {
+  return pingEngine(createDockerClient(), 2000).then(
+    () => true,
+    () => false,
+  );
+}
 
 /** SIGTERM/SIGINT: stop intake, drain, close; a second signal exits at once. */
 function onShutdown(logger: Logger, parts: Stoppable[]): void {
@@ -96,7 +104,7 @@ async function main(): Promise<void> {
     case "dev": {
       await migrateUp(config.db.url, logger);
       let kind = config.worker.runtimeType;
-      if (kind === "container" && !config.worker.runtimeTypeExplicit && !(await dockerReachable())) {
+      if (kind === "container" && !config.worker.runtimeTypeExplicit && !(await engineAnswers())) {
         logger.warn(
           "WARNING: no Docker engine reachable; running functions as plain processes (WORKER_RUNTIME_TYPE=simple). Start the engine with `make docker-up` for container isolation.",
         );

@@ -6,9 +6,6 @@ import type { FunctionLanguage } from "./runtime.js";
 
 export const RUNTIME_LANGUAGES: readonly FunctionLanguage[] = ["go", "python", "nodejs"];
 
-/** Label every runtime image carries: faas.runtime.version=<runtimes/VERSION>. */
-export const RUNTIME_VERSION_LABEL = "faas.runtime.version";
-
 const VERSION_FILE = new URL("../../../runtimes/VERSION", import.meta.url);
 
 let cachedVersion: string | undefined;
