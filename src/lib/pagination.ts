@@ -10,6 +10,8 @@ export interface PageRequest {
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
+  /** The page size that was asked for (or the default). */
+  limit: number;
 }
 
 export const DEFAULT_PAGE_SIZE = 20;
@@ -68,7 +70,7 @@ export async function fetchPage<T extends { createdAt: Date; id: string }, W ext
 export function toPage<T extends { createdAt: Date; id: string }>(rows: T[], limit: number): Page<T> {
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
-  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last) : null, limit };
 }
 
 export function isUuid(value: string): boolean {

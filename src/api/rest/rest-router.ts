@@ -33,13 +33,12 @@ class RouteNotFoundError extends AppError {
   readonly status = 404;
 }
 
-function pageExtra<T>(page: Page<T>, limit: number) {
-  return { pagination: { limit, next_cursor: page.nextCursor } };
+function pageExtra<T>(page: Page<T>) {
+  return { pagination: { limit: page.limit, next_cursor: page.nextCursor } };
 }
 
 function routes(app: App): Route[] {
   const { functions, invocations } = app;
-  const limitOf = (q: Record<string, string | undefined>) => Number(q.limit ?? 20);
   return [
     {
       method: "GET",
@@ -59,7 +58,7 @@ function routes(app: App): Route[] {
       pattern: /^\/functions$/,
       handler: async ({ res, query }) => {
         const page = await functions.listFromQuery(query);
-        sendData(res, 200, page.items.map(functionView), pageExtra(page, limitOf(query)));
+        sendData(res, 200, page.items.map(functionView), pageExtra(page));
       },
     },
     {
@@ -91,7 +90,7 @@ function routes(app: App): Route[] {
       pattern: /^\/invocations$/,
       handler: async ({ res, query }) => {
         const page = await invocations.listFromQuery(query);
-        sendData(res, 200, page.items.map(invocationView), pageExtra(page, limitOf(query)));
+        sendData(res, 200, page.items.map(invocationView), pageExtra(page));
       },
     },
     {
