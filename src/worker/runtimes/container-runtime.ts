@@ -43,7 +43,6 @@ import {
   CODE_DIR,
   DELIVERY_FAILED_EXIT,
   DELIVERY_FAILED_MARK,
-  InvalidEnvironmentError,
   launcherCommand,
   launchInput,
 } from "./container-launch.js";
@@ -59,7 +58,7 @@ import {
 } from "./docker-client.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
-import { failedBeforeStart } from "./runtime.js";
+import { environmentProblem, failedBeforeStart } from "./runtime.js";
 
 export interface ContainerRuntimeOptions {
   /** Engine client; default: the local engine (DOCKER_HOST or /var/run/docker.sock). */
@@ -201,13 +200,9 @@ export class ContainerRuntime implements FunctionRuntime {
     }
     this.assertRunnable(request.signal);
 
-    let input: Buffer;
-    try {
-      input = launchInput(request, code);
-    } catch (err) {
-      if (err instanceof InvalidEnvironmentError) return failedBeforeStart(err.message);
-      throw err;
-    }
+    const badEnv = environmentProblem(request.environment);
+    if (badEnv) return failedBeforeStart(badEnv);
+    const input = launchInput(request, code);
     const spec = this.runSpec(request);
     const key = `${request.runtime}|${request.memoryMb}|${request.network}`;
     // A warm container if one is ready; a cold one otherwise (labelled with the invocation).

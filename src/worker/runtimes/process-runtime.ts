@@ -17,7 +17,7 @@ import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
 import { CappedBuffer } from "./output-capture.js";
 import { detectSandbox, type ProcessSandbox } from "./process-sandbox.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
-import { BACKSTOP_GRACE_SECONDS, failedBeforeStart, platformVariables } from "./runtime.js";
+import { BACKSTOP_GRACE_SECONDS, environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
 
 export interface ProcessRuntimeOptions {
@@ -173,8 +173,8 @@ export class ProcessRuntime implements FunctionRuntime {
     if (!tool || !(await isExecutable(tool))) {
       return failedBeforeStart(`runtime not found: ${request.runtime} (install ${TOOLCHAIN_PACKAGE[request.runtime]})`);
     }
-    const badEnv = Object.entries(request.environment).find(([k, v]) => `${k}${v}`.includes("\0") || k.includes("="));
-    if (badEnv) return failedBeforeStart(`invalid environment variable: ${JSON.stringify(badEnv[0])}`);
+    const badEnv = environmentProblem(request.environment);
+    if (badEnv) return failedBeforeStart(badEnv);
 
     let command: string[];
     if (request.runtime === "go") {

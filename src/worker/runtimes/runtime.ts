@@ -94,3 +94,19 @@ export function failedBeforeStart(error: string): RunResult {
     error,
   };
 }
+
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Why a request's environment cannot be handed to a process (a name a shell or execve
+ * cannot carry, a NUL byte), or null. The API validates names already; runtimes check
+ * again because the row could have been written by anything.
+ */
+export function environmentProblem(environment: Record<string, string>): string | null {
+  for (const [name, value] of Object.entries(environment)) {
+    if (!VARIABLE_NAME.test(name) || String(value).includes("\0")) {
+      return `invalid environment variable: ${JSON.stringify(name)}`;
+    }
+  }
+  return null;
+}
