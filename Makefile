@@ -7,7 +7,7 @@ PRISMA_CLIENT := src/generated/prisma/client.ts
 
 .PHONY: help install generate services docker-up docker-down migrate-up build-runtime-images \
         run-controller run-worker dev test test-unit bench fmt lint typecheck build clean \
-        redrive-dead-letters queue-stats codegen
+        redrive-dead-letters queue-stats codegen mutation
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -63,6 +63,13 @@ test: install ## type-check, lint, then the whole suite against real PostgreSQL,
 
 test-unit: generate ## only the unit tests (no services needed)
 	npx vitest run test/unit
+
+mutation: generate ## mutation testing (StrykerJS) of the promise modules; one module: FILES="src/x.ts" [TESTS="test/unit/x.test.ts"]
+	bash scripts/services.sh up
+	bash scripts/build-runtime-images.sh
+	@rm -f reports/mutation/mutation.json
+	MUTATE_FILES="$(FILES)" MUTATE_TESTS="$(TESTS)" npx stryker run stryker.config.mjs $(STRYKER_ARGS)
+	@node scripts/mutation-summary.mjs reports/mutation/mutation.json
 
 bench: install ## throughput and latency figures (needs services and images)
 	bash scripts/services.sh up
