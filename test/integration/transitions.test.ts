@@ -1,0 +1,277 @@
+// "A terminal status is final": every status change is conditional on the row still being
+// active, so a late or duplicate result changes nothing and publishes nothing. Tested on the
+// transitions themselves (real PostgreSQL and Redis pub/sub) and through a real worker.
+import { chmod, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, onTestFinished } from "vitest";
+import { type Invocation, Prisma } from "../../src/generated/prisma/client.js";
+import type { TerminalUpdate } from "../../src/invocations/invocation-transitions.js";
+import { newMessage } from "../../src/queue/queue-message.js";
+import { platformTest } from "../support/fixtures.js";
+import { b64, functionBody } from "../support/functions.js";
+import type { Platform } from "../support/platform.js";
+import { waitFor } from "../support/waiting.js";
+
+const test = platformTest();
+
+async function createFn(platform: Platform, code: string, extra: Record<string, unknown> = {}) {
+  const res = await platform.request(
+    "POST",
+    "/functions",
+    functionBody({ runtime: "python", code: b64(code), ...extra }),
+  );
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.data.id as string;
+}
+
+/** A pending invocation (queued; no worker runs in these tests unless a test starts one). */
+async function pendingInvocation(platform: Platform) {
+  const fnId = await createFn(platform, "print('{}')\n");
+  const res = await platform.request("POST", "/invoke", { function_id: fnId, payload: {} });
+  expect(res.status).toBe(202);
+  return { fnId, id: res.body.data.id as string };
+}
+
+const SENTINEL = "sentinel: every earlier event has been delivered";
+
+/**
+ * Records every event published for one invocation. `settle()` publishes a sentinel on the
+ * same Redis connection the transitions publish on (Redis delivers a connection's messages
+ * in order) and resolves with the events seen before it: an event published earlier cannot
+ * arrive later, so "nothing published" is known without waiting for a time window.
+ */
+async function recordEvents(platform: Platform, id: string) {
+  const seen: Invocation[] = [];
+  const unlisten = await platform.app.events.listen(id, (inv) => seen.push(inv));
+  onTestFinished(unlisten);
+  return {
+    async settle(): Promise<Pick<Invocation, "status" | "error" | "attempts">[]> {
+      const current = await platform.app.db.invocation.findUniqueOrThrow({ where: { id } });
+      await platform.app.events.publish({ ...current, error: SENTINEL });
+      await waitFor("the sentinel event", async () => seen.some((e) => e.error === SENTINEL), { capMs: 10_000 });
+      const before = seen.slice(
+        0,
+        seen.findIndex((e) => e.error === SENTINEL),
+      );
+      seen.length = 0;
+      return before.map(({ status, error, attempts }) => ({ status, error, attempts }));
+    },
+  };
+}
+
+const row = (platform: Platform, id: string) => platform.app.db.invocation.findUniqueOrThrow({ where: { id } });
+
+/** Each terminal outcome as the worker writes it. */
+const OUTCOMES: (TerminalUpdate & { error: string | null })[] = [
+  { status: "completed", result: { answer: 42 }, logs: "", exitCode: 0, durationMs: 12, error: null },
+  {
+    status: "failed",
+    result: Prisma.DbNull,
+    logs: "Traceback",
+    exitCode: 1,
+    durationMs: 7,
+    error: "exited with code 1",
+  },
+  { status: "timeout", result: Prisma.DbNull, logs: "", exitCode: null, durationMs: 1000, error: "timed out after 1s" },
+];
+
+describe("a terminal status is final (InvocationTransitions on PostgreSQL)", () => {
+  for (const outcome of OUTCOMES) {
+    test(`after ${outcome.status}: finish, markPending and markRunning change nothing and publish nothing`, async ({
+      platform,
+    }) => {
+      const { transitions } = platform.app;
+      const { id } = await pendingInvocation(platform);
+      const events = await recordEvents(platform, id);
+
+      // The active transitions do change the row and publish (the control for "nothing" below).
+      const running = await transitions.markRunning(id, "worker-a");
+      expect(running).toMatchObject({ id, status: "running", workerId: "worker-a", attempts: 1 });
+      const finished = await transitions.finish(id, { ...outcome });
+      expect(finished).toMatchObject({ id, status: outcome.status, error: outcome.error, attempts: 1 });
+      expect(finished?.completedAt).toBeInstanceOf(Date);
+      expect(await events.settle()).toEqual([
+        { status: "running", error: null, attempts: 1 },
+        { status: outcome.status, error: outcome.error, attempts: 1 },
+      ]);
+      const final = await row(platform, id);
+
+      // A late result of another attempt, a hand-back, a retry, a redelivery: all refused.
+      expect(
+        await transitions.finish(id, {
+          status: "failed",
+          error: "platform failure after 3 attempt(s), moved to the dead-letter list: late",
+          result: { late: true },
+        }),
+      ).toBeNull();
+      expect(await transitions.finish(id, { status: "completed", result: { late: true }, error: null })).toBeNull();
+      expect(await transitions.markPending(id, "attempt 1 failed: late; retrying")).toBeNull();
+      expect(await transitions.markPending(id)).toBeNull();
+      expect(await transitions.markRunning(id, "worker-b")).toBeNull();
+
+      expect(await row(platform, id)).toEqual(final);
+      expect(final).toMatchObject({ status: outcome.status, workerId: "worker-a", attempts: 1 });
+      expect(await events.settle()).toEqual([]);
+    });
+  }
+
+  test("the active statuses move freely: pending → running → pending → running → running → completed", async ({
+    platform,
+  }) => {
+    const { transitions } = platform.app;
+    const { id } = await pendingInvocation(platform);
+    const events = await recordEvents(platform, id);
+    expect(await transitions.markRunning(id, "worker-a")).toMatchObject({ status: "running", attempts: 1 });
+    expect(await transitions.markPending(id, "attempt 1 failed: boom; retrying")).toMatchObject({
+      status: "pending",
+      workerId: null,
+      error: "attempt 1 failed: boom; retrying",
+      attempts: 1,
+    });
+    expect(await transitions.markRunning(id, "worker-b")).toMatchObject({
+      status: "running",
+      workerId: "worker-b",
+      attempts: 2,
+    });
+    // A redelivery after its worker died runs it again.
+    expect(await transitions.markRunning(id, "worker-c")).toMatchObject({
+      status: "running",
+      workerId: "worker-c",
+      attempts: 3,
+    });
+    expect(await transitions.finish(id, { ...OUTCOMES[0]! })).toMatchObject({ status: "completed", attempts: 3 });
+    expect((await events.settle()).map((e) => e.status)).toEqual([
+      "running",
+      "pending",
+      "running",
+      "running",
+      "completed",
+    ]);
+  });
+
+  test("reopenForRedrive leaves every status but failed alone", async ({ platform }) => {
+    const { transitions } = platform.app;
+    const { id: pendingId } = await pendingInvocation(platform);
+    const { id: runningId } = await pendingInvocation(platform);
+    await transitions.markRunning(runningId, "worker-a");
+    const { id: completedId } = await pendingInvocation(platform);
+    await transitions.finish(completedId, { ...OUTCOMES[0]! });
+    const { id: timeoutId } = await pendingInvocation(platform);
+    await transitions.finish(timeoutId, { ...OUTCOMES[2]! });
+
+    for (const id of [pendingId, runningId, completedId, timeoutId]) {
+      const before = await row(platform, id);
+      const events = await recordEvents(platform, id);
+      expect(await transitions.reopenForRedrive(id), before.status).toBeNull();
+      expect(await row(platform, id)).toEqual(before);
+      expect(await events.settle()).toEqual([]);
+    }
+  });
+
+  test("reopenForRedrive takes a failed invocation back to a fresh pending one and publishes it", async ({
+    platform,
+  }) => {
+    const { transitions } = platform.app;
+    const { id } = await pendingInvocation(platform);
+    await transitions.markRunning(id, "worker-a");
+    await transitions.finish(id, {
+      status: "failed",
+      error: "platform failure after 1 attempt(s), moved to the dead-letter list: gone",
+      result: Prisma.DbNull,
+    });
+    const events = await recordEvents(platform, id);
+    const reopened = await transitions.reopenForRedrive(id);
+    expect(reopened).toMatchObject({ id, status: "pending", error: null, workerId: null, attempts: 0 });
+    expect(reopened?.completedAt).toBeNull();
+    expect(await row(platform, id)).toEqual(reopened);
+    expect(await events.settle()).toEqual([{ status: "pending", error: null, attempts: 0 }]);
+  });
+});
+
+/** A directory every function uid may write to: each run leaves a file there. */
+async function runsDir() {
+  const dir = await mkdtemp(join(tmpdir(), "faas-runs-"));
+  await chmod(dir, 0o777);
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Counts its runs in RUNS_DIR and answers {"run": n}. The first run waits for RUNS_DIR/gate
+ * (the test opens it); later runs end at once.
+ */
+const COUNTING_PY = `import json, os, time, uuid
+d = os.environ["RUNS_DIR"]
+n = len([f for f in os.listdir(d) if f.startswith("start-")]) + 1
+open(os.path.join(d, "start-" + uuid.uuid4().hex), "w").write(str(n))
+while n == 1 and not os.path.exists(os.path.join(d, "gate")):
+    time.sleep(0.02)
+open(os.path.join(d, "end-" + uuid.uuid4().hex), "w").write(str(n))
+print(json.dumps({"run": n}))
+`;
+
+const files = async (dir: string, prefix: string) => (await readdir(dir)).filter((f) => f.startsWith(prefix));
+
+/** Until the queue no longer holds the invocation: its last message was acked (or dead-lettered). */
+async function drained(platform: Platform, id: string) {
+  const { queue, redis, keys } = platform.app;
+  await waitFor(
+    "the queue to let go of the invocation",
+    async () => (await queue.holds([id])).size === 0 && (await redis.llen(keys.processing)) === 0,
+    { capMs: 30_000 },
+  );
+}
+
+describe("a terminal status is final (through a worker)", () => {
+  test("a duplicate delivery of a finished invocation is dropped: no second run, no change, no event", async ({
+    platform,
+  }) => {
+    const dir = await runsDir();
+    await writeFile(join(dir, "gate"), "open");
+    const fnId = await createFn(platform, COUNTING_PY, { environment: { RUNS_DIR: dir } });
+    const worker = await platform.startWorker();
+    onTestFinished(() => worker.stop());
+    const res = await platform.request("POST", "/invoke", { function_id: fnId, payload: {} });
+    const id = res.body.data.id as string;
+    await platform.app.invocations.waitForTerminal(id, 60_000);
+    await drained(platform, id);
+    const finished = await row(platform, id);
+    expect(finished).toMatchObject({ status: "completed", result: { run: 1 }, attempts: 1, workerId: worker.id });
+
+    const events = await recordEvents(platform, id);
+    await platform.app.queue.enqueue(newMessage(id, fnId)); // e.g. a lease that expired just before the ack
+    expect(await platform.app.queue.holds([id])).toEqual(new Set([id]));
+    await drained(platform, id);
+
+    expect(await files(dir, "start-")).toHaveLength(1);
+    expect(await row(platform, id)).toEqual(finished);
+    expect(await events.settle()).toEqual([]);
+  });
+
+  test("a late result of an overlapping redelivery changes nothing: the first result stays", async ({ platform }) => {
+    const dir = await runsDir();
+    const fnId = await createFn(platform, COUNTING_PY, { environment: { RUNS_DIR: dir } });
+    const worker = await platform.startWorker({ WORKER_CONCURRENCY: "2" });
+    onTestFinished(() => worker.stop());
+    const res = await platform.request("POST", "/invoke", { function_id: fnId, payload: {} });
+    const id = res.body.data.id as string;
+    const events = await recordEvents(platform, id);
+    // Run 1 is under way and waits for the gate ...
+    await waitFor("run 1 to start", async () => (await files(dir, "start-")).length === 1);
+    // ... when the same invocation is delivered again (a lease that expired on a slow worker).
+    await platform.app.queue.enqueue(newMessage(id, fnId));
+    const first = await platform.app.invocations.waitForTerminal(id, 60_000);
+    expect(first).toMatchObject({ status: "completed", result: { run: 2 }, attempts: 2 });
+
+    // Run 1 now ends too, and reports its own result.
+    await writeFile(join(dir, "gate"), "open");
+    await waitFor("run 1 to end", async () => (await files(dir, "end-")).length === 2);
+    await drained(platform, id);
+
+    const final = await row(platform, id);
+    expect(final.result).toEqual({ run: 2 });
+    expect(final.completedAt).toEqual(first.completedAt);
+    expect((await events.settle()).filter((e) => e.status === "completed")).toHaveLength(1);
+  });
+});
