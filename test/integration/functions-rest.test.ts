@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { describe, expect } from "vitest";
 import { platformTest } from "../support/fixtures.js";
@@ -5,6 +6,11 @@ import { b64, functionBody, HELLO } from "../support/functions.js";
 import type { Platform } from "../support/platform.js";
 
 const test = platformTest();
+
+const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** The README's "at most 6 MiB decoded", the default FUNCTION_MAX_CODE_BYTES. */
+const SIX_MIB = 6 * 1024 * 1024;
 
 async function countFiles(dir: string): Promise<number> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -28,10 +34,13 @@ async function expectRejected(platform: Platform, body: unknown, field: string, 
 describe("function management over REST", () => {
   test("creates, reads, updates and deletes a function", async ({ platform }) => {
     const body = functionBody({ environment: { GREETING: "hi" }, metadata: { team: "a" } });
+    const from = Date.now();
     const created = await platform.request("POST", "/functions", body);
+    const to = Date.now();
     expect(created.status).toBe(201);
     const fn = created.body.data;
-    expect(fn).toMatchObject({
+    expect(fn).toEqual({
+      id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
       name: body.name,
       version: "1.0.0",
       runtime: "python",
@@ -42,9 +51,15 @@ describe("function management over REST", () => {
       environment: { GREETING: "hi" },
       metadata: { team: "a" },
       network: false,
+      timeout_ms: 30_000,
+      code_sha256: sha256(HELLO.python),
+      code_size: Buffer.byteLength(HELLO.python),
+      created_at: expect.stringMatching(ISO_MS),
+      updated_at: expect.stringMatching(ISO_MS),
     });
-    expect(fn.id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(fn.code_size).toBe(Buffer.byteLength(HELLO.python));
+    expect(Date.parse(fn.updated_at)).toBeGreaterThanOrEqual(Date.parse(fn.created_at));
+    expect(Date.parse(fn.created_at)).toBeGreaterThanOrEqual(from);
+    expect(Date.parse(fn.created_at)).toBeLessThanOrEqual(to);
 
     const got = await platform.request("GET", `/functions/${fn.id}`);
     expect(got.status).toBe(200);
@@ -52,15 +67,19 @@ describe("function management over REST", () => {
 
     const updated = await platform.request("PUT", `/functions/${fn.id}`, { timeout: "1m30s", memory_mb: 256 });
     expect(updated.status).toBe(200);
-    expect(updated.body.data).toMatchObject({
+    expect(updated.body.data).toEqual({
+      ...fn,
       timeout: "1m30s",
+      timeout_ms: 90_000,
       memory_mb: 256,
-      handler: "main",
-      code_sha256: fn.code_sha256,
+      updated_at: expect.stringMatching(ISO_MS),
     });
+    expect(Date.parse(updated.body.data.updated_at)).toBeGreaterThanOrEqual(Date.parse(fn.updated_at));
 
+    // DELETE answers 200 with the function as it was.
     const deleted = await platform.request("DELETE", `/functions/${fn.id}`);
     expect(deleted.status).toBe(200);
+    expect(deleted.body.data).toEqual(updated.body.data);
     expect((await platform.request("GET", `/functions/${fn.id}`)).status).toBe(404);
     expect((await platform.request("DELETE", `/functions/${fn.id}`)).status).toBe(404);
   });
@@ -71,7 +90,9 @@ describe("function management over REST", () => {
     const newCode = `${HELLO.python}\n# v2\n`;
     const res = await platform.request("PUT", `/functions/${body.data.id}`, { code: b64(newCode) });
     expect(res.status).toBe(200);
-    expect(res.body.data.code_sha256).not.toBe(oldSha);
+    expect(oldSha).toBe(sha256(HELLO.python));
+    expect(res.body.data.code_sha256).toBe(sha256(newCode));
+    expect(res.body.data.code_size).toBe(Buffer.byteLength(newCode));
     expect((await platform.app.storage.get(oldSha)).toString()).toBe(HELLO.python);
     expect((await platform.app.storage.get(res.body.data.code_sha256)).toString()).toBe(newCode);
   });
@@ -96,6 +117,7 @@ describe("function management over REST", () => {
       const q: string = `/functions?runtime=go&name=${tag}&limit=2${cursor ? `&cursor=${cursor}` : ""}`;
       const res = await platform.request("GET", q);
       expect(res.status).toBe(200);
+      expect(res.body.pagination.limit).toBe(2);
       expect(res.body.data.length).toBeLessThanOrEqual(2);
       for (const f of res.body.data) expect(f.runtime).toBe("go");
       seen.push(...res.body.data.map((f: { id: string }) => f.id));
@@ -108,6 +130,26 @@ describe("function management over REST", () => {
     expect((await platform.request("GET", "/functions?runtime=cobol")).status).toBe(400);
     expect((await platform.request("GET", "/functions?limit=0")).status).toBe(400);
     expect((await platform.request("GET", "/functions?cursor=zzz")).status).toBe(400);
+  });
+
+  test("code of exactly 6 MiB decoded is accepted; one byte more is a 400 naming code", async ({ platform }) => {
+    const exact = Buffer.alloc(SIX_MIB, "a");
+    const ok = await platform.request("POST", "/functions", functionBody({ code: exact.toString("base64") }));
+    expect(ok.status, JSON.stringify(ok.body).slice(0, 300)).toBe(201);
+    expect(ok.body.data.code_size).toBe(SIX_MIB);
+    expect(ok.body.data.code_sha256).toBe(sha256(exact));
+    expect((await platform.app.storage.get(ok.body.data.code_sha256)).length).toBe(SIX_MIB);
+
+    const over = Buffer.alloc(SIX_MIB + 1, "a").toString("base64");
+    await expectRejected(platform, functionBody({ code: over }), "code");
+    const res = await platform.request("POST", "/functions", functionBody({ code: over }));
+    expect(res.body.error.details.fields).toEqual([
+      { field: "code", message: `decoded code exceeds the limit of ${SIX_MIB} bytes` },
+    ]);
+    // The same limit holds for an update.
+    const put = await platform.request("PUT", `/functions/${ok.body.data.id}`, { code: over });
+    expect(put.status).toBe(400);
+    expect(put.body.error.details.fields.map((f: { field: string }) => f.field)).toEqual(["code"]);
   });
 
   test("duplicate name+version is a 409 and writes nothing", async ({ platform }) => {
@@ -145,6 +187,7 @@ describe("function management over REST", () => {
     await expectRejected(platform, functionBody({ code: "%%%not base64%%%" }), "code", /base64/);
     await expectRejected(platform, functionBody({ code: "" }), "code", /empty/);
     await expectRejected(platform, functionBody({ code: b64("x".repeat(max + 1)) }), "code", /exceeds/);
+    await expectRejected(platform, functionBody({ code: "YWJj\nZA" }), "code", /base64/);
     await expectRejected(platform, functionBody({ timeout: "soon" }), "timeout");
     await expectRejected(platform, functionBody({ timeout: "0s" }), "timeout", /greater than zero/);
     await expectRejected(platform, functionBody({ timeout: "-5s" }), "timeout");
@@ -198,5 +241,9 @@ describe("function management over REST", () => {
     expect(missing.body.error.code).toBe("NOT_FOUND");
     const wrong = await platform.request("PATCH", "/functions");
     expect(wrong.status).toBe(405);
+    expect(wrong.body.error.code).toBe("METHOD_NOT_ALLOWED");
+    const wrongOnId = await fetch(`${platform.url}/functions/6f1c2a4e-0000-4000-8000-000000000000`, { method: "POST" });
+    expect(wrongOnId.status).toBe(405);
+    expect(wrongOnId.headers.get("allow")).toBe("GET, PUT, DELETE");
   });
 });

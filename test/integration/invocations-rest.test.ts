@@ -3,7 +3,10 @@ import { describe, expect } from "vitest";
 import { invocationTopic } from "../../src/redis/keys.js";
 import { platformTest } from "../support/fixtures.js";
 import { b64, functionBody, HELLO } from "../support/functions.js";
+import { GATED_PY, newGate } from "../support/gate.js";
 import type { Platform } from "../support/platform.js";
+import { expectFinishedTimeline } from "../support/timeline.js";
+import { waitFor } from "../support/waiting.js";
 
 const test = platformTest({ workers: 1, env: { WORKER_CONCURRENCY: "4", INVOCATION_MAX_LOG_BYTES: "2048" } });
 
@@ -20,7 +23,9 @@ async function invokeAndWait(
   extra: Record<string, unknown> = {},
 ) {
   const res = await platform.request("POST", "/invoke?wait=60s", { function_id: functionId, payload, ...extra });
-  expect([200, 202]).toContain(res.status);
+  // Every function here ends well within the wait: the answer is the finished invocation.
+  expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBe(200);
+  expect(["completed", "failed", "timeout"]).toContain(res.body.data.status);
   return res.body.data;
 }
 
@@ -28,28 +33,64 @@ describe("invocations over REST with the process runtime", () => {
   for (const runtime of ["python", "nodejs", "go"] as const) {
     test(`the quick reference's ${runtime} example returns Hello, Test!`, async ({ platform }) => {
       const id = await createFn(platform, runtime, HELLO[runtime]);
+      const from = Date.now();
       const inv = await invokeAndWait(platform, id, { name: "Test" });
+      const to = Date.now();
       expect(inv.status, inv.error ?? inv.logs).toBe("completed");
       expect(inv.result).toEqual({ message: "Hello, Test!" });
       expect(inv.exit_code).toBe(0);
+      expect(inv.error).toBeNull();
+      expect(inv.logs).toBe("");
       expect(inv.attempts).toBe(1);
       expect(inv.worker_id).toBe(platform.workers[0]?.id);
-      expect(inv.duration_ms).toBeGreaterThanOrEqual(0);
-      expect(inv.started_at).not.toBeNull();
-      expect(inv.completed_at).not.toBeNull();
+      expectFinishedTimeline(
+        { created: inv.created_at, started: inv.started_at, completed: inv.completed_at, durationMs: inv.duration_ms },
+        from,
+        to,
+      );
     });
   }
 
   test("POST /invoke answers 202 with the pending invocation; GET follows it to completion", async ({ platform }) => {
     const id = await createFn(platform, "python", HELLO.python);
+    const from = Date.now();
     const res = await platform.request("POST", "/invoke", { function_id: id, payload: { name: "Async" } });
     expect(res.status).toBe(202);
-    expect(res.body.data.status).toBe("pending");
     const invocationId = res.body.data.invocation_id;
+    expect(invocationId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(res.body.data).toMatchObject({
+      id: invocationId,
+      function_id: id,
+      status: "pending",
+      payload: { name: "Async" },
+      result: null,
+      error: null,
+      exit_code: null,
+      attempts: 0,
+      worker_id: null,
+      duration_ms: null,
+      started_at: null,
+      completed_at: null,
+    });
     const done = await platform.app.invocations.waitForTerminal(invocationId, 60_000);
     expect(done.status).toBe("completed");
     const got = await platform.request("GET", `/invocations/${invocationId}`);
-    expect(got.body.data.result).toEqual({ message: "Hello, Async!" });
+    const to = Date.now();
+    expect(got.status).toBe(200);
+    expect(got.body.data).toMatchObject({
+      id: invocationId,
+      status: "completed",
+      result: { message: "Hello, Async!" },
+      exit_code: 0,
+      attempts: 1,
+      created_at: res.body.data.created_at,
+    });
+    const inv = got.body.data;
+    expectFinishedTimeline(
+      { created: inv.created_at, started: inv.started_at, completed: inv.completed_at, durationMs: inv.duration_ms },
+      from,
+      to,
+    );
   });
 
   test("non-JSON output is kept as text; stderr is kept as logs", async ({ platform }) => {
@@ -61,7 +102,7 @@ describe("invocations over REST with the process runtime", () => {
     const inv = await invokeAndWait(platform, id);
     expect(inv.status).toBe("completed");
     expect(inv.result).toBe("plain words");
-    expect(inv.logs).toContain("to stderr");
+    expect(inv.logs).toBe("to stderr\n");
   });
 
   test("a non-zero exit is failed with its exit code and logs", async ({ platform }) => {
@@ -70,14 +111,17 @@ describe("invocations over REST with the process runtime", () => {
     expect(inv.status).toBe("failed");
     expect(inv.exit_code).toBe(3);
     expect(inv.error).toMatch(/code 3/);
-    expect(inv.logs).toContain("boom");
+    expect(inv.logs).toBe("boom\n");
   });
 
   test("an infinite loop ends as timeout at its limit", async ({ platform }) => {
     const id = await createFn(platform, "python", "while True:\n    pass\n", { timeout: "1500ms" });
     const inv = await invokeAndWait(platform, id);
     expect(inv.status).toBe("timeout");
+    // At its limit: not before, and well before the 5 s backstop past it (limit + 2 s).
     expect(inv.duration_ms).toBeGreaterThanOrEqual(1500);
+    expect(inv.duration_ms).toBeLessThan(3500);
+    expect(Date.parse(inv.completed_at) - Date.parse(inv.started_at)).toBeLessThan(3500);
     expect(inv.error).toMatch(/timed out/);
   });
 
@@ -88,6 +132,8 @@ describe("invocations over REST with the process runtime", () => {
     const inv = await invokeAndWait(platform, id, {}, { timeout: "1s" });
     expect(inv.status).toBe("timeout");
     expect(inv.timeout).toBe("1s");
+    expect(inv.duration_ms).toBeGreaterThanOrEqual(1000);
+    expect(inv.duration_ms).toBeLessThan(3000);
     const refused = await platform.request("POST", "/invoke", { function_id: id, timeout: "20s" });
     expect(refused.status).toBe(400);
     expect(refused.body.error.details.fields[0].field).toBe("timeout");
@@ -98,21 +144,25 @@ describe("invocations over REST with the process runtime", () => {
     const id = await createFn(platform, "python", hog, { memory_mb: 64, timeout: "20s" });
     const inv = await invokeAndWait(platform, id);
     expect(inv.status).toBe("failed");
-    expect(inv.error).toMatch(/memory/i);
+    expect(inv.error).toBe("out of memory: exceeded 64 MiB");
   });
 
   test("a function cannot read the platform's environment", async ({ platform }) => {
     process.env.DB_PASSWORD = "platform-secret";
-    const code =
-      'import os, json\nprint(json.dumps({"db": os.environ.get("DB_PASSWORD"), "mine": os.environ.get("MINE"), "keys": sorted(os.environ.keys())}))\n';
-    const id = await createFn(platform, "python", code, { environment: { MINE: "yes" } });
-    const inv = await invokeAndWait(platform, id);
-    expect(inv.status).toBe("completed");
-    expect(inv.result.db).toBeNull();
-    expect(inv.result.mine).toBe("yes");
-    for (const key of inv.result.keys)
-      expect(["FUNCTION_PAYLOAD", "MINE", "PATH", "HOME", "LANG", "LC_CTYPE", "PWD", "SHLVL", "_"]).toContain(key);
-    delete process.env.DB_PASSWORD;
+    try {
+      const code =
+        'import os, json\nprint(json.dumps({"db": os.environ.get("DB_PASSWORD"), "mine": os.environ.get("MINE"), "keys": sorted(os.environ.keys())}))\n';
+      const id = await createFn(platform, "python", code, { environment: { MINE: "yes" } });
+      const inv = await invokeAndWait(platform, id);
+      expect(inv.status).toBe("completed");
+      expect(inv.result.db).toBeNull();
+      expect(inv.result.mine).toBe("yes");
+      for (const key of inv.result.keys)
+        expect(["FUNCTION_PAYLOAD", "MINE", "PATH", "HOME", "LANG", "LC_CTYPE", "PWD", "SHLVL", "_"]).toContain(key);
+      expect(inv.result.keys).toEqual(expect.arrayContaining(["FUNCTION_PAYLOAD", "MINE", "PATH", "HOME"]));
+    } finally {
+      delete process.env.DB_PASSWORD;
+    }
   });
 
   test("a function runs unprivileged and without network unless it asks for it", async ({ platform }) => {
@@ -181,23 +231,82 @@ describe("invocations over REST with the process runtime", () => {
     try {
       const inv = await invokeAndWait(platform, id, { name: "Events" });
       expect(inv.status).toBe("completed");
-      await platform.app.redis.ping(); // events are published before the wait resolves; let delivery catch up
-      const statuses = await (async () => {
-        for (let i = 0; i < 100 && (seen.get(inv.id)?.length ?? 0) < 3; i++)
-          await new Promise((r) => setTimeout(r, 20));
-        return seen.get(inv.id);
-      })();
+      // Events are published before the wait resolves; delivery to this subscriber may lag.
+      const statuses = await waitFor("three status events", async () => (seen.get(inv.id)?.length ?? 0) >= 3, {
+        capMs: 10_000,
+      }).then(() => seen.get(inv.id));
       expect(statuses).toEqual(["pending", "running", "completed"]);
     } finally {
       sub.disconnect();
     }
   });
 
-  test("?wait answers 202 with the unfinished invocation when the wait runs out", async ({ platform }) => {
-    const id = await createFn(platform, "python", "import time\ntime.sleep(3)\nprint(1)\n");
-    const res = await platform.request("POST", "/invoke?wait=200ms", { function_id: id });
-    expect(res.status).toBe(202);
-    expect(["pending", "running"]).toContain(res.body.data.status);
+  test("?wait=30s answers 200 with the finished invocation", async ({ platform }) => {
+    const id = await createFn(platform, "python", HELLO.python);
+    const res = await platform.request("POST", "/invoke?wait=30s", { function_id: id, payload: { name: "Waited" } });
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({
+      function_id: id,
+      status: "completed",
+      result: { message: "Hello, Waited!" },
+      error: null,
+      exit_code: 0,
+      attempts: 1,
+    });
+    // The answer is the stored, finished invocation.
+    const got = await platform.request("GET", `/invocations/${res.body.data.invocation_id}`);
+    expect(res.body.data).toEqual(got.body.data);
+  });
+
+  test("a wait field in the body answers 200 with the finished invocation, like ?wait", async ({ platform }) => {
+    const id = await createFn(platform, "nodejs", HELLO.nodejs);
+    const res = await platform.request("POST", "/invoke", { function_id: id, payload: { name: "Field" }, wait: "30s" });
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({ status: "completed", result: { message: "Hello, Field!" }, exit_code: 0 });
+  });
+
+  test("?wait follows an invocation that finishes after the request came in", async ({ platform }) => {
+    const id = await createFn(platform, "python", GATED_PY, { timeout: "60s" });
+    const gate = await newGate();
+    try {
+      const answer = platform.request("POST", "/invoke?wait=60s", {
+        function_id: id,
+        payload: { gate: gate.path, n: 7 },
+      });
+      // Only once the function runs (the request is waiting) does the test let it end.
+      await waitFor("the gated invocation to run", () =>
+        platform.app.db.invocation.findFirst({ where: { functionId: id, status: "running" } }),
+      );
+      await gate.open();
+      const res = await answer;
+      expect(res.status).toBe(200);
+      expect(res.body.data).toMatchObject({ status: "completed", result: { released: 7 } });
+    } finally {
+      await gate.open();
+      await gate.remove();
+    }
+  });
+
+  test("?wait answers 202 with the current state when the invocation does not end in time", async ({ platform }) => {
+    const id = await createFn(platform, "python", GATED_PY, { timeout: "60s" });
+    const gate = await newGate();
+    try {
+      const started = Date.now();
+      const res = await platform.request("POST", "/invoke?wait=200ms", {
+        function_id: id,
+        payload: { gate: gate.path, n: 1 },
+      });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+      expect(res.status).toBe(202);
+      expect(["pending", "running"]).toContain(res.body.data.status);
+      expect(res.body.data).toMatchObject({ result: null, exit_code: null, completed_at: null });
+      await gate.open();
+      const done = await platform.app.invocations.waitForTerminal(res.body.data.invocation_id, 60_000);
+      expect(done.status).toBe("completed");
+    } finally {
+      await gate.open();
+      await gate.remove();
+    }
   });
 
   test("unknown or deleted functions are 404 and queue nothing; bad invoke input is 400", async ({ platform }) => {
