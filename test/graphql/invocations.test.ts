@@ -3,6 +3,7 @@ import { describe, expect } from "vitest";
 import { platformTest } from "../support/fixtures.js";
 import { b64, functionBody, HELLO } from "../support/functions.js";
 import type { Platform } from "../support/platform.js";
+import { expectFinishedTimeline } from "../support/timeline.js";
 import { as, gql, gqlData } from "./client.js";
 import {
   CreateFunctionDocument,
@@ -32,6 +33,7 @@ async function invoke(platform: Platform, input: InvokeInput) {
 describe("invocations over GraphQL", () => {
   test("invoke queues a PENDING invocation that a worker completes", async ({ platform }) => {
     const functionId = await createFn(platform);
+    const from = Date.now();
     const { invocation, finished } = await invoke(platform, {
       functionId,
       payload: { name: "GraphQL" },
@@ -44,11 +46,20 @@ describe("invocations over GraphQL", () => {
       payload: { name: "GraphQL" },
       headers: { "x-trace": "1" },
       timeout: "30s",
+      timeoutMs: 30_000,
       attempts: 0,
+      result: null,
+      error: null,
+      exitCode: null,
+      workerId: null,
+      durationMs: null,
+      startedAt: null,
+      completedAt: null,
     });
 
     await platform.app.invocations.waitForTerminal(invocation.id, 60_000);
     const got = (await gqlData(platform, InvocationDocument, { id: invocation.id })).invocation;
+    const to = Date.now();
     expect(got).toMatchObject({
       id: invocation.id,
       status: "COMPLETED",
@@ -57,10 +68,15 @@ describe("invocations over GraphQL", () => {
       attempts: 1,
       workerId: platform.workers[0]?.id,
       function: { id: functionId },
+      createdAt: invocation.createdAt,
+      error: null,
+      logs: "",
     });
-    expect(got?.startedAt).not.toBeNull();
-    expect(got?.completedAt).not.toBeNull();
-    expect(got?.durationMs).toBeGreaterThanOrEqual(0);
+    expectFinishedTimeline(
+      { created: got?.createdAt, started: got?.startedAt, completed: got?.completedAt, durationMs: got?.durationMs },
+      from,
+      to,
+    );
   });
 
   test("invoke with wait answers with the outcome; a failing function is FAILED with its logs", async ({
