@@ -1,8 +1,11 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { ApiServer } from "../../src/api/server.js";
 import { App } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/lib/logger.js";
+import { redisKeys } from "../../src/redis/keys.js";
 import { functionBody } from "../support/functions.js";
 import { dbUrlFor, startPlatform } from "../support/platform.js";
 
@@ -34,24 +37,46 @@ async function healthWith(env: Record<string, string>) {
 }
 
 describe("GET /health", () => {
-  it("is 200 with both dependencies up", async () => {
-    const res = await healthWith({});
-    expect(res.status).toBe(200);
-    expect(res.body.data).toMatchObject({ status: "ok", checks: { postgres: "ok", redis: "ok" } });
-    expect(Object.keys(res.body.data.queue).sort()).toEqual(["dead_letter", "delayed", "processing", "queued"]);
+  it("is 200 with both dependencies up, counting each queue list and the live workers", async () => {
+    // A prefix of its own, seeded with a different count in each place health reports.
+    const prefix = `healthtest-${randomBytes(4).toString("hex")}`;
+    const keys = redisKeys(prefix);
+    const redis = new Redis({ host: "127.0.0.1", port: 6379, lazyConnect: true });
+    await redis.connect();
+    try {
+      await redis.lpush(keys.queue, "q1", "q2");
+      await redis.lpush(keys.processing, "p1");
+      await redis.zadd(keys.delayed, 1, "d1", 2, "d2", 3, "d3");
+      await redis.lpush(keys.deadLetter, "x1", "x2", "x3", "x4");
+      // One heartbeat is fresh; one is ten minutes old (three leases of 30 s is the cut-off).
+      await redis.hset(keys.workers, "alive", Date.now(), "gone", Date.now() - 600_000);
+      const res = await healthWith({ REDIS_KEY_PREFIX: prefix });
+      expect(res.status).toBe(200);
+      expect(res.body.data).toEqual({
+        status: "ok",
+        checks: { postgres: "ok", redis: "ok" },
+        queue: { queued: 2, processing: 1, delayed: 3, dead_letter: 4 },
+        workers: { live: 1 },
+      });
+      // A stale heartbeat is dropped, a live one kept.
+      expect(await redis.hkeys(keys.workers)).toEqual(["alive"]);
+    } finally {
+      const mine = await redis.keys(`${prefix}:*`);
+      if (mine.length > 0) await redis.del(...mine);
+      redis.disconnect();
+    }
   });
 
   it("is 503 naming Redis when Redis is down", async () => {
     const res = await healthWith({ REDIS_ADDR: DEAD });
     expect(res.status).toBe(503);
-    expect(res.body.data.checks).toEqual({ postgres: "ok", redis: "down" });
-    expect(res.body.data.queue).toBeUndefined();
+    expect(res.body.data).toEqual({ status: "degraded", checks: { postgres: "ok", redis: "down" } });
   });
 
   it("is 503 naming PostgreSQL when PostgreSQL is down, and API calls answer 503 too", async () => {
     const res = await healthWith({ DATABASE_URL: `postgresql://postgres:postgres@${DEAD}/faas` });
     expect(res.status).toBe(503);
-    expect(res.body.data.checks).toEqual({ postgres: "down", redis: "ok" });
+    expect(res.body.data).toMatchObject({ status: "degraded", checks: { postgres: "down", redis: "ok" } });
     expect(res.functions.status).toBe(503);
     expect(res.functions.body.error.code).toBe("SERVICE_UNAVAILABLE");
     expect(JSON.stringify(res.functions.body)).not.toMatch(/stack|127\.0\.0\.1/);
