@@ -60,22 +60,29 @@ async function containers(labels: Record<string, string> = {}): Promise<Dockerod
 }
 
 /**
- * Resolves on the engine's next "start" event of a container of this file with `labels`
- * (subscribe before starting the run). An event, not a poll.
+ * Resolves on the engine's "start" event of a container of this file with `labels` (call
+ * before starting the run; events since a second earlier are replayed, so none is missed)
+ * with the container id and the engine's own time of the start. An event, not a poll.
  */
-async function nextStart(labels: Record<string, string>): Promise<string> {
+async function nextStart(labels: Record<string, string>): Promise<{ id: string; atMs: number }> {
   const all = { ...testLabel, ...labels };
   const stream = (await docker.getEvents({
+    since: Math.floor(Date.now() / 1000) - 1,
     filters: { type: ["container"], event: ["start"], label: Object.entries(all).map(([k, v]) => `${k}=${v}`) },
   })) as NodeJS.ReadableStream & { destroy(): void };
   return new Promise((resolve, reject) => {
     let buffered = "";
     stream.on("data", (chunk: Buffer) => {
       buffered += chunk.toString("utf8");
-      const line = buffered.split("\n").find((l) => l.trim() !== "");
+      // Only whole lines: a chunk may end in the middle of an event.
+      const line = buffered
+        .split("\n")
+        .slice(0, -1)
+        .find((l) => l.trim() !== "");
       if (line) {
         stream.destroy();
-        resolve((JSON.parse(line) as { id: string }).id);
+        const event = JSON.parse(line) as { id: string; timeNano: number };
+        resolve({ id: event.id, atMs: event.timeNano / 1e6 });
       }
     });
     stream.on("error", reject);
@@ -183,9 +190,16 @@ describe("container runtime", () => {
 
   it("kills a function at its timeout and removes its container", async () => {
     const req = request("python", INFINITE_LOOP, { timeoutMs: 2000 });
+    // The container starts before the function does (it waits for its code on stdin).
+    const started = nextStart({ "faas.invocation": req.invocationId });
     const result = await runtime.run(req);
+    const endedAt = Date.now();
     expect(result.outcome).toBe("timeout");
-    expect(result.error).toMatch(/timed out after 2s/);
+    expect(result.error).toBe("timed out after 2s");
+    expect(result.durationMs).toBeGreaterThanOrEqual(2000);
+    // Limit + 2 s: the worker's kill, not the launcher's backstop (timeout -s KILL, 2 s + 5 s).
+    expect(result.durationMs).toBeLessThanOrEqual(2000 + 2000);
+    expect(endedAt - (await started).atMs).toBeLessThanOrEqual(2000 + 2000);
     expect(await containers({ "faas.invocation": req.invocationId })).toHaveLength(0);
   });
 
@@ -216,6 +230,7 @@ describe("container runtime", () => {
     const req = request("python", bomb, { timeoutMs: 3000 });
     const result = await small.run(req);
     expect(["timeout", "failed"]).toContain(result.outcome);
+    expect(result.durationMs).toBeLessThanOrEqual(3000 + 2000);
     expect(await containers({ "faas.invocation": req.invocationId })).toHaveLength(0);
     // The engine is still healthy and still runs functions.
     await docker.ping();
