@@ -1,0 +1,463 @@
+// Validation of function input (REST and GraphQL share it): each rule names its field and
+// says why, and every limit is enforced exactly at its boundary.
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { type FieldProblem, ValidationError } from "../../src/errors.js";
+import {
+  createFunctionSchema,
+  RUNTIMES,
+  timeoutSchema,
+  updateFunctionSchema,
+} from "../../src/functions/function-input.js";
+import { parseOrThrow } from "../../src/lib/zod-errors.js";
+
+const limits = loadConfig({}).limits;
+const create = createFunctionSchema(limits);
+const update = updateFunctionSchema(limits);
+
+// base64 of "print(1)"
+const CODE = "cHJpbnQoMSk=";
+const SAFE_NAME_MESSAGE = "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit";
+const valid = { name: "hello", runtime: "python", code: CODE };
+
+function problems(schema: Parameters<typeof parseOrThrow>[0], input: unknown): FieldProblem[] {
+  try {
+    parseOrThrow(schema, input);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ValidationError);
+    return (err as ValidationError).details.fields;
+  }
+  throw new Error("expected a ValidationError, the input was accepted");
+}
+
+const createProblems = (fields: Record<string, unknown>) => problems(create, { ...valid, ...fields });
+const created = (fields: Record<string, unknown>) => parseOrThrow(create, { ...valid, ...fields });
+
+describe("create: defaults and the accepted shape", () => {
+  it("fills every default from the configuration", () => {
+    expect(parseOrThrow(create, valid)).toStrictEqual({
+      name: "hello",
+      version: "1.0.0",
+      runtime: "python",
+      handler: "main",
+      code: Buffer.from("print(1)"),
+      memory_mb: 128,
+      max_concurrency: 10,
+      environment: {},
+      metadata: {},
+      network: false,
+    });
+  });
+
+  it("defaults follow the configuration", () => {
+    const custom = loadConfig({ FUNCTION_DEFAULT_MEMORY_MB: "256", FUNCTION_DEFAULT_MAX_CONCURRENCY: "3" }).limits;
+    expect(parseOrThrow(createFunctionSchema(custom), valid)).toMatchObject({ memory_mb: 256, max_concurrency: 3 });
+  });
+
+  it("keeps every given field", () => {
+    expect(
+      created({
+        version: "2.0.1-beta_1",
+        runtime: "go",
+        handler: "Handle",
+        timeout: "1m30s",
+        memory_mb: 512,
+        max_concurrency: 7,
+        environment: { GREETING: "hi", _X1: "" },
+        metadata: { team: { name: "a" } },
+        network: true,
+      }),
+    ).toStrictEqual({
+      name: "hello",
+      version: "2.0.1-beta_1",
+      runtime: "go",
+      handler: "Handle",
+      code: Buffer.from("print(1)"),
+      timeout: 90_000,
+      memory_mb: 512,
+      max_concurrency: 7,
+      environment: { GREETING: "hi", _X1: "" },
+      metadata: { team: { name: "a" } },
+      network: true,
+    });
+  });
+
+  it("the runtimes are go, python and nodejs", () => {
+    expect(RUNTIMES).toStrictEqual(["go", "python", "nodejs"]);
+    for (const runtime of ["go", "python", "nodejs"]) expect(created({ runtime }).runtime).toBe(runtime);
+  });
+});
+
+describe("create: the body", () => {
+  it.each([null, "text", 42, [valid]])("a body that is not an object (%j) is refused as a whole", (body) => {
+    expect(problems(create, body)).toStrictEqual([{ field: "body", message: "must be a JSON object" }]);
+  });
+
+  it("reports every missing required field at once", () => {
+    expect(problems(create, {})).toStrictEqual([
+      { field: "name", message: "is required and must be a string" },
+      { field: "runtime", message: "must be one of go, python, nodejs" },
+      { field: "code", message: "must be a base64-encoded string" },
+    ]);
+  });
+
+  it("names each unknown field", () => {
+    expect(createProblems({ colour: "red", size: 1 })).toStrictEqual([
+      { field: "colour,size", message: "is not a known field" },
+    ]);
+  });
+});
+
+describe("create: name and version", () => {
+  it.each(["a", "A", "9", "hello-world", "my_fn.v2", "x".repeat(64), "Z9._-"])("accepts name %j", (name) => {
+    expect(created({ name }).name).toBe(name);
+  });
+
+  it.each([
+    ["x".repeat(65), "must be at most 64 characters"],
+    ["-leading-dash", SAFE_NAME_MESSAGE],
+    ["_leading", SAFE_NAME_MESSAGE],
+    [".hidden", SAFE_NAME_MESSAGE],
+    ["with space", SAFE_NAME_MESSAGE],
+    ["a/b", SAFE_NAME_MESSAGE],
+    ["trailing\n", SAFE_NAME_MESSAGE],
+    ["é", SAFE_NAME_MESSAGE],
+  ])("refuses name %j: %s", (name, message) => {
+    expect(createProblems({ name })).toStrictEqual([{ field: "name", message }]);
+  });
+
+  it("refuses an empty name (which is not a safe name either)", () => {
+    expect(createProblems({ name: "" })).toStrictEqual([
+      { field: "name", message: "must not be empty" },
+      { field: "name", message: SAFE_NAME_MESSAGE },
+    ]);
+  });
+
+  it("refuses a name that is not a string", () => {
+    expect(createProblems({ name: 7 })).toStrictEqual([{ field: "name", message: "is required and must be a string" }]);
+  });
+
+  it.each(["1", "1.0.0", "v".repeat(64)])("accepts version %j", (version) => {
+    expect(created({ version }).version).toBe(version);
+  });
+
+  it("refuses an empty version", () => {
+    expect(createProblems({ version: "" })).toStrictEqual([
+      { field: "version", message: "must not be empty" },
+      { field: "version", message: SAFE_NAME_MESSAGE },
+    ]);
+  });
+
+  it.each([
+    ["v".repeat(65), "must be at most 64 characters"],
+    ["1.0 beta", SAFE_NAME_MESSAGE],
+    ["-1", SAFE_NAME_MESSAGE],
+    [1, "must be a string"],
+  ])("refuses version %j: %s", (version, message) => {
+    expect(createProblems({ version })).toStrictEqual([{ field: "version", message }]);
+  });
+
+  it.each(["ruby", "Python", "", 1])("refuses runtime %j", (runtime) => {
+    expect(createProblems({ runtime })).toStrictEqual([
+      { field: "runtime", message: "must be one of go, python, nodejs" },
+    ]);
+  });
+});
+
+describe("create: code", () => {
+  // The default FUNCTION_MAX_CODE_BYTES, 6 MiB, exactly at and one byte over the limit.
+  it("accepts code of exactly 6 MiB decoded", () => {
+    const code = Buffer.alloc(6 * 1024 * 1024, 0x61);
+    expect(created({ code: code.toString("base64") }).code.length).toBe(6_291_456);
+  });
+
+  it("refuses code of 6 MiB + 1 byte decoded", () => {
+    const code = Buffer.alloc(6 * 1024 * 1024 + 1, 0x61);
+    expect(createProblems({ code: code.toString("base64") })).toStrictEqual([
+      { field: "code", message: "decoded code exceeds the limit of 6291456 bytes" },
+    ]);
+  });
+
+  describe("with FUNCTION_MAX_CODE_BYTES=10", () => {
+    const small = createFunctionSchema(loadConfig({ FUNCTION_MAX_CODE_BYTES: "10" }).limits);
+    const code = (text: string) => parseOrThrow(small, { ...valid, code: text }).code;
+    const codeProblems = (text: string) => problems(small, { ...valid, code: text });
+
+    it.each([
+      ["MDEyMzQ1", "012345"],
+      ["MDEyMzQ1Njc4", "012345678"],
+      ["MDEyMzQ1Njc4OQ==", "0123456789"],
+    ])("accepts %s (%s, up to the limit)", (text, decoded) => {
+      expect(code(text)).toStrictEqual(Buffer.from(decoded));
+    });
+
+    it.each([
+      ["MDEyMzQ1Njc4OWE=", "11 bytes"],
+      ["MDEyMzQ1Njc4OWFi", "12 bytes"],
+      ["MDEyMzQ1Njc4OWFiYw==", "13 bytes"],
+    ])("refuses %s (%s)", (text) => {
+      expect(codeProblems(text)).toStrictEqual([
+        { field: "code", message: "decoded code exceeds the limit of 10 bytes" },
+      ]);
+    });
+
+    it("refuses an oversized upload by its length alone, before looking at its content", () => {
+      // 20 characters could hold 15 bytes: too many, whatever they are.
+      expect(codeProblems("!".repeat(20))).toStrictEqual([
+        { field: "code", message: "decoded code exceeds the limit of 10 bytes" },
+      ]);
+      // 18 characters are past the 10 bytes + 2 of padding that the length check allows.
+      expect(codeProblems("!".repeat(18))).toStrictEqual([
+        { field: "code", message: "decoded code exceeds the limit of 10 bytes" },
+      ]);
+      // 16 characters could hold the 10 allowed bytes plus padding: so the content is checked.
+      expect(codeProblems("!".repeat(16))).toStrictEqual([{ field: "code", message: "is not valid base64" }]);
+    });
+  });
+
+  it("ignores whitespace and line breaks in the base64 text", () => {
+    expect(created({ code: " cHJp\nbnQo\r\n\tMSk= " }).code).toStrictEqual(Buffer.from("print(1)"));
+  });
+
+  it.each(["AA==", "AAA=", "AAAA", "+/+/", "AZaz09+/", "////"])("accepts the base64 %j", (text) => {
+    expect(created({ code: text }).code).toStrictEqual(Buffer.from(text, "base64"));
+  });
+
+  it.each([
+    ["AAAAA", "length not a multiple of 4"],
+    ["AAA", "length not a multiple of 4"],
+    ["A===", "three padding characters"],
+    ["====", "padding only"],
+    ["AA=A", "padding in the middle"],
+    ["!AAA", "a character outside the alphabet first"],
+    ["AAA!", "a character outside the alphabet last"],
+    ["-_-_", "the URL-safe alphabet"],
+    ["AA.A", "a dot"],
+  ])("refuses %j (%s)", (text) => {
+    expect(createProblems({ code: text })).toStrictEqual([{ field: "code", message: "is not valid base64" }]);
+  });
+
+  it.each(["", "   ", "\n\t"])("refuses empty code %j", (text) => {
+    expect(createProblems({ code: text })).toStrictEqual([{ field: "code", message: "must not be empty" }]);
+  });
+
+  it.each([123, null, ["cHJp"]])("refuses code that is not a string: %j", (code) => {
+    expect(createProblems({ code })).toStrictEqual([{ field: "code", message: "must be a base64-encoded string" }]);
+  });
+});
+
+describe("create: handler", () => {
+  it("is trimmed", () => {
+    expect(created({ handler: "  handle  " }).handler).toBe("handle");
+  });
+
+  it("accepts 256 characters", () => {
+    expect(created({ handler: "h".repeat(256) }).handler).toBe("h".repeat(256));
+  });
+
+  it.each([
+    ["", "must not be empty"],
+    ["   ", "must not be empty"],
+    ["h".repeat(257), "must be at most 256 characters"],
+    [5, "must be a string"],
+  ])("refuses %j: %s", (handler, message) => {
+    expect(createProblems({ handler })).toStrictEqual([{ field: "handler", message }]);
+  });
+});
+
+describe("create: timeout", () => {
+  it("is optional (the platform default applies later)", () => {
+    expect("timeout" in created({})).toBe(false);
+  });
+
+  it.each([
+    ["1ms", 1],
+    ["30s", 30_000],
+    ["15m", 900_000],
+    ["14m59.999s", 899_999],
+  ])("accepts %s up to the 15m maximum", (timeout, ms) => {
+    expect(created({ timeout }).timeout).toBe(ms);
+  });
+
+  it.each([
+    ["15m1ms", "must not exceed the maximum of 900s"],
+    ["16m", "must not exceed the maximum of 900s"],
+    ["0s", "must be greater than zero"],
+    ["0ms", "must be greater than zero"],
+    ["30", '"30" is not a duration such as "30s", "500ms" or "1m30s"'],
+    ["-1s", '"-1s" is not a duration such as "30s", "500ms" or "1m30s"'],
+    [30, 'must be a duration string such as "30s" or "1m30s"'],
+  ])("refuses %j: %s", (timeout, message) => {
+    expect(createProblems({ timeout })).toStrictEqual([{ field: "timeout", message }]);
+  });
+
+  it("quotes at most 40 characters of a bad duration", () => {
+    const text = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
+    expect(createProblems({ timeout: text })).toStrictEqual([
+      {
+        field: "timeout",
+        message: '"0123456789abcdefghijklmnopqrstuvwxyzABCD" is not a duration such as "30s", "500ms" or "1m30s"',
+      },
+    ]);
+  });
+
+  it("the maximum follows FUNCTION_MAX_TIMEOUT", () => {
+    const schema = timeoutSchema(90_000);
+    expect(schema.parse("90s")).toBe(90_000);
+    expect(schema.safeParse("90001ms").error?.issues.map((i) => i.message)).toStrictEqual([
+      "must not exceed the maximum of 90s",
+    ]);
+    expect(
+      timeoutSchema(1500)
+        .safeParse("2s")
+        .error?.issues.map((i) => i.message),
+    ).toStrictEqual(["must not exceed the maximum of 1.5s"]);
+  });
+});
+
+describe("create: memory and concurrency", () => {
+  it.each([64, 65, 8191, 8192])("accepts memory_mb %i", (memory_mb) => {
+    expect(created({ memory_mb }).memory_mb).toBe(memory_mb);
+  });
+
+  it.each([
+    [63, "must be between 64 and 8192"],
+    [8193, "must be between 64 and 8192"],
+    [0, "must be between 64 and 8192"],
+    [128.5, "must be a whole number"],
+    ["128", "must be a number"],
+  ])("refuses memory_mb %j: %s", (memory_mb, message) => {
+    expect(createProblems({ memory_mb })).toStrictEqual([{ field: "memory_mb", message }]);
+  });
+
+  it("the memory bounds follow the configuration", () => {
+    const schema = createFunctionSchema(
+      loadConfig({ FUNCTION_MIN_MEMORY_MB: "100", FUNCTION_MAX_MEMORY_MB: "200", FUNCTION_DEFAULT_MEMORY_MB: "150" })
+        .limits,
+    );
+    expect(parseOrThrow(schema, { ...valid, memory_mb: 100 }).memory_mb).toBe(100);
+    expect(parseOrThrow(schema, { ...valid, memory_mb: 200 }).memory_mb).toBe(200);
+    expect(problems(schema, { ...valid, memory_mb: 99 })).toStrictEqual([
+      { field: "memory_mb", message: "must be between 100 and 200" },
+    ]);
+    expect(problems(schema, { ...valid, memory_mb: 201 })).toStrictEqual([
+      { field: "memory_mb", message: "must be between 100 and 200" },
+    ]);
+  });
+
+  it.each([1, 2, 9999, 10_000])("accepts max_concurrency %i", (max_concurrency) => {
+    expect(created({ max_concurrency }).max_concurrency).toBe(max_concurrency);
+  });
+
+  it.each([
+    [0, "must be at least 1"],
+    [-1, "must be at least 1"],
+    [10_001, "must be at most 10000"],
+    [1.5, "must be a whole number"],
+    ["2", "must be a number"],
+  ])("refuses max_concurrency %j: %s", (max_concurrency, message) => {
+    expect(createProblems({ max_concurrency })).toStrictEqual([{ field: "max_concurrency", message }]);
+  });
+});
+
+describe("create: environment", () => {
+  it.each(["A", "a", "_", "_A1", "Z9_", "abc_DEF_123", "x".repeat(200)])("accepts the name %j", (name) => {
+    expect(created({ environment: { [name]: "v" } }).environment).toStrictEqual({ [name]: "v" });
+  });
+
+  it.each(["1A", "MY VAR", "A-B", "A$", "$A", "A.B", "É", "", "A\n"])("refuses the name %j, naming it", (name) => {
+    expect(createProblems({ environment: { [name]: "v" } })).toStrictEqual([
+      {
+        field: `environment.${name}`,
+        message: "is not a valid variable name (letters, digits, _; not starting with a digit)",
+      },
+    ]);
+  });
+
+  it.each(["FUNCTION_PAYLOAD", "FUNCTION_HEADERS"])("refuses %s, the platform's own variable", (name) => {
+    expect(createProblems({ environment: { [name]: "x" } })).toStrictEqual([
+      { field: `environment.${name}`, message: "is reserved by the platform" },
+    ]);
+  });
+
+  it("similar names are not reserved", () => {
+    expect(created({ environment: { FUNCTION_PAYLOAD_X: "a", function_payload: "b" } }).environment).toStrictEqual({
+      FUNCTION_PAYLOAD_X: "a",
+      function_payload: "b",
+    });
+  });
+
+  it.each([
+    [1, "must be a string, got number"],
+    [null, "must be a string, got null"],
+    [true, "must be a string, got boolean"],
+    [{}, "must be a string, got object"],
+    [["a"], "must be a string, got object"],
+  ])("refuses the value %j", (value, message) => {
+    expect(createProblems({ environment: { A: value } })).toStrictEqual([{ field: "environment.A", message }]);
+  });
+
+  it("reports a bad name and a bad value of the same variable, and every variable", () => {
+    expect(createProblems({ environment: { "1A": 5, OK: "fine", FUNCTION_HEADERS: "x", B: false } })).toStrictEqual([
+      {
+        field: "environment.1A",
+        message: "is not a valid variable name (letters, digits, _; not starting with a digit)",
+      },
+      { field: "environment.1A", message: "must be a string, got number" },
+      { field: "environment.FUNCTION_HEADERS", message: "is reserved by the platform" },
+      { field: "environment.B", message: "must be a string, got boolean" },
+    ]);
+  });
+
+  it.each([[["A=1"]], ["A=1"], [null], [7]])("refuses an environment that is not an object: %j", (environment) => {
+    expect(createProblems({ environment })).toStrictEqual([
+      { field: "environment", message: "must be an object of string values" },
+    ]);
+  });
+});
+
+describe("create: metadata and network", () => {
+  it.each([[[]], ["x"], [null], [1]])("refuses metadata %j", (metadata) => {
+    expect(createProblems({ metadata })).toStrictEqual([{ field: "metadata", message: "must be a JSON object" }]);
+  });
+
+  it.each(["yes", "true", 1, null])("refuses network %j", (network) => {
+    expect(createProblems({ network })).toStrictEqual([{ field: "network", message: "must be true or false" }]);
+  });
+});
+
+describe("update", () => {
+  it("an empty update changes nothing and fills no defaults", () => {
+    expect(parseOrThrow(update, {})).toStrictEqual({});
+  });
+
+  it("takes each field alone, validated as in create", () => {
+    expect(parseOrThrow(update, { handler: " h ", memory_mb: 64, timeout: "2s" })).toStrictEqual({
+      handler: "h",
+      memory_mb: 64,
+      timeout: 2000,
+    });
+    expect(parseOrThrow(update, { code: CODE }).code).toStrictEqual(Buffer.from("print(1)"));
+    expect(problems(update, { memory_mb: 8193, environment: { "9": "x" } })).toStrictEqual([
+      { field: "memory_mb", message: "must be between 64 and 8192" },
+      {
+        field: "environment.9",
+        message: "is not a valid variable name (letters, digits, _; not starting with a digit)",
+      },
+    ]);
+  });
+
+  it.each(["name", "version", "runtime"])("refuses a change of %s, the function's identity", (field) => {
+    expect(problems(update, { [field]: "python" })).toStrictEqual([
+      {
+        field,
+        message: `cannot be changed; create a new function version instead (${field} is part of its identity)`,
+      },
+    ]);
+  });
+
+  it("names unknown fields, and refuses a body that is not an object", () => {
+    expect(problems(update, { nme: "x" })).toStrictEqual([{ field: "nme", message: "is not a known field" }]);
+    expect(problems(update, [])).toStrictEqual([{ field: "body", message: "must be a JSON object" }]);
+  });
+});
