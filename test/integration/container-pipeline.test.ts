@@ -116,7 +116,12 @@ describe("container runtime through the platform", () => {
     const left = await containersOf(platform);
     for (const c of left) expect(c.Labels["faas.invocation"]).toBeUndefined();
     expect(left.length).toBeLessThanOrEqual(4);
-    await Promise.all(platform.workers.map((w) => w.stop()));
-    expect(await containersOf(platform)).toEqual([]);
+    try {
+      await Promise.all(platform.workers.map((w) => w.stop()));
+      expect(await containersOf(platform)).toEqual([]);
+    } finally {
+      // The other tests of this file, in any order, need a running worker.
+      await platform.startWorker();
+    }
   });
 });
