@@ -95,7 +95,7 @@ describe("logs never contain a function's environment values", () => {
       platform,
     }) => {
       // The redrive below moves every dead letter: start with none, leave none.
-      const clearDeadLetters = () => platform.app.redis.del(platform.app.keys.deadLetter);
+      const clearDeadLetters = async () => void (await platform.app.redis.del(platform.app.keys.deadLetter));
       await clearDeadLetters();
       onTestFinished(clearDeadLetters);
       const secrets = new Map<string, string>();
