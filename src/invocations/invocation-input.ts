@@ -49,3 +49,6 @@ export type InvokeInput = z.output<typeof invokeSchema>;
 export const statusSchema = z.enum(INVOCATION_STATUSES, {
   message: `must be one of ${INVOCATION_STATUSES.join(", ")}`,
 });
+
+/** The `status` filter of a listing, so that a bad value is reported on the field "status". */
+export const statusFilterSchema = z.object({ status: statusSchema });

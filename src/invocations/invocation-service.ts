@@ -10,7 +10,7 @@ import { parseOrThrow } from "../lib/zod-errors.js";
 import { newMessage } from "../queue/queue-message.js";
 import type { ReliableQueue } from "../queue/reliable-queue.js";
 import type { InvocationEvents } from "./invocation-events.js";
-import { invokeSchema, statusSchema } from "./invocation-input.js";
+import { invokeSchema, statusFilterSchema } from "./invocation-input.js";
 import { isTerminal } from "./invocation-status.js";
 import type { InvocationTransitions } from "./invocation-transitions.js";
 
@@ -99,7 +99,8 @@ export class InvocationService {
   async list(filter: InvocationFilter, page: PageRequest): Promise<Page<Invocation>> {
     const where: Prisma.InvocationWhereInput = {};
     if (filter.functionId) where.functionId = assertUuid(filter.functionId, "function_id");
-    if (filter.status) where.status = parseOrThrow(statusSchema, filter.status) as InvocationStatus;
+    if (filter.status)
+      where.status = parseOrThrow(statusFilterSchema, { status: filter.status }).status as InvocationStatus;
     return fetchPage((args) => this.db.invocation.findMany(args), where, page);
   }
 
