@@ -74,6 +74,26 @@ function survivorsMarkdown(rows) {
     }
     out.push("");
   }
+  const ignored = rows.flatMap(({ file, mutants }) =>
+    mutants
+      .filter((m) => m.status === "Ignored")
+      .map((m) => ({ file, m, lines: rows.find((r) => r.file === file).source.split("\n") })),
+  );
+  if (ignored.length > 0) {
+    out.push(
+      `## Ignored: not in the score (${ignored.length})`,
+      "",
+      "Static mutants: reached only outside any test (module load, file-level setup/teardown, background work between tests).",
+      "",
+    );
+    for (const { file, m, lines } of ignored) {
+      const { start, end } = m.location;
+      out.push(
+        `- ${file}:${start.line}:${start.column} ${m.mutatorName}: \`${short(excerpt(lines, start, end))}\` → \`${short(m.replacement ?? "")}\``,
+      );
+    }
+    out.push("");
+  }
   return out.join("\n");
 }
 
