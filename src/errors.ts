@@ -68,7 +68,7 @@ export function isAppError(err: unknown): err is AppError {
 }
 
 const DEPENDENCY_DOWN =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Connection is closed|connect ETIMEDOUT|Can't reach database|Reached the max retries|timeout exceeded when trying to connect|Connection terminated|DatabaseNotReachable|the database system is (starting|shutting) up/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Connection is closed|connect ETIMEDOUT|Can't reach database|Reached the max retries|timeout exceeded when trying to connect|Connection terminated|DatabaseNotReachable|the database system is (starting up|shutting down)/i;
 
 /** A failure of PostgreSQL or Redis, as opposed to a bug: clients get a 503, not a 500. */
 export function asDependencyError(err: unknown): ServiceUnavailableError | null {
