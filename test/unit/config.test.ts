@@ -31,9 +31,11 @@ describe("config", () => {
   it("WORKER_USE_CONTAINER=false selects the simple runtime", () => {
     expect(loadConfig({ WORKER_USE_CONTAINER: "false" }).worker.runtimeType).toBe("simple");
     expect(loadConfig({ WORKER_RUNTIME_TYPE: "simple" }).worker.runtimeType).toBe("simple");
+    expect(loadConfig({ WORKER_RUNTIME_TYPE: "simple" }).worker.runtimeTypeExplicit).toBe(true);
+    expect(loadConfig({ WORKER_USE_CONTAINER: "true" }).worker.runtimeType).toBe("container");
   });
 
-  it("reports every problem at once", () => {
+  it("reports every problem at once, each with its variable and reason", () => {
     try {
       loadConfig({
         SERVER_ADDR: "localhost:99999",
@@ -47,24 +49,156 @@ describe("config", () => {
       expect.unreachable("invalid config accepted");
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
-      const problems = (err as ConfigError).problems.join("\n");
-      for (const key of [
-        "SERVER_ADDR",
-        "DB_PORT",
-        "REDIS_DB",
-        "STORAGE_TYPE",
-        "WORKER_RUNTIME_TYPE",
-        "WORKER_USE_CONTAINER",
-        "FUNCTION_MAX_TIMEOUT",
-      ]) {
-        expect(problems).toContain(key);
-      }
+      expect((err as ConfigError).problems).toStrictEqual([
+        'SERVER_ADDR: must be host:port with a port 0-65535, got "localhost:99999"',
+        "DB_PORT: must be a number",
+        "REDIS_DB: must be at most 15",
+        'STORAGE_TYPE: only "local" is supported',
+        "WORKER_USE_CONTAINER: must be true or false",
+        'WORKER_RUNTIME_TYPE: must be "simple" or "container"',
+        'FUNCTION_MAX_TIMEOUT: must be a positive duration such as "30s", got "forever"',
+      ]);
+      expect((err as Error).message).toBe(
+        "Invalid configuration:\n" +
+          '  - SERVER_ADDR: must be host:port with a port 0-65535, got "localhost:99999"\n' +
+          "  - DB_PORT: must be a number\n" +
+          "  - REDIS_DB: must be at most 15\n" +
+          '  - STORAGE_TYPE: only "local" is supported\n' +
+          "  - WORKER_USE_CONTAINER: must be true or false\n" +
+          '  - WORKER_RUNTIME_TYPE: must be "simple" or "container"\n' +
+          '  - FUNCTION_MAX_TIMEOUT: must be a positive duration such as "30s", got "forever"',
+      );
     }
   });
 
+  function problemsOf(env: Record<string, string>): string[] {
+    try {
+      loadConfig(env);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as ConfigError).problems;
+    }
+    throw new Error("expected a ConfigError");
+  }
+
+  it("the worker and limit defaults", () => {
+    const c = loadConfig({});
+    expect(c.worker).toMatchObject({
+      runtimeTypeExplicit: false,
+      concurrency: 4,
+      maxAttempts: 3,
+      leaseMs: 30_000,
+      retryBaseDelayMs: 1000,
+      shutdownTimeoutMs: 30_000,
+      recoveryIntervalMs: 30_000,
+      cpuShares: 512,
+      pidsLimit: 64,
+      warmContainers: 1,
+      imagePrefix: "faas-runtime",
+    });
+    expect(c.limits).toStrictEqual({
+      maxCodeBytes: 6_291_456,
+      defaultTimeoutMs: 30_000,
+      maxTimeoutMs: 900_000,
+      minMemoryMb: 64,
+      maxMemoryMb: 8192,
+      defaultMemoryMb: 128,
+      defaultMaxConcurrency: 10,
+      maxOutputBytes: 1_048_576,
+      maxLogBytes: 65_536,
+      maxWaitMs: 300_000,
+    });
+    expect(c.server.bodyLimitBytes).toBe(10_485_760);
+    expect(c.graphql).toStrictEqual({ introspection: true, maxDepth: 12, maxComplexity: 5000 });
+    expect(c.logLevel).toBe("info");
+  });
+
+  it("an empty variable counts as unset", () => {
+    const c = loadConfig({ WORKER_CONCURRENCY: "", FUNCTION_MAX_TIMEOUT: "", REDIS_PASSWORD: "" });
+    expect(c.worker.concurrency).toBe(4);
+    expect(c.limits.maxTimeoutMs).toBe(900_000);
+    expect(c.redis.password).toBeUndefined();
+    expect(loadConfig({ REDIS_PASSWORD: "s3cret" }).redis.password).toBe("s3cret");
+  });
+
+  it.each([
+    ["true", true],
+    ["1", true],
+    ["yes", true],
+    ["false", false],
+    ["0", false],
+    ["no", false],
+  ])("a boolean may be written %s", (text, value) => {
+    expect(loadConfig({ GRAPHQL_INTROSPECTION: text }).graphql.introspection).toBe(value);
+  });
+
+  it.each([
+    ["[::1]:8081", "::1", 8081],
+    [":9000", "0.0.0.0", 9000],
+    ["9000", "0.0.0.0", 9000],
+    ["127.0.0.1:1", "127.0.0.1", 1],
+    ["h:0", "h", 0],
+    ["h:65535", "h", 65535],
+  ])("SERVER_ADDR %s listens on %s port %i", (addr, host, port) => {
+    expect(loadConfig({ SERVER_ADDR: addr }).server).toMatchObject({ host, port });
+  });
+
+  it.each(["host", "h:-1", "h:65536", "h:1.5", "h:x"])("SERVER_ADDR %j is refused", (addr) => {
+    expect(problemsOf({ SERVER_ADDR: addr })).toStrictEqual([
+      `SERVER_ADDR: must be host:port with a port 0-65535, got "${addr}"`,
+    ]);
+  });
+
+  it("REDIS_ADDR defaults its host to localhost", () => {
+    expect(loadConfig({ REDIS_ADDR: ":6380" }).redis).toMatchObject({ host: "localhost", port: 6380 });
+    expect(loadConfig({ REDIS_ADDR: "cache:6381" }).redis).toMatchObject({ host: "cache", port: 6381 });
+  });
+
+  it.each([
+    ["WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY: must be at least 1"],
+    ["WORKER_CONCURRENCY", "257", "WORKER_CONCURRENCY: must be at most 256"],
+    ["WORKER_CONCURRENCY", "2.5", "WORKER_CONCURRENCY: must be a whole number"],
+    ["WORKER_WARM_CONTAINERS", "17", "WORKER_WARM_CONTAINERS: must be at most 16"],
+    ["WORKER_CPU_SHARES", "1", "WORKER_CPU_SHARES: must be at least 2"],
+    ["INVOCATION_MAX_OUTPUT_BYTES", "1023", "INVOCATION_MAX_OUTPUT_BYTES: must be at least 1024"],
+    ["WORKER_LEASE", "0s", 'WORKER_LEASE: must be a positive duration such as "30s", got "0s"'],
+    ["REDIS_KEY_PREFIX", "a b", "REDIS_KEY_PREFIX: may contain only letters, digits, _ . -"],
+    ["WORKER_ID", "w/1", "WORKER_ID: may contain only letters, digits, _ . : -"],
+  ])("%s=%s is refused", (name, value, problem) => {
+    expect(problemsOf({ [name]: value })).toStrictEqual([problem]);
+  });
+
+  it.each([
+    ["WORKER_CONCURRENCY", "256", (c: ReturnType<typeof loadConfig>) => c.worker.concurrency, 256],
+    ["WORKER_WARM_CONTAINERS", "0", (c: ReturnType<typeof loadConfig>) => c.worker.warmContainers, 0],
+    ["FUNCTION_MAX_CODE_BYTES", "10", (c: ReturnType<typeof loadConfig>) => c.limits.maxCodeBytes, 10],
+    ["WORKER_ID", "host-1:a_b.c", (c: ReturnType<typeof loadConfig>) => c.worker.id, "host-1:a_b.c"],
+  ])("%s=%s is taken", (name, value, read, expected) => {
+    expect(read(loadConfig({ [name]: value }))).toBe(expected);
+  });
+
+  it("the memory bounds and the default timeout must be consistent", () => {
+    expect(
+      problemsOf({ FUNCTION_MIN_MEMORY_MB: "512", FUNCTION_MAX_MEMORY_MB: "256", FUNCTION_DEFAULT_TIMEOUT: "20m" }),
+    ).toStrictEqual([
+      "FUNCTION_MIN_MEMORY_MB: must not exceed FUNCTION_MAX_MEMORY_MB",
+      "FUNCTION_DEFAULT_TIMEOUT: must not exceed FUNCTION_MAX_TIMEOUT",
+    ]);
+    const equal = loadConfig({
+      FUNCTION_MIN_MEMORY_MB: "256",
+      FUNCTION_MAX_MEMORY_MB: "256",
+      FUNCTION_DEFAULT_TIMEOUT: "1m",
+      FUNCTION_MAX_TIMEOUT: "1m",
+    });
+    expect(equal.limits).toMatchObject({ minMemoryMb: 256, maxMemoryMb: 256, defaultTimeoutMs: 60_000 });
+  });
+
   it("rejects a contradiction between WORKER_RUNTIME_TYPE and WORKER_USE_CONTAINER", () => {
-    expect(() => loadConfig({ WORKER_RUNTIME_TYPE: "container", WORKER_USE_CONTAINER: "false" })).toThrow(
-      /WORKER_RUNTIME_TYPE/,
+    expect(problemsOf({ WORKER_RUNTIME_TYPE: "container", WORKER_USE_CONTAINER: "false" })).toStrictEqual([
+      'WORKER_RUNTIME_TYPE: is "container" but WORKER_USE_CONTAINER=false; set one of them',
+    ]);
+    expect(loadConfig({ WORKER_RUNTIME_TYPE: "simple", WORKER_USE_CONTAINER: "true" }).worker.runtimeType).toBe(
+      "simple",
     );
   });
 });
