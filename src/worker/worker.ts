@@ -30,6 +30,8 @@ export class Worker {
   private slotWaiter: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
   private maintaining = false;
+  /** The maintenance tick under way: shutdown waits for it, or its heartbeat would revive the worker. */
+  private tick: Promise<void> | undefined;
 
   constructor(
     private readonly app: App,
@@ -57,9 +59,9 @@ export class Worker {
       if (reap) sinceReap = 0;
       const recover = sinceRecovery >= this.settings.recoveryIntervalMs;
       if (recover) sinceRecovery = 0;
-      void this.maintain(reap, recover);
+      this.maintainInBackground(reap, recover);
     }, PROMOTE_EVERY_MS);
-    void this.maintain(true, true); // after a Redis restart, workers usually restart too
+    this.maintainInBackground(true, true); // after a Redis restart, workers usually restart too
     this.loop = this.claimLoop();
     await this.heartbeat();
     this.logger.info("worker started", {
@@ -102,6 +104,7 @@ export class Worker {
       }
     }
     clearInterval(this.maintenance);
+    await this.tick;
     await this.app.redis.hdel(this.app.keys.workers, this.id).catch(() => undefined);
     this.blocking?.disconnect();
     await this.runtime.stop();
@@ -253,6 +256,11 @@ export class Worker {
   /** Tells /health this worker is alive (operators' first question when work stays pending). */
   private async heartbeat(): Promise<void> {
     await this.app.redis.hset(this.app.keys.workers, this.id, Date.now());
+  }
+
+  private maintainInBackground(reap: boolean, recover: boolean): void {
+    if (this.maintaining) return; // a slow Redis: don't pile ticks up
+    this.tick = this.maintain(reap, recover);
   }
 
   /** Periodic: move due retries to the queue, recover work of dead workers. */
