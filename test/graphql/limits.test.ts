@@ -35,16 +35,22 @@ describe("GraphQL limits and error masking", () => {
 
   test("unexpected errors are masked: no message details, no stack", async ({ platform }) => {
     // A database outage is reported as SERVICE_UNAVAILABLE, not as the driver's message.
-    const spy = platform.app.functions.list;
-    platform.app.functions.list = async () => {
-      throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
-    };
-    const down = await gql(platform, "{ functions { edges { cursor } } }");
-    platform.app.functions.list = async () => {
-      throw new TypeError("secret internal detail");
-    };
-    const bug = await gql(platform, "{ functions { edges { cursor } } }");
-    platform.app.functions.list = spy;
+    const original = platform.app.functions.list;
+    let down: Awaited<ReturnType<typeof gql>>;
+    let bug: Awaited<ReturnType<typeof gql>>;
+    try {
+      platform.app.functions.list = async () => {
+        throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+      };
+      down = await gql(platform, "{ functions { edges { cursor } } }");
+      platform.app.functions.list = async () => {
+        throw new TypeError("secret internal detail");
+      };
+      bug = await gql(platform, "{ functions { edges { cursor } } }");
+    } finally {
+      // Other tests of this file use the same platform.
+      platform.app.functions.list = original;
+    }
 
     expect(down.errors?.[0]?.extensions).toMatchObject({ code: "SERVICE_UNAVAILABLE" });
     expect(JSON.stringify(down)).not.toContain("5432");
