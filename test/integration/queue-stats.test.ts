@@ -29,7 +29,8 @@ async function makeQueueStats(env: Record<string, string | undefined>) {
       "src/generated/prisma/client.ts",
       "queue-stats",
     ],
-    { cwd: ROOT, env: env as NodeJS.ProcessEnv, timeout: 60_000 },
+    // The operator's shell: the platform's variables, a HOME, nothing of this test process.
+    { cwd: ROOT, env: { HOME: process.env.HOME, ...env } as NodeJS.ProcessEnv, timeout: 60_000 },
   );
   return { stdout, stderr };
 }
