@@ -22,10 +22,6 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
 function codeSchema(limits: Limits) {
   return z.string({ message: "must be a base64-encoded string" }).transform((text, ctx) => {
     const compact = text.replace(/\s+/g, "");
-    if (compact.length === 0) {
-      ctx.addIssue({ code: "custom", message: "must not be empty" });
-      return z.NEVER;
-    }
     // Checked before decoding so an oversized upload costs no memory twice.
     if (Math.floor((compact.length * 3) / 4) > limits.maxCodeBytes + 2) {
       ctx.addIssue({ code: "custom", message: `decoded code exceeds the limit of ${limits.maxCodeBytes} bytes` });
@@ -36,6 +32,7 @@ function codeSchema(limits: Limits) {
       return z.NEVER;
     }
     const code = Buffer.from(compact, "base64");
+    // Empty text (or only whitespace) decodes to nothing.
     if (code.length === 0) {
       ctx.addIssue({ code: "custom", message: "must not be empty" });
       return z.NEVER;

@@ -12,8 +12,10 @@ import {
 import { parseOrThrow } from "../../src/lib/zod-errors.js";
 
 const limits = loadConfig({}).limits;
-const create = createFunctionSchema(limits);
-const update = updateFunctionSchema(limits);
+// Schemas are built inside each test, never once at load: a mutant in the schema's
+// construction (a message, a bound, a default) must be live in the test that checks it.
+const create = () => createFunctionSchema(limits);
+const update = () => updateFunctionSchema(limits);
 
 // base64 of "print(1)"
 const CODE = "cHJpbnQoMSk=";
@@ -30,12 +32,12 @@ function problems(schema: Parameters<typeof parseOrThrow>[0], input: unknown): F
   throw new Error("expected a ValidationError, the input was accepted");
 }
 
-const createProblems = (fields: Record<string, unknown>) => problems(create, { ...valid, ...fields });
-const created = (fields: Record<string, unknown>) => parseOrThrow(create, { ...valid, ...fields });
+const createProblems = (fields: Record<string, unknown>) => problems(create(), { ...valid, ...fields });
+const created = (fields: Record<string, unknown>) => parseOrThrow(create(), { ...valid, ...fields });
 
 describe("create: defaults and the accepted shape", () => {
   it("fills every default from the configuration", () => {
-    expect(parseOrThrow(create, valid)).toStrictEqual({
+    expect(parseOrThrow(create(), valid)).toStrictEqual({
       name: "hello",
       version: "1.0.0",
       runtime: "python",
@@ -90,11 +92,11 @@ describe("create: defaults and the accepted shape", () => {
 
 describe("create: the body", () => {
   it.each([null, "text", 42, [valid]])("a body that is not an object (%j) is refused as a whole", (body) => {
-    expect(problems(create, body)).toStrictEqual([{ field: "body", message: "must be a JSON object" }]);
+    expect(problems(create(), body)).toStrictEqual([{ field: "body", message: "must be a JSON object" }]);
   });
 
   it("reports every missing required field at once", () => {
-    expect(problems(create, {})).toStrictEqual([
+    expect(problems(create(), {})).toStrictEqual([
       { field: "name", message: "is required and must be a string" },
       { field: "runtime", message: "must be one of go, python, nodejs" },
       { field: "code", message: "must be a base64-encoded string" },
@@ -179,9 +181,9 @@ describe("create: code", () => {
   });
 
   describe("with FUNCTION_MAX_CODE_BYTES=10", () => {
-    const small = createFunctionSchema(loadConfig({ FUNCTION_MAX_CODE_BYTES: "10" }).limits);
-    const code = (text: string) => parseOrThrow(small, { ...valid, code: text }).code;
-    const codeProblems = (text: string) => problems(small, { ...valid, code: text });
+    const small = () => createFunctionSchema(loadConfig({ FUNCTION_MAX_CODE_BYTES: "10" }).limits);
+    const code = (text: string) => parseOrThrow(small(), { ...valid, code: text }).code;
+    const codeProblems = (text: string) => problems(small(), { ...valid, code: text });
 
     it.each([
       ["MDEyMzQ1", "012345"],
@@ -428,17 +430,17 @@ describe("create: metadata and network", () => {
 
 describe("update", () => {
   it("an empty update changes nothing and fills no defaults", () => {
-    expect(parseOrThrow(update, {})).toStrictEqual({});
+    expect(parseOrThrow(update(), {})).toStrictEqual({});
   });
 
   it("takes each field alone, validated as in create", () => {
-    expect(parseOrThrow(update, { handler: " h ", memory_mb: 64, timeout: "2s" })).toStrictEqual({
+    expect(parseOrThrow(update(), { handler: " h ", memory_mb: 64, timeout: "2s" })).toStrictEqual({
       handler: "h",
       memory_mb: 64,
       timeout: 2000,
     });
-    expect(parseOrThrow(update, { code: CODE }).code).toStrictEqual(Buffer.from("print(1)"));
-    expect(problems(update, { memory_mb: 8193, environment: { "9": "x" } })).toStrictEqual([
+    expect(parseOrThrow(update(), { code: CODE }).code).toStrictEqual(Buffer.from("print(1)"));
+    expect(problems(update(), { memory_mb: 8193, environment: { "9": "x" } })).toStrictEqual([
       { field: "memory_mb", message: "must be between 64 and 8192" },
       {
         field: "environment.9",
@@ -448,7 +450,7 @@ describe("update", () => {
   });
 
   it.each(["name", "version", "runtime"])("refuses a change of %s, the function's identity", (field) => {
-    expect(problems(update, { [field]: "python" })).toStrictEqual([
+    expect(problems(update(), { [field]: "python" })).toStrictEqual([
       {
         field,
         message: `cannot be changed; create a new function version instead (${field} is part of its identity)`,
@@ -457,7 +459,7 @@ describe("update", () => {
   });
 
   it("names unknown fields, and refuses a body that is not an object", () => {
-    expect(problems(update, { nme: "x" })).toStrictEqual([{ field: "nme", message: "is not a known field" }]);
-    expect(problems(update, [])).toStrictEqual([{ field: "body", message: "must be a JSON object" }]);
+    expect(problems(update(), { nme: "x" })).toStrictEqual([{ field: "nme", message: "is not a known field" }]);
+    expect(problems(update(), [])).toStrictEqual([{ field: "body", message: "must be a JSON object" }]);
   });
 });
