@@ -28,6 +28,6 @@ export function formatDuration(ms: number): string {
       rest %= size;
     }
   }
-  if (rest > 0) out += rest % 1000 === 0 ? `${rest / 1000}s` : `${rest / 1000}s`;
+  if (rest > 0) out += `${rest / 1000}s`;
   return out;
 }

@@ -135,8 +135,8 @@ describe("asDependencyError", () => {
     expect(asDependencyError({ code, message: "prisma failed" })?.message).toBe(UNAVAILABLE);
   });
 
-  it("a Prisma code is matched at its start only", () => {
-    expect(asDependencyError({ code: "XP1001", message: "something else" })).toBeNull();
+  it.each(["XP1001", "XP1002", "XP1017"])("a Prisma code is matched at its start only: %s", (code) => {
+    expect(asDependencyError({ code, message: "something else" })).toBeNull();
   });
 
   it("the cause counts: a wrapped connection failure is a 503", () => {
