@@ -9,21 +9,14 @@ import { type Invocation, Prisma } from "../../src/generated/prisma/client.js";
 import type { TerminalUpdate } from "../../src/invocations/invocation-transitions.js";
 import { newMessage } from "../../src/queue/queue-message.js";
 import { platformTest } from "../support/fixtures.js";
-import { b64, functionBody } from "../support/functions.js";
+import { createPythonFunction } from "../support/functions.js";
 import type { Platform } from "../support/platform.js";
 import { waitFor } from "../support/waiting.js";
 
 const test = platformTest();
 
-async function createFn(platform: Platform, code: string, extra: Record<string, unknown> = {}) {
-  const res = await platform.request(
-    "POST",
-    "/functions",
-    functionBody({ runtime: "python", code: b64(code), ...extra }),
-  );
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body.data.id as string;
-}
+const createFn = async (platform: Platform, code: string, extra: Record<string, unknown> = {}) =>
+  (await createPythonFunction(platform, code, extra)).id;
 
 /** A pending invocation (queued; no worker runs in these tests unless a test starts one). */
 async function pendingInvocation(platform: Platform) {

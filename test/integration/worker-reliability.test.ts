@@ -7,21 +7,13 @@ import { join } from "node:path";
 import { describe, expect, onTestFinished } from "vitest";
 import { redriveDeadLetters } from "../../src/queue/redrive.js";
 import { platformTest } from "../support/fixtures.js";
-import { b64, functionBody } from "../support/functions.js";
+import { createPythonFunction } from "../support/functions.js";
 import type { Platform } from "../support/platform.js";
 import { waitFor } from "../support/waiting.js";
 
 const test = platformTest({ env: { WORKER_MAX_ATTEMPTS: "2", WORKER_LEASE: "2s" } });
 
-async function createFn(platform: Platform, code: string, extra: Record<string, unknown> = {}) {
-  const res = await platform.request(
-    "POST",
-    "/functions",
-    functionBody({ runtime: "python", code: b64(code), ...extra }),
-  );
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body.data as { id: string; code_sha256: string };
-}
+const createFn = createPythonFunction;
 
 async function invoke(platform: Platform, functionId: string, payload: unknown = {}) {
   const res = await platform.request("POST", "/invoke", { function_id: functionId, payload });

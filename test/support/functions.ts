@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "./platform.js";
+import { expect } from "vitest";
+import { type Platform, ROOT } from "./platform.js";
 
 /** The quick reference's example functions, verbatim. */
 export const HELLO = {
@@ -26,4 +27,19 @@ export function functionBody(overrides: Record<string, unknown> = {}): Record<st
     max_concurrency: 10,
     ...overrides,
   };
+}
+
+/** Creates a Python function from `code` over REST (201 or the test fails); its view. */
+export async function createPythonFunction(
+  platform: Platform,
+  code: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ id: string; code_sha256: string }> {
+  const res = await platform.request(
+    "POST",
+    "/functions",
+    functionBody({ runtime: "python", code: b64(code), ...extra }),
+  );
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.data;
 }
