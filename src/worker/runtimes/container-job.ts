@@ -11,6 +11,11 @@ export const MIB = 1024 * 1024;
 const USER = "10001:10001";
 /** How long to wait for the attach stream to drain after the container exited. */
 const STREAM_DRAIN_MS = 5000;
+/** Exit status of a process killed by SIGKILL (128 + 9): what the OOM killer leaves. */
+const SIGKILL_EXIT = 137;
+/** How often, and how far apart, to look again for the engine's OOM event after a SIGKILL. */
+const OOM_EVENT_LOOKS = 10;
+const OOM_EVENT_PAUSE_MS = 50;
 
 /** How to create one hardened container. */
 export interface ContainerSpec {
@@ -233,11 +238,21 @@ export class ContainerJobRunner {
       if (this.halted) throw new PlatformError("container runtime stopped");
       if ("error" in exit) throw engineError("waiting for the container", exit.error);
 
-      let state: { OOMKilled?: boolean; ExitCode?: number };
-      try {
-        state = (await container.inspect()).State;
-      } catch (err) {
-        throw engineError("inspecting the container", err);
+      const inspectState = async (): Promise<{ OOMKilled?: boolean; ExitCode?: number }> => {
+        try {
+          return (await container.inspect()).State;
+        } catch (err) {
+          throw engineError("inspecting the container", err);
+        }
+      };
+      let state = await inspectState();
+      // The engine learns of an OOM kill from a separate event that can arrive after the exit
+      // (cgroup v1): a SIGKILL we did not send is looked at again, briefly, before it is
+      // reported as a plain signal.
+      for (let look = 0; look < OOM_EVENT_LOOKS && stopReason === "exited" && !state.OOMKilled; look++) {
+        if ((exit.statusCode ?? state.ExitCode) !== SIGKILL_EXIT) break;
+        await new Promise((r) => setTimeout(r, OOM_EVENT_PAUSE_MS));
+        state = await inspectState();
       }
       // All output is in once the engine closes the attach stream (bounded, in case it lingers).
       await Promise.race([drained, new Promise((r) => setTimeout(r, STREAM_DRAIN_MS).unref())]);
