@@ -2,20 +2,22 @@
 // so the slots of a worker that died expire instead of blocking the function forever.
 import type { Redis } from "ioredis";
 import type { RedisKeys } from "../redis/keys.js";
-import * as lua from "./lua-scripts.js";
+import { type QueueScripts, queueScripts } from "./redis-scripts.js";
 
 /** Per-function concurrency slots shared by all workers (max_concurrency). */
 export class ConcurrencyLimiter {
+  private readonly scripts: QueueScripts;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly leaseMs: number,
-  ) {}
+  ) {
+    this.scripts = queueScripts(redis);
+  }
 
   async acquire(functionId: string, invocationId: string, max: number): Promise<boolean> {
-    const taken = await this.redis.eval(
-      lua.ACQUIRE_SLOT,
-      1,
+    const taken = await this.scripts.faasAcquireSlot(
       this.keys.concurrency(functionId),
       invocationId,
       max,

@@ -1,11 +1,18 @@
 // Atomic queue transitions. Each script touches the processing list, the lease set and
 // one destination in one step, so a crash between steps can never lose or duplicate a
-// message.
+// message. They are registered once per connection with ioredis `defineCommand` (called
+// by SHA; see redis-scripts.ts), never sent as a fresh EVAL per call.
 
-/** KEYS: processing, leases, inflight. ARGV: raw, invocationId (empty for an unreadable message). */
+/**
+ * Done with a delivery. Fenced: only the delivery still in the processing list clears its
+ * invocation from the inflight set; a stale worker (its lease reaped, the message queued
+ * again) changes nothing. KEYS: processing, leases, inflight.
+ * ARGV: raw, invocationId (empty for an unreadable message). Returns 1 when it held the message.
+ */
 export const ACK = `
-redis.call('LREM', KEYS[1], 1, ARGV[1])
+local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+if removed == 0 then return 0 end
 if ARGV[2] ~= '' then redis.call('ZREM', KEYS[3], ARGV[2]) end
 return 1`;
 
@@ -30,10 +37,15 @@ if removed == 0 then return 0 end
 redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1`;
 
-/** Moves a claimed message to the dead-letter list; the queue no longer holds its invocation. KEYS: processing, leases, deadLetter, inflight. ARGV: raw, entry, invocationId. */
+/**
+ * Moves a claimed message to the dead-letter list; the queue no longer holds its invocation.
+ * Fenced like ACK: a delivery no longer in the processing list changes nothing.
+ * KEYS: processing, leases, deadLetter, inflight. ARGV: raw, entry, invocationId. Returns 1 when moved.
+ */
 export const DEAD_LETTER = `
-redis.call('LREM', KEYS[1], 1, ARGV[1])
+local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+if removed == 0 then return 0 end
 redis.call('LPUSH', KEYS[3], ARGV[2])
 if ARGV[3] ~= '' then redis.call('ZREM', KEYS[4], ARGV[3]) end
 return 1`;

@@ -3,8 +3,8 @@
 // leases, delayed retries and a dead-letter list. Delivery is at-least-once.
 import type { Redis } from "ioredis";
 import type { RedisKeys } from "../redis/keys.js";
-import * as lua from "./lua-scripts.js";
 import { type DeadLetter, decodeMessage, encodeMessage, newMessage, type QueueMessage } from "./queue-message.js";
+import { type QueueScripts, queueScripts } from "./redis-scripts.js";
 
 export interface ClaimedMessage {
   raw: string;
@@ -20,24 +20,26 @@ export interface QueueStats {
 }
 
 export class ReliableQueue {
+  private readonly scripts: QueueScripts;
+
   constructor(
     private readonly redis: Redis,
     readonly keys: RedisKeys,
     private readonly leaseMs: number,
-  ) {}
+  ) {
+    this.scripts = queueScripts(redis);
+  }
 
   async enqueue(message: QueueMessage): Promise<void> {
     const { queue, inflight } = this.keys;
-    await this.redis.eval(lua.ENQUEUE, 2, queue, inflight, encodeMessage(message), message.invocation_id, Date.now());
+    await this.scripts.faasEnqueue(queue, inflight, encodeMessage(message), message.invocation_id, Date.now());
   }
 
   /** Queues the invocation again unless the queue still holds it; true when it had been lost. */
   async enqueueIfLost(message: QueueMessage): Promise<boolean> {
     const { queue, inflight } = this.keys;
     const raw = encodeMessage(message);
-    return (
-      (await this.redis.eval(lua.ENQUEUE_IF_LOST, 2, queue, inflight, raw, message.invocation_id, Date.now())) === 1
-    );
+    return (await this.scripts.faasEnqueueIfLost(queue, inflight, raw, message.invocation_id, Date.now())) === 1;
   }
 
   /** Which of these invocations the queue holds (queued, processing or delayed). */
@@ -63,22 +65,25 @@ export class ReliableQueue {
     await this.redis.zadd(this.keys.leases, "XX", Date.now() + this.leaseMs, raw);
   }
 
-  /** Done with a message: its invocation is finished (or gone), so the queue no longer holds it. */
-  async ack(raw: string): Promise<void> {
+  /**
+   * Done with a message: its invocation is finished (or gone), so the queue no longer holds
+   * it. False when this delivery no longer held the message (its lease was reaped): then
+   * nothing changes, and the delivery that holds it now keeps its place.
+   */
+  async ack(raw: string): Promise<boolean> {
     const invocationId = decodeMessage(raw)?.invocation_id ?? "";
-    await this.redis.eval(lua.ACK, 3, this.keys.processing, this.keys.leases, this.keys.inflight, raw, invocationId);
+    const { processing, leases, inflight } = this.keys;
+    return (await this.scripts.faasAck(processing, leases, inflight, raw, invocationId)) === 1;
   }
 
   /** Puts a claimed message back at the front of the queue, unchanged (graceful hand-back). */
-  async release(raw: string): Promise<void> {
-    await this.redis.eval(lua.RELEASE, 3, this.keys.processing, this.keys.leases, this.keys.queue, raw);
+  async release(raw: string): Promise<boolean> {
+    return (await this.scripts.faasRelease(this.keys.processing, this.keys.leases, this.keys.queue, raw)) === 1;
   }
 
   /** Re-schedules a claimed message (retry with backoff, or a function at its concurrency limit). */
-  async delay(raw: string, next: QueueMessage, delayMs: number): Promise<void> {
-    await this.redis.eval(
-      lua.DELAY,
-      3,
+  async delay(raw: string, next: QueueMessage, delayMs: number): Promise<boolean> {
+    const moved = await this.scripts.faasDelay(
       this.keys.processing,
       this.keys.leases,
       this.keys.delayed,
@@ -86,28 +91,31 @@ export class ReliableQueue {
       encodeMessage(next),
       Date.now() + delayMs,
     );
+    return moved === 1;
   }
 
-  async deadLetter(raw: string, error: string): Promise<void> {
+  /** False when this delivery no longer held the message (fenced, like ack). */
+  async deadLetter(raw: string, error: string): Promise<boolean> {
     const message = decodeMessage(raw);
     const entry: DeadLetter = message
       ? { ...message, error, dead_lettered_at: Date.now() }
       : { error, raw, dead_lettered_at: Date.now() };
     const { processing, leases, deadLetter, inflight } = this.keys;
     const id = message?.invocation_id ?? "";
-    await this.redis.eval(lua.DEAD_LETTER, 4, processing, leases, deadLetter, inflight, raw, JSON.stringify(entry), id);
+    return (
+      (await this.scripts.faasDeadLetter(processing, leases, deadLetter, inflight, raw, JSON.stringify(entry), id)) ===
+      1
+    );
   }
 
   /** Moves due delayed messages to the queue; returns how many. */
   async promoteDue(max = 500): Promise<number> {
-    return (await this.redis.eval(lua.PROMOTE_DUE, 2, this.keys.delayed, this.keys.queue, Date.now(), max)) as number;
+    return (await this.scripts.faasPromoteDue(this.keys.delayed, this.keys.queue, Date.now(), max)) as number;
   }
 
   /** Requeues or dead-letters messages whose lease expired; returns the dead-lettered messages. */
   async reapExpired(maxAttempts: number): Promise<{ requeued: number; deadLettered: QueueMessage[] }> {
-    const [requeued, dead] = (await this.redis.eval(
-      lua.REAP,
-      5,
+    const [requeued, dead] = (await this.scripts.faasReap(
       this.keys.processing,
       this.keys.leases,
       this.keys.queue,
@@ -130,9 +138,7 @@ export class ReliableQueue {
   async redrive(entry: string, message: QueueMessage): Promise<boolean> {
     const fresh = encodeMessage({ ...newMessage(message.invocation_id, message.function_id) });
     const { deadLetter, queue, inflight } = this.keys;
-    const moved = await this.redis.eval(
-      lua.REDRIVE_ONE,
-      3,
+    const moved = await this.scripts.faasRedriveOne(
       deadLetter,
       queue,
       inflight,

@@ -202,6 +202,64 @@ describe("reliable queue", () => {
     ]);
   });
 
+  it("a stale delivery (its lease reaped, the message queued again) can no longer ack, delay, release or dead-letter it", async () => {
+    const { keys, queue } = fresh(1000);
+    const message = newMessage(randomUUID(), randomUUID());
+    await queue.enqueue(message);
+    const stale = await queue.claim(blocking, 1);
+    at(T + 1001);
+    expect((await queue.reapExpired(3)).requeued).toBe(1);
+    const current = await queue.claim(blocking, 1);
+    expect(current?.message).toEqual({ ...message, attempt: 2 });
+
+    expect(await queue.ack(stale!.raw)).toBe(false);
+    expect(await queue.delay(stale!.raw, { ...message, attempt: 2 }, 10)).toBe(false);
+    expect(await queue.release(stale!.raw)).toBe(false);
+    expect(await queue.deadLetter(stale!.raw, "stale")).toBe(false);
+    // The current delivery keeps its place, its lease and the invocation's inflight entry.
+    expect(await redis.lrange(keys.processing, 0, -1)).toEqual([current!.raw]);
+    expect(await redis.zrange(keys.leases, 0, -1)).toEqual([current!.raw]);
+    expect(await queue.holds([message.invocation_id])).toEqual(new Set([message.invocation_id]));
+    expect(await redis.llen(keys.queue)).toBe(0);
+    expect(await redis.zcard(keys.delayed)).toBe(0);
+    expect(await redis.llen(keys.deadLetter)).toBe(0);
+
+    expect(await queue.ack(current!.raw)).toBe(true);
+    expect(await queue.holds([message.invocation_id])).toEqual(new Set());
+  });
+
+  it("runs its Lua by SHA (EVALSHA), never sending a script body again after it is loaded", async () => {
+    const own = new Redis({ host: "127.0.0.1", port: 6379 });
+    await own.ping(); // connected: nothing is replayed from the offline queue
+    const sent: string[] = [];
+    const send = own.sendCommand.bind(own);
+    own.sendCommand = (command, stream) => {
+      sent.push(command.name);
+      return send(command, stream);
+    };
+    try {
+      const prefix = `faastest-q-${randomBytes(4).toString("hex")}`;
+      prefixes.push(prefix);
+      const keys = redisKeys(prefix);
+      const queue = new ReliableQueue(own, keys, LEASE_MS);
+      const limiter = new ConcurrencyLimiter(own, keys, LEASE_MS);
+      for (let i = 0; i < 5; i++) {
+        const message = newMessage(randomUUID(), randomUUID());
+        await queue.enqueue(message);
+        const claimed = await queue.claim(blocking, 1);
+        expect(await limiter.acquire(message.function_id, message.invocation_id, 1)).toBe(true);
+        expect(await queue.ack(claimed!.raw)).toBe(true);
+        await queue.promoteDue();
+      }
+      const scripted = sent.filter((name) => name === "evalsha" || name === "eval");
+      expect(scripted.filter((name) => name === "evalsha")).toHaveLength(20);
+      // ioredis falls back to EVAL only when Redis answers NOSCRIPT (the first call of each script).
+      expect(scripted.filter((name) => name === "eval").length).toBeLessThanOrEqual(4);
+    } finally {
+      own.disconnect();
+    }
+  });
+
   it("redrive moves one dead letter back as a fresh first attempt, once", async () => {
     const { keys, queue } = fresh();
     const message = newMessage(randomUUID(), randomUUID());
