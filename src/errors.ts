@@ -1,5 +1,6 @@
 // Expected failures. The REST shim and GraphQL map them by code and status; anything else
 // is an internal error: logged, and masked for the client.
+import { isDependencyFailure } from "./lib/dependency-failure.js";
 
 export interface FieldProblem {
   /** Dotted path of the offending input field, e.g. "environment.MY VAR". */
@@ -67,15 +68,8 @@ export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;
 }
 
-const DEPENDENCY_DOWN =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Connection is closed|connect ETIMEDOUT|Can't reach database|Reached the max retries|timeout exceeded when trying to connect|Connection terminated|DatabaseNotReachable|the database system is (starting up|shutting down)/i;
-
 /** A failure of PostgreSQL or Redis, as opposed to a bug: clients get a 503, not a 500. */
 export function asDependencyError(err: unknown): ServiceUnavailableError | null {
-  if (err instanceof AppError) return null;
-  const text = `${(err as { code?: unknown })?.code ?? ""} ${(err as Error)?.message ?? ""} ${String((err as { cause?: unknown })?.cause ?? "")}`;
-  if (/^P1001|^P1002|^P1017/.test(String((err as { code?: unknown })?.code ?? "")) || DEPENDENCY_DOWN.test(text)) {
-    return new ServiceUnavailableError("a backing service (PostgreSQL or Redis) is unavailable; try again shortly");
-  }
-  return null;
+  if (err instanceof AppError || !isDependencyFailure(err)) return null;
+  return new ServiceUnavailableError("a backing service (PostgreSQL or Redis) is unavailable; try again shortly");
 }

@@ -104,44 +104,95 @@ describe("the error classes", () => {
 
 describe("asDependencyError", () => {
   const UNAVAILABLE = "a backing service (PostgreSQL or Redis) is unavailable; try again shortly";
+  const expectUnavailable = (err: unknown) => {
+    const mapped = asDependencyError(err);
+    expect(mapped).toBeInstanceOf(ServiceUnavailableError);
+    expect(mapped?.message).toBe(UNAVAILABLE);
+    expect(mapped?.status).toBe(503);
+  };
+  /** The shape Prisma 7's pg adapter throws (observed): the driver's error under meta.driverAdapterError.cause. */
+  const prismaAdapterError = (code: string, cause: Record<string, unknown>) =>
+    Object.assign(new Error("Invalid `db.invocation.findFirst()` invocation"), {
+      name: "PrismaClientKnownRequestError",
+      code,
+      meta: { modelName: "Invocation", driverAdapterError: { name: "DriverAdapterError", cause } },
+    });
+
+  it.each(["08000", "08001", "08003", "08006", "08P01", "57P01", "57P02", "57P03", "53300"])(
+    "PostgreSQL's SQLSTATE %s, as the pg adapter reports it, is a 503",
+    (sqlstate) => {
+      expectUnavailable(prismaAdapterError("P2039", { kind: "postgres", code: sqlstate, originalCode: sqlstate }));
+    },
+  );
+
+  it.each(["23505", "42P01", "57014", "40001", "0800", "080000", "57P04"])(
+    "SQLSTATE %s (not a connection failure) is not",
+    (sqlstate) => {
+      expect(
+        asDependencyError(prismaAdapterError("P2039", { kind: "postgres", code: sqlstate, originalCode: sqlstate })),
+      ).toBeNull();
+    },
+  );
+
+  it.each(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"])(
+    "the adapter kind %s is a 503",
+    (kind) => expectUnavailable(prismaAdapterError("P2039", { kind, host: "127.0.0.1", port: 5432 })),
+  );
+
+  it("an unrelated adapter kind is not", () => {
+    expect(asDependencyError(prismaAdapterError("P2039", { kind: "UniqueConstraintViolation" }))).toBeNull();
+  });
+
+  it.each(["P1001", "P1002", "P1008", "P1017", "P2024"])(
+    "Prisma's %s (unreachable, closed, timed out) is a 503",
+    (code) => {
+      expectUnavailable({ code, message: "prisma failed" });
+    },
+  );
 
   it.each([
-    ["connect ECONNREFUSED 127.0.0.1:5432"],
-    ["read ECONNRESET"],
-    ["connect ETIMEDOUT 10.0.0.1:6379"],
-    ["connect EHOSTUNREACH 10.0.0.1:6379"],
-    ["Connection is closed."],
-    ["Can't reach database server at `localhost:5432`"],
-    ["Reached the max retries per request limit (which is 20)."],
-    ["timeout exceeded when trying to connect"],
-    ["Connection terminated unexpectedly"],
-    ["DatabaseNotReachable"],
-    ["the database system is starting up"],
-    ["the database system is shutting down"],
-    ["connection is closed"],
-    ["CONNECTION TERMINATED"],
-  ])("an error saying %j is a 503", (message) => {
-    const err = asDependencyError(new Error(message));
-    expect(err).toBeInstanceOf(ServiceUnavailableError);
-    expect(err?.message).toBe(UNAVAILABLE);
-    expect(err?.status).toBe(503);
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EPIPE",
+    "ECONNABORTED",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+  ])("the socket errno %s is a 503", (code) => {
+    expectUnavailable(Object.assign(new Error("socket failed"), { code }));
   });
 
-  it.each(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH"])("the code %s alone is enough", (code) => {
-    expect(asDependencyError(Object.assign(new Error("socket failed"), { code }))?.message).toBe(UNAVAILABLE);
+  it.each([
+    ["pg, the server closed the socket", "Connection terminated unexpectedly"],
+    ["pg, the client ended", "Connection terminated"],
+    ["pg-pool's connect timeout", "timeout exceeded when trying to connect"],
+    ["ioredis, a closed connection", "Connection is closed."],
+  ])("the code-less error of %s (%j) is a 503", (_case, message) => {
+    expectUnavailable(new Error(message));
   });
 
-  it.each(["P1001", "P1002", "P1017"])("Prisma's %s (server unreachable / closed) is a 503", (code) => {
-    expect(asDependencyError({ code, message: "prisma failed" })?.message).toBe(UNAVAILABLE);
+  it("ioredis's MaxRetriesPerRequestError is a 503", () => {
+    const err = Object.assign(new Error("Reached the max retries per request limit (which is 2)."), {
+      name: "MaxRetriesPerRequestError",
+    });
+    expectUnavailable(err);
   });
 
-  it.each(["XP1001", "XP1002", "XP1017"])("a Prisma code is matched at its start only: %s", (code) => {
+  it("message text alone is not enough: a message that merely mentions an outage is not one", () => {
+    expect(asDependencyError(new Error("connect ECONNREFUSED 127.0.0.1:5432"))).toBeNull();
+    expect(asDependencyError(new Error("the database system is shutting down"))).toBeNull();
+    expect(asDependencyError(new Error("connection is closed"))).toBeNull();
+  });
+
+  it("the cause chain counts: a wrapped connection failure is a 503", () => {
+    expectUnavailable(new Error("query failed", { cause: Object.assign(new Error("x"), { code: "ECONNREFUSED" }) }));
+    expectUnavailable(new AggregateError([new Error("a"), Object.assign(new Error("b"), { code: "ECONNRESET" })]));
+  });
+
+  it.each(["XP1001", "P10011", "ECONNREFUSEDX"])("codes match whole: %s is not a dependency failure", (code) => {
     expect(asDependencyError({ code, message: "something else" })).toBeNull();
-  });
-
-  it("the cause counts: a wrapped connection failure is a 503", () => {
-    const err = new Error("query failed", { cause: new Error("connect ECONNREFUSED 127.0.0.1:6379") });
-    expect(asDependencyError(err)?.message).toBe(UNAVAILABLE);
   });
 
   it.each([
@@ -154,51 +205,9 @@ describe("asDependencyError", () => {
     expect(asDependencyError(err)).toBeNull();
   });
 
-  it("an expected failure is never re-labelled, whatever its message says", () => {
+  it("an expected failure is never re-labelled, whatever it wraps", () => {
+    const wrapped = Object.assign(new Error("x"), { code: "ECONNREFUSED" });
     expect(asDependencyError(new ValidationError([{ field: "x", message: "ECONNREFUSED" }]))).toBeNull();
-    expect(asDependencyError(new PlatformError("connect ECONNREFUSED /var/run/docker.sock"))).toBeNull();
-  });
-});
-
-describe("zod issues as field problems", () => {
-  const schema = z.strictObject({
-    name: z.string({ message: "must be a string" }),
-    nested: z.strictObject({ deep: z.number({ message: "must be a number" }) }).optional(),
-    list: z.array(z.string({ message: "must be a string" })).optional(),
-  });
-
-  const fieldsOf = (input: unknown) => {
-    const result = schema.safeParse(input);
-    if (result.success) throw new Error("expected the input to be refused");
-    return toValidationError(result.error).details.fields;
-  };
-
-  it("names each field by its dotted path", () => {
-    expect(fieldsOf({ name: 1, nested: { deep: "x" }, list: ["a", 2] })).toStrictEqual([
-      { field: "name", message: "must be a string" },
-      { field: "nested.deep", message: "must be a number" },
-      { field: "list.1", message: "must be a string" },
-    ]);
-  });
-
-  it("a problem with the whole input is on 'body'", () => {
-    expect(
-      toValidationError(z.string({ message: "must be text" }).safeParse(5).error as z.ZodError).details,
-    ).toStrictEqual({ fields: [{ field: "body", message: "must be text" }] });
-  });
-
-  it("unknown keys: named together at top level, under their parent when nested", () => {
-    expect(fieldsOf({ name: "a", extra: 1, other: 2 })).toStrictEqual([
-      { field: "extra,other", message: "is not a known field" },
-    ]);
-    expect(fieldsOf({ name: "a", nested: { deep: 1, typo: 2 } })).toStrictEqual([
-      { field: "nested.typo", message: "is not a known field" },
-    ]);
-  });
-
-  it("parseOrThrow returns the parsed value, or throws the ValidationError", () => {
-    expect(parseOrThrow(schema, { name: "a" })).toStrictEqual({ name: "a" });
-    expect(() => parseOrThrow(schema, { name: 2 })).toThrow(ValidationError);
-    expect(() => parseOrThrow(schema, { name: 2 })).toThrow("name: must be a string");
+    expect(asDependencyError(Object.assign(new PlatformError("docker socket"), { cause: wrapped }))).toBeNull();
   });
 });
