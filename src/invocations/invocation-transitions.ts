@@ -1,6 +1,9 @@
 // Every status change of an invocation: written to PostgreSQL first, then published. A
 // terminal status is final: each write is conditional on the row still being active, so
-// a late or duplicate result changes nothing and publishes nothing.
+// a late or duplicate result changes nothing and publishes nothing. A worker's writes are
+// also fenced by the delivery it holds (as BullMQ checks its lock token): the worker id and
+// attempt count that its markRunning wrote. A worker whose lease expired, and whose
+// invocation another worker now runs, can no longer mark it pending or finish it.
 import type { Db } from "../db/client.js";
 import type { Invocation, Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../lib/logger.js";
@@ -13,6 +16,20 @@ export type TerminalUpdate = Pick<
 > & {
   status: "completed" | "failed" | "timeout";
 };
+
+/**
+ * The delivery a worker holds, as markRunning left the row: a write under it applies only
+ * while the row still names this worker and attempt.
+ */
+export interface Delivery {
+  workerId: string;
+  attempts: number;
+}
+
+export const deliveryOf = (row: Pick<Invocation, "workerId" | "attempts">): Delivery => ({
+  workerId: row.workerId ?? "",
+  attempts: row.attempts,
+});
 
 export class InvocationTransitions {
   constructor(
@@ -31,13 +48,17 @@ export class InvocationTransitions {
     });
   }
 
-  /** Back to pending: handed back at shutdown, or waiting for a retry. */
-  markPending(id: string, error?: string): Promise<Invocation | null> {
-    return this.transition(id, ACTIVE_STATUSES, { status: "pending", workerId: null, error: error ?? null });
+  /** Back to pending, by the delivery that runs it: handed back at shutdown, or waiting for a retry. */
+  markPending(id: string, held: Delivery, error?: string): Promise<Invocation | null> {
+    return this.transition(id, ACTIVE_STATUSES, { status: "pending", workerId: null, error: error ?? null }, held);
   }
 
-  finish(id: string, update: TerminalUpdate): Promise<Invocation | null> {
-    return this.transition(id, ACTIVE_STATUSES, { ...update, completedAt: new Date() });
+  /**
+   * The final status. `held`: the worker's delivery (null when no delivery holds the row,
+   * as for the reaper, which finishes only invocations the queue no longer holds).
+   */
+  finish(id: string, update: TerminalUpdate, held: Delivery | null): Promise<Invocation | null> {
+    return this.transition(id, ACTIVE_STATUSES, { ...update, completedAt: new Date() }, held ?? undefined);
   }
 
   /** Operator redrive of a dead letter: the one sanctioned way out of a terminal status. */
@@ -55,9 +76,14 @@ export class InvocationTransitions {
     id: string,
     from: Prisma.EnumInvocationStatusFilter["in"],
     data: Prisma.InvocationUpdateInput,
+    held?: Delivery,
   ): Promise<Invocation | null> {
     // One conditional UPDATE ... RETURNING: the guard and the new row in a single statement.
-    const [row] = await this.db.invocation.updateManyAndReturn({ where: { id, status: { in: from } }, data });
+    const fence = held ? { workerId: held.workerId, attempts: held.attempts } : {};
+    const [row] = await this.db.invocation.updateManyAndReturn({
+      where: { id, status: { in: from }, ...fence },
+      data,
+    });
     if (!row) return null;
     await this.publish(row);
     return row;

@@ -6,6 +6,8 @@ import type { Config } from "../config.js";
 import { PlatformError } from "../errors.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { isTerminal } from "../invocations/invocation-status.js";
+import { type Delivery, deliveryOf } from "../invocations/invocation-transitions.js";
+import { isDependencyFailure } from "../lib/dependency-failure.js";
 import type { Logger } from "../lib/logger.js";
 import type { QueueMessage } from "../queue/queue-message.js";
 import { requeueLostInvocations } from "../queue/recovery.js";
@@ -17,6 +19,9 @@ import type { FunctionRuntime } from "./runtimes/runtime.js";
 /** A message whose invocation row is not visible yet may belong to a transaction still committing. */
 const UNCOMMITTED_GRACE_MS = 10_000;
 const PROMOTE_EVERY_MS = 100;
+/** While PostgreSQL or Redis is down, a write is tried again this often (growing to the cap). */
+const OUTAGE_RETRY_FIRST_MS = 200;
+const OUTAGE_RETRY_CAP_MS = 5_000;
 
 export class Worker {
   readonly id: string;
@@ -32,6 +37,17 @@ export class Worker {
   private maintaining = false;
   /** The maintenance tick under way: shutdown waits for it, or its heartbeat would revive the worker. */
   private tick: Promise<void> | undefined;
+  /**
+   * When Redis came back after being unreachable. No worker could renew a lease while it
+   * was down, so every lease may look expired: the reaper waits one lease period for the
+   * live workers to renew theirs, instead of taking their work away and spending attempts.
+   */
+  private redisBackAt = 0;
+  private redisConnections = 0;
+  private readonly onRedisReady = () => {
+    this.redisConnections += 1;
+    if (this.redisConnections > 1) this.redisBackAt = Date.now();
+  };
 
   constructor(
     private readonly app: App,
@@ -43,6 +59,8 @@ export class Worker {
   }
 
   async start(): Promise<void> {
+    this.redisConnections = this.app.redis.status === "ready" ? 1 : 0;
+    this.app.redis.on("ready", this.onRedisReady);
     await this.runtime.start();
     this.blocking = createRedis(this.app.config.redis, `faas-worker-${this.id}`);
     this.blocking.on("error", () => undefined);
@@ -105,6 +123,7 @@ export class Worker {
     }
     clearInterval(this.maintenance);
     await this.tick;
+    this.app.redis.off("ready", this.onRedisReady);
     await this.app.redis.hdel(this.app.keys.workers, this.id).catch(() => undefined);
     this.blocking?.disconnect();
     await this.runtime.stop();
@@ -153,6 +172,8 @@ export class Worker {
     }
     const log = this.logger.child({ invocationId: message.invocation_id, attempt: message.attempt });
     let slot = false;
+    /** Set once markRunning succeeds: every later write of the row is fenced by it. */
+    let held: Delivery | null = null;
     const heartbeat = setInterval(
       () => {
         void queue.extendLease(raw).catch(() => undefined);
@@ -183,6 +204,7 @@ export class Worker {
         await queue.ack(raw);
         return;
       }
+      held = deliveryOf(running);
       const code = await this.app.storage.get(invocation.codeRef);
       const result = await this.runtime.run({
         invocationId: invocation.id,
@@ -200,14 +222,49 @@ export class Worker {
       });
       if (signal.aborted) throw new PlatformError("worker shutting down");
       const update = toTerminalUpdate(result, this.app.config.limits);
-      await transitions.finish(invocation.id, update);
-      await queue.ack(raw);
+      // The function has run: its result is kept and written once the database is back,
+      // never thrown away for another run.
+      const delivery = held;
+      const stored = await this.throughOutages(() => transitions.finish(invocation.id, update, delivery), signal, log);
+      if (!stored) {
+        log.warn("result not stored: another delivery holds the invocation now (this worker's lease had expired)", {
+          status: update.status,
+        });
+      }
+      await this.throughOutages(() => queue.ack(raw), signal, log);
       log.debug("invocation finished", { status: update.status, durationMs: update.durationMs });
     } catch (err) {
-      await this.onFailure(raw, message, err, signal, log);
+      await this.onFailure(raw, message, held, err, signal, log);
     } finally {
       clearInterval(heartbeat);
       if (slot) await limiter.release(message.function_id, message.invocation_id).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Runs a write, trying again for as long as PostgreSQL or Redis is unreachable (the
+   * message's lease is kept alive meanwhile), until the worker hands its work back.
+   * Any other failure is thrown at once.
+   */
+  private async throughOutages<T>(write: () => Promise<T>, signal: AbortSignal, log: Logger): Promise<T> {
+    for (let pauseMs = OUTAGE_RETRY_FIRST_MS, logged = false; ; pauseMs = Math.min(pauseMs * 2, OUTAGE_RETRY_CAP_MS)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!isDependencyFailure(err) || signal.aborted) throw err;
+        if (!logged) log.warn("PostgreSQL or Redis unavailable; keeping the work and trying again", { err: `${err}` });
+        logged = true;
+        await new Promise((r) => setTimeout(r, pauseMs));
+      }
+    }
+  }
+
+  /** A write whose failure changes nothing that matters (the row is put right by the next delivery). */
+  private async bestEffort(write: () => Promise<unknown>, log: Logger): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      log.debug("best-effort write failed", { err: `${err}` });
     }
   }
 
@@ -227,30 +284,64 @@ export class Worker {
     }
   }
 
-  /** Platform failures: hand back at shutdown, retry with backoff, dead-letter after the last attempt. */
-  private async onFailure(raw: string, message: QueueMessage, err: unknown, signal: AbortSignal, log: Logger) {
+  /**
+   * Platform failures: hand back at shutdown; wait out an outage of PostgreSQL or Redis
+   * without spending an attempt; otherwise retry with backoff and dead-letter after the
+   * last attempt. Queue moves are fenced by the delivery in Redis, row writes by `held`.
+   */
+  private async onFailure(
+    raw: string,
+    message: QueueMessage,
+    held: Delivery | null,
+    err: unknown,
+    signal: AbortSignal,
+    log: Logger,
+  ) {
     const { queue, transitions } = this.app;
+    const id = message.invocation_id;
     const reason = err instanceof Error ? err.message : String(err);
     if (signal.aborted) {
       log.info("handing invocation back to the queue");
-      await transitions.markPending(message.invocation_id);
+      if (held) await this.bestEffort(() => transitions.markPending(id, held), log);
       await queue.release(raw);
+      return;
+    }
+    if (isDependencyFailure(err)) {
+      // Not the invocation's fault: the same attempt runs again once the dependency is back.
+      const delayMs = this.settings.retryBaseDelayMs * (0.8 + Math.random() * 0.4);
+      log.warn("PostgreSQL or Redis unavailable; retrying without spending an attempt", {
+        err: reason,
+        delayMs: Math.round(delayMs),
+      });
+      if (held) await this.bestEffort(() => transitions.markPending(id, held, "waiting for PostgreSQL or Redis"), log);
+      await this.throughOutages(() => queue.delay(raw, message, delayMs), signal, log);
       return;
     }
     if (message.attempt >= this.settings.maxAttempts) {
       log.error("invocation failed on its last attempt; moved to the dead-letter list", { err: reason });
-      await queue.deadLetter(raw, reason);
-      await transitions.finish(message.invocation_id, {
-        status: "failed",
+      if (!(await queue.deadLetter(raw, reason))) {
+        log.warn("not dead-lettered: another delivery holds the invocation now");
+        return;
+      }
+      const failed = {
+        status: "failed" as const,
         error: `platform failure after ${message.attempt} attempt(s), moved to the dead-letter list: ${reason}`,
         result: Prisma.DbNull,
-      });
+      };
+      await this.throughOutages(() => transitions.finish(id, failed, held), signal, log);
       return;
     }
     const delayMs = this.settings.retryBaseDelayMs * 2 ** (message.attempt - 1) * (0.8 + Math.random() * 0.4);
     log.warn("platform failure; retrying with backoff", { err: reason, delayMs: Math.round(delayMs) });
-    await transitions.markPending(message.invocation_id, `attempt ${message.attempt} failed: ${reason}; retrying`);
-    await queue.delay(raw, { ...message, attempt: message.attempt + 1 }, delayMs);
+    if (held) {
+      const error = `attempt ${message.attempt} failed: ${reason}; retrying`;
+      await this.bestEffort(() => transitions.markPending(id, held, error), log);
+    }
+    await this.throughOutages(
+      () => queue.delay(raw, { ...message, attempt: message.attempt + 1 }, delayMs),
+      signal,
+      log,
+    );
   }
 
   /** Tells /health this worker is alive (operators' first question when work stays pending). */
@@ -272,14 +363,22 @@ export class Worker {
       if (recover) await requeueLostInvocations(this.app, this.id, this.settings.maxAttempts);
       if (!reap) return;
       await this.heartbeat();
+      if (Date.now() - this.redisBackAt < this.settings.leaseMs) return;
       const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);
       if (requeued > 0)
         this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });
-      for (const m of deadLettered) {
-        await this.app.transitions.finish(m.invocation_id, {
-          status: "failed",
-          error: `the worker running it stopped responding on attempt ${m.attempt} of ${this.settings.maxAttempts}; moved to the dead-letter list`,
-        });
+      // The reaper's own guard: it finishes only invocations the queue no longer holds (no
+      // delivery exists that could still write the row).
+      const stillHeld = await this.app.queue.holds(deadLettered.map((m) => m.invocation_id));
+      for (const m of deadLettered.filter((d) => !stillHeld.has(d.invocation_id))) {
+        await this.app.transitions.finish(
+          m.invocation_id,
+          {
+            status: "failed",
+            error: `the worker running it stopped responding on attempt ${m.attempt} of ${this.settings.maxAttempts}; moved to the dead-letter list`,
+          },
+          null,
+        );
       }
     } catch (err) {
       this.logger.debug("maintenance tick failed", { err: (err as Error).message });

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, onTestFinished } from "vitest";
 import { type Invocation, Prisma } from "../../src/generated/prisma/client.js";
-import type { TerminalUpdate } from "../../src/invocations/invocation-transitions.js";
+import { deliveryOf, type TerminalUpdate } from "../../src/invocations/invocation-transitions.js";
 import { newMessage } from "../../src/queue/queue-message.js";
 import { platformTest } from "../support/fixtures.js";
 import { createPythonFunction } from "../support/functions.js";
@@ -81,7 +81,7 @@ describe("a terminal status is final (InvocationTransitions on PostgreSQL)", () 
       // The active transitions do change the row and publish (the control for "nothing" below).
       const running = await transitions.markRunning(id, "worker-a");
       expect(running).toMatchObject({ id, status: "running", workerId: "worker-a", attempts: 1 });
-      const finished = await transitions.finish(id, { ...outcome });
+      const finished = await transitions.finish(id, { ...outcome }, deliveryOf(running!));
       expect(finished).toMatchObject({ id, status: outcome.status, error: outcome.error, attempts: 1 });
       expect(finished?.completedAt).toBeInstanceOf(Date);
       expect(await events.settle()).toEqual([
@@ -91,16 +91,22 @@ describe("a terminal status is final (InvocationTransitions on PostgreSQL)", () 
       const final = await row(platform, id);
 
       // A late result of another attempt, a hand-back, a retry, a redelivery: all refused.
+      const late = {
+        status: "failed" as const,
+        error: "platform failure after 3 attempt(s), moved to the dead-letter list: late",
+        result: { late: true },
+      };
+      expect(await transitions.finish(id, late, null)).toBeNull();
+      expect(await transitions.finish(id, late, deliveryOf(running!))).toBeNull();
       expect(
-        await transitions.finish(id, {
-          status: "failed",
-          error: "platform failure after 3 attempt(s), moved to the dead-letter list: late",
-          result: { late: true },
-        }),
+        await transitions.finish(
+          id,
+          { status: "completed", result: { late: true }, error: null },
+          deliveryOf(running!),
+        ),
       ).toBeNull();
-      expect(await transitions.finish(id, { status: "completed", result: { late: true }, error: null })).toBeNull();
-      expect(await transitions.markPending(id, "attempt 1 failed: late; retrying")).toBeNull();
-      expect(await transitions.markPending(id)).toBeNull();
+      expect(await transitions.markPending(id, deliveryOf(running!), "attempt 1 failed: late; retrying")).toBeNull();
+      expect(await transitions.markPending(id, deliveryOf(running!))).toBeNull();
       expect(await transitions.markRunning(id, "worker-b")).toBeNull();
 
       expect(await row(platform, id)).toEqual(final);
@@ -115,8 +121,9 @@ describe("a terminal status is final (InvocationTransitions on PostgreSQL)", () 
     const { transitions } = platform.app;
     const { id } = await pendingInvocation(platform);
     const events = await recordEvents(platform, id);
-    expect(await transitions.markRunning(id, "worker-a")).toMatchObject({ status: "running", attempts: 1 });
-    expect(await transitions.markPending(id, "attempt 1 failed: boom; retrying")).toMatchObject({
+    const first = await transitions.markRunning(id, "worker-a");
+    expect(first).toMatchObject({ status: "running", attempts: 1 });
+    expect(await transitions.markPending(id, deliveryOf(first!), "attempt 1 failed: boom; retrying")).toMatchObject({
       status: "pending",
       workerId: null,
       error: "attempt 1 failed: boom; retrying",
@@ -128,12 +135,12 @@ describe("a terminal status is final (InvocationTransitions on PostgreSQL)", () 
       attempts: 2,
     });
     // A redelivery after its worker died runs it again.
-    expect(await transitions.markRunning(id, "worker-c")).toMatchObject({
-      status: "running",
-      workerId: "worker-c",
+    const third = await transitions.markRunning(id, "worker-c");
+    expect(third).toMatchObject({ status: "running", workerId: "worker-c", attempts: 3 });
+    expect(await transitions.finish(id, { ...OUTCOMES[0]! }, deliveryOf(third!))).toMatchObject({
+      status: "completed",
       attempts: 3,
     });
-    expect(await transitions.finish(id, { ...OUTCOMES[0]! })).toMatchObject({ status: "completed", attempts: 3 });
     expect((await events.settle()).map((e) => e.status)).toEqual([
       "running",
       "pending",
@@ -143,15 +150,46 @@ describe("a terminal status is final (InvocationTransitions on PostgreSQL)", () 
     ]);
   });
 
+  test("fencing: a stale delivery (another worker has since marked the row running) can neither finish it nor mark it pending", async ({
+    platform,
+  }) => {
+    const { transitions } = platform.app;
+    const { id } = await pendingInvocation(platform);
+    const stale = deliveryOf((await transitions.markRunning(id, "worker-a"))!);
+    // worker-a's lease expired; the message went to worker-b, and then to worker-a again.
+    const other = deliveryOf((await transitions.markRunning(id, "worker-b"))!);
+    const again = deliveryOf((await transitions.markRunning(id, "worker-a"))!);
+    expect([stale, other, again]).toEqual([
+      { workerId: "worker-a", attempts: 1 },
+      { workerId: "worker-b", attempts: 2 },
+      { workerId: "worker-a", attempts: 3 },
+    ]);
+    const before = await row(platform, id);
+    const events = await recordEvents(platform, id);
+
+    for (const held of [stale, other, { workerId: "worker-c", attempts: 3 }]) {
+      expect(await transitions.finish(id, { ...OUTCOMES[1]! }, held), JSON.stringify(held)).toBeNull();
+      expect(await transitions.markPending(id, held, "attempt 1 failed: stale; retrying")).toBeNull();
+    }
+    expect(await row(platform, id)).toEqual(before);
+    expect(await events.settle()).toEqual([]);
+
+    expect(await transitions.finish(id, { ...OUTCOMES[0]! }, again)).toMatchObject({
+      status: "completed",
+      workerId: "worker-a",
+      attempts: 3,
+    });
+  });
+
   test("reopenForRedrive leaves every status but failed alone", async ({ platform }) => {
     const { transitions } = platform.app;
     const { id: pendingId } = await pendingInvocation(platform);
     const { id: runningId } = await pendingInvocation(platform);
     await transitions.markRunning(runningId, "worker-a");
     const { id: completedId } = await pendingInvocation(platform);
-    await transitions.finish(completedId, { ...OUTCOMES[0]! });
+    await transitions.finish(completedId, { ...OUTCOMES[0]! }, null);
     const { id: timeoutId } = await pendingInvocation(platform);
-    await transitions.finish(timeoutId, { ...OUTCOMES[2]! });
+    await transitions.finish(timeoutId, { ...OUTCOMES[2]! }, null);
 
     for (const id of [pendingId, runningId, completedId, timeoutId]) {
       const before = await row(platform, id);
@@ -167,12 +205,16 @@ describe("a terminal status is final (InvocationTransitions on PostgreSQL)", () 
   }) => {
     const { transitions } = platform.app;
     const { id } = await pendingInvocation(platform);
-    await transitions.markRunning(id, "worker-a");
-    await transitions.finish(id, {
-      status: "failed",
-      error: "platform failure after 1 attempt(s), moved to the dead-letter list: gone",
-      result: Prisma.DbNull,
-    });
+    const running = await transitions.markRunning(id, "worker-a");
+    await transitions.finish(
+      id,
+      {
+        status: "failed",
+        error: "platform failure after 1 attempt(s), moved to the dead-letter list: gone",
+        result: Prisma.DbNull,
+      },
+      deliveryOf(running!),
+    );
     const events = await recordEvents(platform, id);
     const reopened = await transitions.reopenForRedrive(id);
     expect(reopened).toMatchObject({ id, status: "pending", error: null, workerId: null, attempts: 0 });
