@@ -43,6 +43,8 @@ export class Worker {
    * live workers to renew theirs, instead of taking their work away and spending attempts.
    */
   private redisBackAt = 0;
+  /** Messages put back in a row because PostgreSQL or Redis was down: their wait grows with it. */
+  private outageStreak = 0;
   private redisConnections = 0;
   private readonly onRedisReady = () => {
     this.redisConnections += 1;
@@ -183,6 +185,7 @@ export class Worker {
     );
     try {
       const invocation = await this.loadInvocation(message);
+      this.outageStreak = 0;
       if (!invocation) {
         log.info("dropping message of an invocation that does not exist (deleted, or its transaction rolled back)");
         await queue.ack(raw);
@@ -308,11 +311,15 @@ export class Worker {
     }
     if (isDependencyFailure(err)) {
       // Not the invocation's fault: the same attempt runs again once the dependency is back.
-      const delayMs = this.settings.retryBaseDelayMs * (0.8 + Math.random() * 0.4);
-      log.warn("PostgreSQL or Redis unavailable; retrying without spending an attempt", {
-        err: reason,
-        delayMs: Math.round(delayMs),
-      });
+      // The wait grows while the outage lasts; it is logged once per outage, not per message.
+      this.outageStreak += 1;
+      const backoff = Math.min(this.settings.retryBaseDelayMs * 2 ** (this.outageStreak - 1), OUTAGE_RETRY_CAP_MS);
+      const delayMs = backoff * (0.8 + Math.random() * 0.4);
+      (this.outageStreak === 1 ? log.warn : log.debug).call(
+        log,
+        "PostgreSQL or Redis unavailable; retrying without spending an attempt",
+        { err: reason, delayMs: Math.round(delayMs) },
+      );
       if (held) await this.bestEffort(() => transitions.markPending(id, held, "waiting for PostgreSQL or Redis"), log);
       await this.throughOutages(() => queue.delay(raw, message, delayMs), signal, log);
       return;
