@@ -21,15 +21,23 @@ function engineAnswers(): Promise<boolean> {
   );
 }
 
-/** SIGTERM/SIGINT: stop intake, drain, close; a second signal exits at once. */
+/**
+ * A signal that arrives this soon after the first is the same request delivered twice: a
+ * SIGTERM sent to the whole process group reaches this process directly and again through
+ * the npm/tsx parent that relays it. Only a later one means "exit now".
+ */
+const DUPLICATE_SIGNAL_MS = 1_000;
+
+/** SIGTERM/SIGINT: stop intake, drain, close; a second signal (a second later or more) exits at once. */
 function onShutdown(logger: Logger, parts: Stoppable[]): void {
-  let shuttingDown = false;
+  let firstAt: number | undefined;
   const shutdown = async (signal: string) => {
-    if (shuttingDown) {
+    if (firstAt !== undefined) {
+      if (Date.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
       logger.warn("second signal: exiting now", { signal });
       process.exit(1);
     }
-    shuttingDown = true;
+    firstAt = Date.now();
     logger.info("shutting down", { signal });
     for (const part of parts) {
       try {
@@ -56,11 +64,6 @@ async function startController(config: Config, app: App): Promise<Stoppable> {
   return server;
 }
 
-async function startWorker(config: Config, app: App, kind = config.worker.runtimeType): Promise<Stoppable> {
-  const worker = new Worker(app, createRuntime(config, app.logger, kind));
-  await worker.start();
-  return worker;
-}
 
 async function main(): Promise<void> {
   const command = process.argv[2] ?? "dev";
@@ -92,8 +95,11 @@ async function main(): Promise<void> {
     }
     case "worker": {
       const app = new App(config, { logger });
+      const worker = new Worker(app, createRuntime(config, app.logger, config.worker.runtimeType));
+      // Signals are handled from the start: the worker may wait a while for PostgreSQL and Redis.
+      onShutdown(logger, [worker, app]);
       try {
-        onShutdown(logger, [await startWorker(config, app), app]);
+        await worker.start();
       } catch (err) {
         logger.error(`worker cannot start: ${(err as Error).message}`);
         await app.stop();
@@ -115,8 +121,9 @@ async function main(): Promise<void> {
       );
       const app = new App(config, { logger });
       const controller = await startController(config, app);
-      const worker = await startWorker(config, app, kind);
+      const worker = new Worker(app, createRuntime(config, app.logger, kind));
       onShutdown(logger, [controller, worker, app]);
+      await worker.start();
       return;
     }
     default:

@@ -3,16 +3,18 @@
 import type { Redis } from "ioredis";
 import type { App } from "../app.js";
 import type { Config } from "../config.js";
+import { pingDb } from "../db/client.js";
 import { PlatformError } from "../errors.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { isTerminal } from "../invocations/invocation-status.js";
 import { type Delivery, deliveryOf } from "../invocations/invocation-transitions.js";
 import { isDependencyFailure } from "../lib/dependency-failure.js";
+import { waitForDependencies } from "../lib/dependency-wait.js";
 import type { Logger } from "../lib/logger.js";
 import type { QueueMessage } from "../queue/queue-message.js";
 import { requeueLostInvocations } from "../queue/recovery.js";
 import type { ClaimedMessage } from "../queue/reliable-queue.js";
-import { createRedis } from "../redis/connection.js";
+import { createRedis, pingRedis } from "../redis/connection.js";
 import { toTerminalUpdate } from "./result-mapping.js";
 import type { FunctionRuntime } from "./runtimes/runtime.js";
 
@@ -34,6 +36,7 @@ export class Worker {
   private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
   private slotWaiter: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
+  private stopRequested = false;
   private maintaining = false;
   /** The maintenance tick under way: shutdown waits for it, or its heartbeat would revive the worker. */
   private tick: Promise<void> | undefined;
@@ -60,10 +63,23 @@ export class Worker {
     this.logger = app.logger.child({ component: "worker", workerId: this.id });
   }
 
+  /** Waits for PostgreSQL and Redis first (they may come up after the worker), then claims work. */
   async start(): Promise<void> {
+    const db = new URL(this.app.config.db.url);
+    const { host, port } = this.app.config.redis;
+    const up = await waitForDependencies(
+      [
+        { name: "PostgreSQL", at: `${db.hostname}:${db.port || 5432}`, ping: () => pingDb(this.app.db) },
+        { name: "Redis", at: `${host}:${port}`, ping: () => pingRedis(this.app.redis) },
+      ],
+      this.logger,
+      () => this.stopRequested,
+    );
+    if (!up) return;
     this.redisConnections = this.app.redis.status === "ready" ? 1 : 0;
     this.app.redis.on("ready", this.onRedisReady);
     await this.runtime.start();
+    if (this.stopRequested) return void (await this.runtime.stop());
     this.blocking = createRedis(this.app.config.redis, `faas-worker-${this.id}`);
     this.blocking.on("error", () => undefined);
     this.running = true;
@@ -93,6 +109,7 @@ export class Worker {
 
   /** Stops claiming, lets in-flight work finish until the deadline, hands back the rest. Idempotent. */
   stop(): Promise<void> {
+    this.stopRequested = true;
     this.stopping ??= this.shutdown();
     return this.stopping;
   }
