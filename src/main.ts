@@ -64,7 +64,6 @@ async function startController(config: Config, app: App): Promise<Stoppable> {
   return server;
 }
 
-
 async function main(): Promise<void> {
   const command = process.argv[2] ?? "dev";
   const config = loadConfigOrExit();

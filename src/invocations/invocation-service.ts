@@ -4,11 +4,13 @@ import type { Db } from "../db/client.js";
 import { NotFoundError, ServiceUnavailableError, ValidationError } from "../errors.js";
 import type { FunctionService } from "../functions/function-service.js";
 import type { Invocation, InvocationStatus, Prisma } from "../generated/prisma/client.js";
+import { isDependencyFailure } from "../lib/dependency-failure.js";
 import type { Logger } from "../lib/logger.js";
 import { assertUuid, fetchPage, type Page, type PageRequest, parsePageRequest } from "../lib/pagination.js";
 import { parseOrThrow } from "../lib/zod-errors.js";
 import { newMessage } from "../queue/queue-message.js";
 import type { ReliableQueue } from "../queue/reliable-queue.js";
+import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, replayable, requestSha256 } from "./idempotency.js";
 import type { InvocationEvents } from "./invocation-events.js";
 import { invokeSchema, statusFilterSchema } from "./invocation-input.js";
 import { isTerminal } from "./invocation-status.js";
@@ -25,6 +27,14 @@ export interface InvokeResult {
   invocation: Invocation;
   /** True when the invocation reached a terminal status within the wait. */
   finished: boolean;
+  /** True when an Idempotency-Key matched an earlier invocation, which is returned instead. */
+  replayed: boolean;
+}
+
+export interface InvokeOptions {
+  wait?: string;
+  /** Idempotency-Key: the same key and request within 24 h return the same invocation. */
+  idempotencyKey?: string | null;
 }
 
 /** Safety net under pub/sub: how often a follower re-reads the row in case an event was lost. */
@@ -46,10 +56,11 @@ export class InvocationService {
    * message is queued, so no invocation is ever left pending without a message; a message
    * whose transaction then fails finds no row and is dropped by the worker.
    */
-  async invoke(input: unknown, options: { wait?: string } = {}): Promise<InvokeResult> {
+  async invoke(input: unknown, options: InvokeOptions = {}): Promise<InvokeResult> {
     if (typeof input !== "object" || input === null || Array.isArray(input)) {
       throw ValidationError.field("body", "must be a JSON object");
     }
+    const key = parseIdempotencyKey(options.idempotencyKey);
     const data = parseOrThrow(invokeSchema, {
       ...input,
       ...(options.wait !== undefined ? { wait: options.wait } : {}),
@@ -62,9 +73,26 @@ export class InvocationService {
       throw ValidationError.field("timeout", `must not exceed the function's timeout of ${fn.timeoutMs / 1000}s`);
     }
 
+    const sha256 = key === undefined ? undefined : requestSha256(data);
+    if (key !== undefined && sha256 !== undefined) {
+      const earlier = replayable(await this.byKey(fn.id, key), key, sha256);
+      if (earlier) return this.replay(earlier, data.wait);
+    }
+
     let invocation: Invocation;
     try {
       invocation = await this.db.$transaction(async (tx) => {
+        if (key !== undefined) {
+          // A key older than the window is free again: the earlier invocation lets go of it.
+          await tx.invocation.updateMany({
+            where: {
+              functionId: fn.id,
+              idempotencyKey: key,
+              createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_WINDOW_MS) },
+            },
+            data: { idempotencyKey: null },
+          });
+        }
         const row = await tx.invocation.create({
           data: {
             functionId: fn.id,
@@ -74,20 +102,39 @@ export class InvocationService {
             codeRef: fn.codeRef,
             codeSha256: fn.codeSha256,
             timeoutMs: data.timeout ?? fn.timeoutMs,
+            idempotencyKey: key ?? null,
+            requestSha256: sha256 ?? null,
           },
         });
         await this.queue.enqueue(newMessage(row.id, fn.id));
         return row;
       });
     } catch (err) {
+      if (key !== undefined && sha256 !== undefined && isUniqueViolation(err)) {
+        // The same key, sent again while the first request was still being written.
+        const earlier = replayable(await this.byKey(fn.id, key), key, sha256);
+        if (earlier) return this.replay(earlier, data.wait);
+      }
+      if (isDependencyFailure(err)) throw err; // a 503 for the client, logged once as such
       this.logger.error("invocation could not be queued", { functionId: fn.id, err });
       throw new ServiceUnavailableError("the invocation could not be queued; try again");
     }
     await this.transitions.publish(invocation);
 
-    if (data.wait === undefined) return { invocation, finished: false };
+    if (data.wait === undefined) return { invocation, finished: false, replayed: false };
     const final = await this.waitForTerminal(invocation.id, data.wait);
-    return { invocation: final, finished: isTerminal(final.status) };
+    return { invocation: final, finished: isTerminal(final.status), replayed: false };
+  }
+
+  private byKey(functionId: string, idempotencyKey: string): Promise<Invocation | null> {
+    return this.db.invocation.findUnique({ where: { functionId_idempotencyKey: { functionId, idempotencyKey } } });
+  }
+
+  /** The earlier invocation of the same request, waited for like a new one. */
+  private async replay(earlier: Invocation, waitMs: number | undefined): Promise<InvokeResult> {
+    const final =
+      waitMs === undefined || isTerminal(earlier.status) ? earlier : await this.waitForTerminal(earlier.id, waitMs);
+    return { invocation: final, finished: waitMs !== undefined && isTerminal(final.status), replayed: true };
   }
 
   async get(id: string): Promise<Invocation> {
@@ -176,4 +223,9 @@ const RANK: Record<InvocationStatus, number> = { pending: 0, running: 1, complet
 function isNewer(next: Invocation, last: Invocation): boolean {
   if (next.attempts !== last.attempts) return next.attempts > last.attempts || RANK[next.status] > RANK[last.status];
   return RANK[next.status] > RANK[last.status];
+}
+
+/** PostgreSQL's unique violation (23505), as Prisma reports it. */
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "P2002";
 }

@@ -40,7 +40,7 @@ describe("GraphQL limits and error masking", () => {
     let bug: Awaited<ReturnType<typeof gql>>;
     try {
       platform.app.functions.list = async () => {
-        throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+        throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
       };
       down = await gql(platform, "{ functions { edges { cursor } } }");
       platform.app.functions.list = async () => {

@@ -217,7 +217,7 @@ describe("sendError", () => {
   it("a dependency outage is a 503, logged as a warning", () => {
     const { res, written } = response();
     const { logger, lines } = recordingLogger();
-    const cause = new Error("connect ECONNREFUSED 127.0.0.1:5432");
+    const cause = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
     sendError(res, cause, logger);
     expect(written().status).toBe(503);
     expect(JSON.parse(written().body)).toStrictEqual({

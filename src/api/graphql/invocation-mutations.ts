@@ -1,6 +1,6 @@
 // invoke: the REST POST /invoke (including ?wait=) as a mutation over the same service.
 
-import { NotFoundError, ValidationError } from "../../errors.js";
+import { ConflictError, NotFoundError, ValidationError } from "../../errors.js";
 import type { InvokeResult } from "../../invocations/invocation-service.js";
 import { builder } from "./builder.js";
 import { located } from "./errors.js";
@@ -20,6 +20,10 @@ const InvokeInput = builder.inputType("InvokeInput", {
       description:
         'Wait up to this long (e.g. "10s") for the outcome before answering; `finished` tells whether it came.',
     }),
+    idempotencyKey: t.string({
+      description:
+        "Retry-safe invoke: the same key (per function, for 24 h) with the same request returns the same invocation, run once; with a different request it is a ConflictError.",
+    }),
   }),
 });
 
@@ -28,6 +32,9 @@ const InvokeSuccess = builder.objectRef<InvokeResult>("InvokeSuccess").implement
     invocation: t.field({ type: InvocationRef, resolve: (r) => r.invocation }),
     finished: t.exposeBoolean("finished", {
       description: "True when the invocation reached a final status within `wait`.",
+    }),
+    replayed: t.exposeBoolean("replayed", {
+      description: "True when `idempotencyKey` matched an earlier invocation, which this is.",
     }),
   }),
 });
@@ -38,11 +45,19 @@ builder.mutationFields((t) => ({
     description:
       "Queues an invocation (status PENDING); follow it with `invocationUpdated` or wait for it with `wait`.",
     args: { input: t.arg({ type: InvokeInput, required: true }) },
-    errors: { types: [ValidationError, NotFoundError], directResult: true, union: { name: "InvokeResult" } },
+    errors: {
+      types: [ValidationError, NotFoundError, ConflictError],
+      directResult: true,
+      union: { name: "InvokeResult" },
+    },
     resolve: (_root, { input }, { app }) =>
-      located("input", () => {
-        const { wait, ...rest } = input;
-        return app.invocations.invoke(toServiceInput(rest), { wait: wait ?? undefined });
-      }),
+      located(
+        "input",
+        () => {
+          const { wait, idempotencyKey, ...rest } = input;
+          return app.invocations.invoke(toServiceInput(rest), { wait: wait ?? undefined, idempotencyKey });
+        },
+        { "Idempotency-Key": ["input", "idempotencyKey"] },
+      ),
   }),
 }));

@@ -1,7 +1,7 @@
 // The REST shim of the quick reference: a thin mapping of HTTP to the services.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { App } from "../../app.js";
-import { AppError } from "../../errors.js";
+import { AppError, ValidationError } from "../../errors.js";
 import type { Page } from "../../lib/pagination.js";
 import { checkHealth } from "../health.js";
 import { readJsonBody, sendData, sendError, sendJson } from "./http-io.js";
@@ -80,8 +80,12 @@ function routes(app: App): Route[] {
     {
       method: "POST",
       pattern: /^\/invoke$/,
-      handler: async ({ res, query, body }) => {
-        const { invocation, finished } = await invocations.invoke(await body(), { wait: query.wait });
+      handler: async ({ req, res, query, body }) => {
+        const { invocation, finished, replayed } = await invocations.invoke(await body(), {
+          wait: query.wait,
+          idempotencyKey: singleHeader(req, "Idempotency-Key"),
+        });
+        if (replayed) res.setHeader("idempotent-replayed", "true");
         sendData(res, finished ? 200 : 202, invocationView(invocation));
       },
     },
@@ -122,4 +126,12 @@ export function createRestHandler(app: App, bodyLimitBytes: number) {
       sendError(res, err, app.logger);
     }
   };
+}
+
+/** A request header that may be given once; sent twice it is ambiguous, so it is refused. */
+function singleHeader(req: IncomingMessage, name: string): string | undefined {
+  const values = req.headersDistinct[name.toLowerCase()];
+  if (values === undefined) return undefined;
+  if (values.length > 1) throw ValidationError.field(name, "must be given once");
+  return values[0];
 }
