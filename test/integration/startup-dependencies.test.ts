@@ -138,8 +138,9 @@ describe("stopping", () => {
   test("SIGTERM to the whole process group (as a service manager sends it) drains and exits 0, not as a second signal", async ({
     platform,
   }) => {
-    // tsx relays the signal it receives to the node process, which also gets it from the group.
-    const child = spawn(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "src/main.ts"), "worker"], {
+    // A supervisor that relays the SIGTERM it gets to the worker, which also gets it from the group.
+    const relay = `node --import tsx src/main.ts worker & child=$!; trap 'kill -TERM $child' TERM; wait $child; wait $child`;
+    const child = spawn("bash", ["-c", relay], {
       cwd: ROOT,
       env: { ...platform.env, LOG_LEVEL: "info", WORKER_ID: `${platform.prefix}-group` } as NodeJS.ProcessEnv,
       stdio: ["ignore", "pipe", "pipe"],
