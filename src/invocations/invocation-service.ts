@@ -106,7 +106,7 @@ export class InvocationService {
             requestSha256: sha256 ?? null,
           },
         });
-        await this.queue.enqueue(newMessage(row.id, fn.id));
+        await this.queue.enqueue(newMessage(row.id, fn.id, fn.maxConcurrency));
         return row;
       });
     } catch (err) {

@@ -200,7 +200,14 @@ export class Worker {
       },
       Math.max(100, Math.floor(this.settings.leaseMs / 3)),
     );
+    /** At its max_concurrency: wait, without spending an attempt. */
+    const throttle = () => queue.delay(raw, message, 50 + Math.floor(Math.random() * 150));
     try {
+      if (message.max_concurrency !== undefined) {
+        // The slot first, from what the message carries: a throttled message costs no SQL.
+        slot = await limiter.acquire(message.function_id, message.invocation_id, message.max_concurrency);
+        if (!slot) return void (await throttle());
+      }
       const invocation = await this.loadInvocation(message);
       this.outageStreak = 0;
       if (!invocation) {
@@ -213,11 +220,11 @@ export class Worker {
         return;
       }
       const fn = invocation.function;
-      slot = await limiter.acquire(fn.id, invocation.id, fn.maxConcurrency);
-      if (!slot) {
-        // At its max_concurrency: wait, without spending an attempt.
-        await queue.delay(raw, message, 50 + Math.floor(Math.random() * 150));
-        return;
+      if (fn.maxConcurrency !== message.max_concurrency) {
+        // No limit in the message, or the function's limit changed since it was queued.
+        if (slot) await limiter.release(fn.id, invocation.id);
+        slot = await limiter.acquire(fn.id, invocation.id, fn.maxConcurrency);
+        if (!slot) return void (await throttle());
       }
       const running = await transitions.markRunning(invocation.id, this.id);
       if (!running) {

@@ -43,7 +43,8 @@ export interface Platform {
   dbName: string;
   prefix: string;
   workers: Worker[];
-  startWorker(extraEnv?: Env): Promise<Worker>;
+  /** A worker in this process; `onQuery` sees every SQL statement of its own connection pool. */
+  startWorker(extraEnv?: Env, options?: { onQuery?: (sql: string) => void }): Promise<Worker>;
   /** A worker in its own OS process (`tsx src/main.ts worker`). */
   spawnWorker(extraEnv?: Env): ChildProcess;
   request(
@@ -115,9 +116,9 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const children: ChildProcess[] = [];
   const workerApps: App[] = [];
 
-  const startWorker = async (extraEnv: Env = {}) => {
+  const startWorker = async (extraEnv: Env = {}, workerOptions: { onQuery?: (sql: string) => void } = {}) => {
     const wConfig = loadConfig({ ...env, WORKER_ID: `w-${id}-${workers.length}`, ...extraEnv });
-    const wApp = new App(wConfig, { logger: logger.child({ worker: workers.length }) });
+    const wApp = new App(wConfig, { logger: logger.child({ worker: workers.length }), onQuery: workerOptions.onQuery });
     workerApps.push(wApp);
     const worker = new Worker(wApp, createRuntime(wConfig, wApp.logger));
     await worker.start();

@@ -28,6 +28,20 @@ describe("newMessage", () => {
     expect(Object.keys(m).sort()).toStrictEqual(["attempt", "enqueued_at", "function_id", "id", "invocation_id"]);
     expect(newMessage(INVOCATION, FUNCTION).id).not.toBe(m.id);
   });
+
+  it("carries the function's max_concurrency when given (the limiter needs no database read)", () => {
+    const m = newMessage(INVOCATION, FUNCTION, 3);
+    expect(m.max_concurrency).toBe(3);
+    expect(Object.keys(m).sort()).toStrictEqual([
+      "attempt",
+      "enqueued_at",
+      "function_id",
+      "id",
+      "invocation_id",
+      "max_concurrency",
+    ]);
+    expect(decodeMessage(encodeMessage(m))).toStrictEqual(m);
+  });
 });
 
 describe("encodeMessage / decodeMessage", () => {
@@ -45,6 +59,10 @@ describe("encodeMessage / decodeMessage", () => {
 
   it("drops fields it does not know", () => {
     expect(decodeMessage(JSON.stringify({ ...message, extra: "x" }))).toStrictEqual(message);
+  });
+
+  it("max_concurrency 1 is the smallest valid limit", () => {
+    expect(decodeMessage(JSON.stringify({ ...message, max_concurrency: 1 }))?.max_concurrency).toBe(1);
   });
 
   it("attempt 1 is the smallest valid attempt", () => {
@@ -68,6 +86,9 @@ describe("encodeMessage / decodeMessage", () => {
     ["attempt as text", JSON.stringify({ ...message, attempt: "1" })],
     ["enqueued_at as text", JSON.stringify({ ...message, enqueued_at: "2024-01-01" })],
     ["no enqueued_at", JSON.stringify({ ...message, enqueued_at: undefined })],
+    ["max_concurrency 0", JSON.stringify({ ...message, max_concurrency: 0 })],
+    ["a fractional max_concurrency", JSON.stringify({ ...message, max_concurrency: 1.5 })],
+    ["max_concurrency as text", JSON.stringify({ ...message, max_concurrency: "2" })],
   ])("poison: %s is null", (_case, raw) => {
     expect(decodeMessage(raw)).toBeNull();
   });
