@@ -14,7 +14,7 @@ const STREAM_DRAIN_MS = 5000;
 /** Exit status of a process killed by SIGKILL (128 + 9): what the OOM killer leaves. */
 const SIGKILL_EXIT = 137;
 /** How often, and how far apart, to look again for the engine's OOM event after a SIGKILL. */
-const OOM_EVENT_LOOKS = 10;
+const OOM_EVENT_LOOKS = 40;
 const OOM_EVENT_PAUSE_MS = 50;
 
 /** How to create one hardened container. */
