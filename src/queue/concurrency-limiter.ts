@@ -1,6 +1,6 @@
 // max_concurrency across all workers: a slot set per function in Redis. Slots are leased,
 // so the slots of a worker that died expire instead of blocking the function forever.
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import type { RedisKeys } from "../redis/keys.js";
 import { type QueueScripts, queueScripts } from "./redis-scripts.js";
 
@@ -27,11 +27,15 @@ export class ConcurrencyLimiter {
     return taken === 1;
   }
 
-  /** Keeps a held slot alive while its invocation runs. */
-  async extend(functionId: string, invocationId: string): Promise<void> {
-    const key = this.keys.concurrency(functionId);
-    await this.redis.zadd(key, "XX", Date.now() + this.leaseMs, invocationId);
-    await this.redis.pexpire(key, this.leaseMs * 4);
+  /** Queues the renewal of held slots onto `commands` (a pipeline: one round trip for all of a worker's slots). */
+  extendSlots(commands: ChainableCommander, slots: { functionId: string; invocationId: string }[]): ChainableCommander {
+    const deadline = Date.now() + this.leaseMs;
+    for (const { functionId, invocationId } of slots) {
+      const key = this.keys.concurrency(functionId);
+      commands.zadd(key, "XX", deadline, invocationId);
+      commands.pexpire(key, this.leaseMs * 4);
+    }
+    return commands;
   }
 
   async release(functionId: string, invocationId: string): Promise<void> {

@@ -1,7 +1,7 @@
 // The reliable queue of DESIGN.md on the quick reference's Redis lists: LPUSH to enqueue,
 // BLMOVE to claim (queue → processing) plus a lease, atomic ack, a reaper for expired
 // leases, delayed retries and a dead-letter list. Delivery is at-least-once.
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import type { RedisKeys } from "../redis/keys.js";
 import { type DeadLetter, decodeMessage, encodeMessage, newMessage, type QueueMessage } from "./queue-message.js";
 import { type QueueScripts, queueScripts } from "./redis-scripts.js";
@@ -60,9 +60,15 @@ export class ReliableQueue {
     return { raw, message: decodeMessage(raw) };
   }
 
-  /** Extends the lease of a message still being worked on. */
-  async extendLease(raw: string): Promise<void> {
-    await this.redis.zadd(this.keys.leases, "XX", Date.now() + this.leaseMs, raw);
+  /**
+   * Queues lease extensions of messages still being worked on onto `commands` (a pipeline,
+   * so one worker renews all its leases in one round trip). Only leases that still exist
+   * are extended: a reaped delivery does not get its lease back.
+   */
+  extendLeases(commands: ChainableCommander, raws: string[]): ChainableCommander {
+    const deadline = Date.now() + this.leaseMs;
+    for (const raw of raws) commands.zadd(this.keys.leases, "XX", deadline, raw);
+    return commands;
   }
 
   /**

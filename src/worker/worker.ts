@@ -11,10 +11,12 @@ import { type Delivery, deliveryOf } from "../invocations/invocation-transitions
 import { isDependencyFailure } from "../lib/dependency-failure.js";
 import { waitForDependencies } from "../lib/dependency-wait.js";
 import type { Logger } from "../lib/logger.js";
+import { PeriodicTask } from "../lib/periodic-task.js";
 import type { QueueMessage } from "../queue/queue-message.js";
 import { requeueLostInvocations } from "../queue/recovery.js";
 import type { ClaimedMessage } from "../queue/reliable-queue.js";
 import { createRedis, pingRedis } from "../redis/connection.js";
+import { LeaseKeeper } from "./lease-keeper.js";
 import { toTerminalUpdate } from "./result-mapping.js";
 import type { FunctionRuntime } from "./runtimes/runtime.js";
 
@@ -32,14 +34,13 @@ export class Worker {
   private blocking: Redis | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
-  private maintenance: NodeJS.Timeout | undefined;
+  /** Background loops: promotion of due messages, heartbeat and reaper, recovery. */
+  private tasks: PeriodicTask[] = [];
+  private readonly leases: LeaseKeeper;
   private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
   private slotWaiter: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
   private stopRequested = false;
-  private maintaining = false;
-  /** The maintenance tick under way: shutdown waits for it, or its heartbeat would revive the worker. */
-  private tick: Promise<void> | undefined;
   /**
    * When Redis came back after being unreachable. No worker could renew a lease while it
    * was down, so every lease may look expired: the reaper waits one lease period for the
@@ -61,6 +62,7 @@ export class Worker {
     this.settings = app.config.worker;
     this.id = this.settings.id;
     this.logger = app.logger.child({ component: "worker", workerId: this.id });
+    this.leases = new LeaseKeeper(app.redis, app.queue, app.limiter, this.settings.leaseMs, this.logger);
   }
 
   /** Waits for PostgreSQL and Redis first (they may come up after the worker), then claims work. */
@@ -84,20 +86,16 @@ export class Worker {
     this.blocking.on("error", () => undefined);
     this.running = true;
     // Due retries and throttled messages are promoted often (they wait 50 ms-seconds);
-    // expired leases are looked for a few times per lease period.
+    // expired leases are looked for a few times per lease period; lost invocations rarely.
+    // Each runs once at start too: after a Redis restart, workers usually restart as well.
     const reapEveryMs = Math.max(100, Math.min(1000, Math.floor(this.settings.leaseMs / 3)));
-    let sinceReap = 0;
-    let sinceRecovery = 0;
-    this.maintenance = setInterval(() => {
-      sinceReap += PROMOTE_EVERY_MS;
-      sinceRecovery += PROMOTE_EVERY_MS;
-      const reap = sinceReap >= reapEveryMs;
-      if (reap) sinceReap = 0;
-      const recover = sinceRecovery >= this.settings.recoveryIntervalMs;
-      if (recover) sinceRecovery = 0;
-      this.maintainInBackground(reap, recover);
-    }, PROMOTE_EVERY_MS);
-    this.maintainInBackground(true, true); // after a Redis restart, workers usually restart too
+    this.tasks = [
+      new PeriodicTask("promotion of due messages", PROMOTE_EVERY_MS, () => this.promoteDue(), this.logger),
+      new PeriodicTask("heartbeat and reaper", reapEveryMs, () => this.heartbeatAndReap(), this.logger),
+      new PeriodicTask("recovery", this.settings.recoveryIntervalMs, () => this.recover(), this.logger),
+    ];
+    for (const task of this.tasks) task.start(true);
+    this.leases.start();
     this.loop = this.claimLoop();
     await this.heartbeat();
     this.logger.info("worker started", {
@@ -140,8 +138,8 @@ export class Worker {
         await Promise.all([...this.inFlight.values()].map((p) => p.done));
       }
     }
-    clearInterval(this.maintenance);
-    await this.tick;
+    // A loop's run under way is waited for: a late heartbeat would revive the worker in /health.
+    await Promise.all([...this.tasks.map((task) => task.stop()), this.leases.stop()]);
     this.app.redis.off("ready", this.onRedisReady);
     await this.app.redis.hdel(this.app.keys.workers, this.id).catch(() => undefined);
     this.blocking?.disconnect();
@@ -193,20 +191,20 @@ export class Worker {
     let slot = false;
     /** Set once markRunning succeeds: every later write of the row is fenced by it. */
     let held: Delivery | null = null;
-    const heartbeat = setInterval(
-      () => {
-        void queue.extendLease(raw).catch(() => undefined);
-        if (slot) void limiter.extend(message.function_id, message.invocation_id).catch(() => undefined);
-      },
-      Math.max(100, Math.floor(this.settings.leaseMs / 3)),
-    );
+    this.leases.hold(raw, message.function_id, message.invocation_id);
+    const takeSlot = async (functionId: string, invocationId: string, max: number) => {
+      slot = await limiter.acquire(functionId, invocationId, max);
+      this.leases.setSlot(raw, slot);
+      return slot;
+    };
     /** At its max_concurrency: wait, without spending an attempt. */
     const throttle = () => queue.delay(raw, message, 50 + Math.floor(Math.random() * 150));
     try {
       if (message.max_concurrency !== undefined) {
         // The slot first, from what the message carries: a throttled message costs no SQL.
-        slot = await limiter.acquire(message.function_id, message.invocation_id, message.max_concurrency);
-        if (!slot) return void (await throttle());
+        if (!(await takeSlot(message.function_id, message.invocation_id, message.max_concurrency))) {
+          return void (await throttle());
+        }
       }
       const invocation = await this.loadInvocation(message);
       this.outageStreak = 0;
@@ -223,8 +221,7 @@ export class Worker {
       if (fn.maxConcurrency !== message.max_concurrency) {
         // No limit in the message, or the function's limit changed since it was queued.
         if (slot) await limiter.release(fn.id, invocation.id);
-        slot = await limiter.acquire(fn.id, invocation.id, fn.maxConcurrency);
-        if (!slot) return void (await throttle());
+        if (!(await takeSlot(fn.id, invocation.id, fn.maxConcurrency))) return void (await throttle());
       }
       const running = await transitions.markRunning(invocation.id, this.id);
       if (!running) {
@@ -263,7 +260,7 @@ export class Worker {
     } catch (err) {
       await this.onFailure(raw, message, held, err, signal, log);
     } finally {
-      clearInterval(heartbeat);
+      this.leases.forget(raw);
       if (slot) await limiter.release(message.function_id, message.invocation_id).catch(() => undefined);
     }
   }
@@ -380,41 +377,32 @@ export class Worker {
     await this.app.redis.hset(this.app.keys.workers, this.id, Date.now());
   }
 
-  private maintainInBackground(reap: boolean, recover: boolean): void {
-    if (this.maintaining) return; // a slow Redis: don't pile ticks up
-    this.tick = this.maintain(reap, recover);
+  private async promoteDue(): Promise<void> {
+    await this.app.queue.promoteDue();
   }
 
-  /** Periodic: move due retries to the queue, recover work of dead workers. */
-  private async maintain(reap: boolean, recover = false): Promise<void> {
-    if (this.maintaining) return; // a slow Redis: don't pile ticks up
-    this.maintaining = true;
-    try {
-      await this.app.queue.promoteDue();
-      if (recover) await requeueLostInvocations(this.app, this.id, this.settings.maxAttempts);
-      if (!reap) return;
-      await this.heartbeat();
-      if (Date.now() - this.redisBackAt < this.settings.leaseMs) return;
-      const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);
-      if (requeued > 0)
-        this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });
-      // The reaper's own guard: it finishes only invocations the queue no longer holds (no
-      // delivery exists that could still write the row).
-      const stillHeld = await this.app.queue.holds(deadLettered.map((m) => m.invocation_id));
-      for (const m of deadLettered.filter((d) => !stillHeld.has(d.invocation_id))) {
-        await this.app.transitions.finish(
-          m.invocation_id,
-          {
-            status: "failed",
-            error: `the worker running it stopped responding on attempt ${m.attempt} of ${this.settings.maxAttempts}; moved to the dead-letter list`,
-          },
-          null,
-        );
-      }
-    } catch (err) {
-      this.logger.debug("maintenance tick failed", { err: (err as Error).message });
-    } finally {
-      this.maintaining = false;
+  private async recover(): Promise<void> {
+    await requeueLostInvocations(this.app, this.id, this.settings.maxAttempts);
+  }
+
+  /** Tells /health this worker lives, then returns or dead-letters the work of workers that stopped responding. */
+  private async heartbeatAndReap(): Promise<void> {
+    await this.heartbeat();
+    if (Date.now() - this.redisBackAt < this.settings.leaseMs) return;
+    const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);
+    if (requeued > 0) this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });
+    // The reaper's own guard: it finishes only invocations the queue no longer holds (no
+    // delivery exists that could still write the row).
+    const stillHeld = await this.app.queue.holds(deadLettered.map((m) => m.invocation_id));
+    for (const m of deadLettered.filter((d) => !stillHeld.has(d.invocation_id))) {
+      await this.app.transitions.finish(
+        m.invocation_id,
+        {
+          status: "failed",
+          error: `the worker running it stopped responding on attempt ${m.attempt} of ${this.settings.maxAttempts}; moved to the dead-letter list`,
+        },
+        null,
+      );
     }
   }
 }

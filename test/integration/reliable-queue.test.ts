@@ -58,15 +58,15 @@ describe("reliable queue", () => {
     expect(Number(await redis.zscore(keys.leases, first!.raw))).toBe(T + 5 + LEASE_MS);
 
     at(T + 10);
-    await queue.extendLease(first!.raw);
+    await queue.extendLeases(redis.pipeline(), [first!.raw]).exec();
     expect(Number(await redis.zscore(keys.leases, first!.raw))).toBe(T + 10 + LEASE_MS);
 
     await queue.ack(first!.raw);
     expect(await redis.llen(keys.processing)).toBe(0);
     expect(await redis.zcard(keys.leases)).toBe(0);
     expect(await queue.holds([a.invocation_id, b.invocation_id])).toEqual(new Set([b.invocation_id]));
-    // A lease is never extended for a message no longer held (a late heartbeat after the ack).
-    await queue.extendLease(first!.raw);
+    // A lease is never extended for a message no longer held (a late renewal after the ack).
+    await queue.extendLeases(redis.pipeline(), [first!.raw]).exec();
     expect(await redis.zcard(keys.leases)).toBe(0);
     expect((await queue.claim(blocking, 1))?.message).toEqual(b);
   });
@@ -328,6 +328,22 @@ describe("concurrency limiter", () => {
     expect(await limiter.acquire(fn, "a", 2)).toBe(false);
   });
 
+  it("extends only slots that are still held, and keeps the slot set from expiring while they are", async () => {
+    const { keys } = fresh();
+    const limiter = new ConcurrencyLimiter(redis, keys, 1000);
+    const fn = randomUUID();
+    expect(await limiter.acquire(fn, "a", 2)).toBe(true);
+    at(T + 500);
+    await limiter
+      .extendSlots(redis.pipeline(), [
+        { functionId: fn, invocationId: "a" },
+        { functionId: fn, invocationId: "gone" },
+      ])
+      .exec();
+    expect(await redis.zrange(keys.concurrency(fn), 0, -1, "WITHSCORES")).toEqual(["a", String(T + 1500)]);
+    expect(await redis.pttl(keys.concurrency(fn))).toBeGreaterThan(3000);
+  });
+
   it("frees the slots of holders that stopped extending them, exactly when their lease ends", async () => {
     const { keys } = fresh();
     const limiter = new ConcurrencyLimiter(redis, keys, 1000);
@@ -335,7 +351,7 @@ describe("concurrency limiter", () => {
     expect(await limiter.acquire(fn, "a", 2)).toBe(true); // until T + 1000
     expect(await limiter.acquire(fn, "b", 2)).toBe(true);
     at(T + 600);
-    await limiter.extend(fn, "b"); // b's holder is alive: until T + 1600
+    await limiter.extendSlots(redis.pipeline(), [{ functionId: fn, invocationId: "b" }]).exec(); // alive: until T + 1600
     at(T + 999);
     expect(await limiter.acquire(fn, "c", 2)).toBe(false);
     at(T + 1000);

@@ -9,7 +9,10 @@ import { waitFor } from "../support/waiting.js";
 
 // No recovery sweep (it reads PostgreSQL) during the test; two slots, so the worker is free
 // to claim the throttled message again and again while the first invocation runs.
-const test = platformTest({ env: { WORKER_RECOVERY_INTERVAL: "1h", WORKER_CONCURRENCY: "2" } });
+const LEASE_MS = 1000;
+const test = platformTest({
+  env: { WORKER_RECOVERY_INTERVAL: "1h", WORKER_CONCURRENCY: "2", WORKER_LEASE: `${LEASE_MS}ms` },
+});
 
 const statusOf = async (platform: Platform, id: string) =>
   (await platform.app.db.invocation.findUniqueOrThrow({ where: { id } })).status;
@@ -95,5 +98,33 @@ describe("throttling at max_concurrency", () => {
     for (const id of ids) {
       await waitFor("both completed", async () => (await statusOf(platform, id)) === "completed");
     }
+  });
+
+  test("a running invocation keeps its slot for as long as it runs (3 lease periods here): the next one waits", async ({
+    platform,
+  }) => {
+    const worker = await platform.startWorker();
+    onTestFinished(() => worker.stop());
+    const gate = await newGate();
+    onTestFinished(() => gate.remove());
+    const fn = await createPythonFunction(platform, GATED_PY, { max_concurrency: 1 });
+    const first = await platform.request("POST", "/invoke", { function_id: fn.id, payload: { gate: gate.path } });
+    const firstId = first.body.data.id as string;
+    await waitFor("the first invocation running", async () => (await statusOf(platform, firstId)) === "running");
+    const startedAt = Date.now();
+    const second = await platform.request("POST", "/invoke", { function_id: fn.id, payload: { n: 2 } });
+    const slots = platform.app.keys.concurrency(fn.id);
+    await waitFor(
+      "the first one's slot renewed 3 lease periods on",
+      async () => {
+        const score = await platform.app.redis.zscore(slots, firstId);
+        return score !== null && Number(score) > startedAt + 3 * LEASE_MS;
+      },
+      { capMs: 15_000 },
+    );
+    expect(await platform.app.redis.zrange(slots, 0, -1)).toEqual([firstId]);
+    expect(await statusOf(platform, second.body.data.id)).toBe("pending");
+    await gate.open();
+    await waitFor("the second completed", async () => (await statusOf(platform, second.body.data.id)) === "completed");
   });
 });
