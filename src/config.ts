@@ -77,7 +77,11 @@ const envSchema = z.object({
     .optional(),
   WORKER_WORK_DIR: z.string().min(1).default("./storage/work"),
   WORKER_USE_CONTAINER: bool(true),
-  WORKER_RUNTIME_TYPE: z.enum(["simple", "container"], { message: 'must be "simple" or "container"' }).optional(),
+  // "simple" is the quick reference's name for the process runtime: accepted as an alias.
+  WORKER_RUNTIME_TYPE: z
+    .enum(["process", "simple", "container"], { message: 'must be "process" (alias "simple") or "container"' })
+    .transform((v) => (v === "simple" ? "process" : v))
+    .optional(),
   WORKER_CONCURRENCY: int(4, 1, 256),
   WORKER_MAX_ATTEMPTS: int(3, 1, 100),
   WORKER_LEASE: duration("30s"),
@@ -113,9 +117,10 @@ function buildConfig(e: z.infer<typeof envSchema>) {
   const databaseUrl =
     e.DATABASE_URL ??
     `postgresql://${encodeURIComponent(e.DB_USER)}:${encodeURIComponent(e.DB_PASSWORD)}@${e.DB_HOST}:${e.DB_PORT}/${encodeURIComponent(e.DB_NAME)}?sslmode=${e.DB_SSLMODE}`;
-  // WORKER_USE_CONTAINER=false means "simple" unless WORKER_RUNTIME_TYPE says otherwise
+  // WORKER_USE_CONTAINER=false means "process" unless WORKER_RUNTIME_TYPE says otherwise
   // explicitly (that contradiction is rejected in loadConfig).
-  const runtimeType = e.WORKER_RUNTIME_TYPE ?? (e.WORKER_USE_CONTAINER ? "container" : "simple");
+  const runtimeType: "process" | "container" =
+    e.WORKER_RUNTIME_TYPE ?? (e.WORKER_USE_CONTAINER ? "container" : "process");
   return {
     server: { host: e.SERVER_ADDR.host, port: e.SERVER_ADDR.port, bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES },
     db: { url: databaseUrl, poolSize: e.DB_POOL_SIZE },

@@ -111,13 +111,11 @@ async function main(): Promise<void> {
       let kind = config.worker.runtimeType;
       if (kind === "container" && !config.worker.runtimeTypeExplicit && !(await engineAnswers())) {
         logger.warn(
-          "WARNING: no Docker engine reachable; running functions as plain processes (WORKER_RUNTIME_TYPE=simple). Start the engine with `make docker-up` for container isolation.",
+          "WARNING: no Docker engine reachable; running functions as plain processes (WORKER_RUNTIME_TYPE=process). Start the engine with `make docker-up` for container isolation.",
         );
-        kind = "simple";
+        kind = "process";
       }
-      logger.info(
-        `dev: worker runs functions with the ${kind === "container" ? "container" : "process (simple)"} runtime`,
-      );
+      logger.info(`dev: worker runs functions with the ${kind} runtime`);
       const app = new App(config, { logger });
       const controller = await startController(config, app);
       const worker = new Worker(app, createRuntime(config, app.logger, kind));

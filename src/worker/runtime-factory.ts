@@ -6,7 +6,7 @@ import type { FunctionRuntime } from "./runtimes/runtime.js";
 
 export function createRuntime(config: Config, logger: Logger, kind = config.worker.runtimeType): FunctionRuntime {
   const limits = { maxOutputBytes: config.limits.maxOutputBytes, maxLogBytes: config.limits.maxLogBytes };
-  if (kind === "simple") {
+  if (kind === "process") {
     return new ProcessRuntime({ workDir: config.worker.workDir, limits, logger, pidsLimit: config.worker.pidsLimit });
   }
   return new ContainerRuntime({

@@ -395,7 +395,7 @@ print(json.dumps({"fn": attempt("/fn/x"), "etc": attempt("/etc/x"), "root": atte
     const failure = unreachable.start();
     await expect(failure).rejects.toBeInstanceOf(PlatformError);
     await expect(failure).rejects.toThrow(
-      "Docker engine not reachable at /nonexistent/docker.sock: start it (make docker-up) or set WORKER_RUNTIME_TYPE=simple",
+      "Docker engine not reachable at /nonexistent/docker.sock: start it (make docker-up) or set WORKER_RUNTIME_TYPE=process",
     );
   });
 

@@ -90,7 +90,7 @@ const UPDATE = `mutation ($id: ID!, $input: UpdateFunctionInput!) {
 }`;
 
 describe("logs never contain a function's environment values", () => {
-  for (const runtime of ["simple", "container"] as const) {
+  for (const runtime of ["process", "container"] as const) {
     test(`controller, ${runtime} worker and redrive at LOG_LEVEL=debug, on every path a function's environment takes`, async ({
       platform,
     }) => {

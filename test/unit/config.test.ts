@@ -28,9 +28,15 @@ describe("config", () => {
     );
   });
 
-  it("WORKER_USE_CONTAINER=false selects the simple runtime", () => {
-    expect(loadConfig({ WORKER_USE_CONTAINER: "false" }).worker.runtimeType).toBe("simple");
-    expect(loadConfig({ WORKER_RUNTIME_TYPE: "simple" }).worker.runtimeType).toBe("simple");
+  it("WORKER_USE_CONTAINER=false selects the process runtime", () => {
+    expect(loadConfig({ WORKER_USE_CONTAINER: "false" }).worker.runtimeType).toBe("process");
+  });
+
+  it('WORKER_RUNTIME_TYPE is "process" or "container"; "simple" (the quick reference\'s name) is an alias of "process"', () => {
+    expect(loadConfig({ WORKER_RUNTIME_TYPE: "process" }).worker.runtimeType).toBe("process");
+    expect(loadConfig({ WORKER_RUNTIME_TYPE: "simple" }).worker.runtimeType).toBe("process");
+    expect(loadConfig({ WORKER_RUNTIME_TYPE: "container" }).worker.runtimeType).toBe("container");
+    expect(loadConfig({}).worker.runtimeType).toBe("container");
     expect(loadConfig({ WORKER_RUNTIME_TYPE: "simple" }).worker.runtimeTypeExplicit).toBe(true);
     expect(loadConfig({ WORKER_USE_CONTAINER: "true" }).worker.runtimeType).toBe("container");
   });
@@ -55,7 +61,7 @@ describe("config", () => {
         "REDIS_DB: must be at most 15",
         'STORAGE_TYPE: only "local" is supported',
         "WORKER_USE_CONTAINER: must be true or false",
-        'WORKER_RUNTIME_TYPE: must be "simple" or "container"',
+        'WORKER_RUNTIME_TYPE: must be "process" (alias "simple") or "container"',
         'FUNCTION_MAX_TIMEOUT: must be a positive duration such as "30s", got "forever"',
       ]);
       expect((err as Error).message).toBe(
@@ -65,7 +71,7 @@ describe("config", () => {
           "  - REDIS_DB: must be at most 15\n" +
           '  - STORAGE_TYPE: only "local" is supported\n' +
           "  - WORKER_USE_CONTAINER: must be true or false\n" +
-          '  - WORKER_RUNTIME_TYPE: must be "simple" or "container"\n' +
+          '  - WORKER_RUNTIME_TYPE: must be "process" (alias "simple") or "container"\n' +
           '  - FUNCTION_MAX_TIMEOUT: must be a positive duration such as "30s", got "forever"',
       );
     }
@@ -198,7 +204,7 @@ describe("config", () => {
       'WORKER_RUNTIME_TYPE: is "container" but WORKER_USE_CONTAINER=false; set one of them',
     ]);
     expect(loadConfig({ WORKER_RUNTIME_TYPE: "simple", WORKER_USE_CONTAINER: "true" }).worker.runtimeType).toBe(
-      "simple",
+      "process",
     );
   });
 });

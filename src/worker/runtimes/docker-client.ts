@@ -45,7 +45,7 @@ export async function pingEngine(docker: Dockerode, timeoutMs = 5000): Promise<v
     await withTimeout(docker.ping(), timeoutMs, "the Docker engine");
   } catch (err) {
     throw new PlatformError(
-      `Docker engine not reachable at ${engineAddress(docker)}: start it (make docker-up) or set WORKER_RUNTIME_TYPE=simple`,
+      `Docker engine not reachable at ${engineAddress(docker)}: start it (make docker-up) or set WORKER_RUNTIME_TYPE=process`,
       { cause: errorMessage(err) },
     );
   }

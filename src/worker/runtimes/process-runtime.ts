@@ -1,4 +1,4 @@
-// WORKER_RUNTIME_TYPE=simple: each invocation is a child process of the worker, in its own
+// WORKER_RUNTIME_TYPE=process (alias "simple"): each invocation is a child process of the worker, in its own
 // directory, process group and (where the machine allows) memory + pids cgroup. With a root
 // worker it also runs as a uid of its own, without capabilities, and in an empty network
 // namespace unless allowed (process-sandbox.ts). It still sees the host's file system
@@ -45,7 +45,7 @@ interface Running {
 }
 
 export class ProcessRuntime implements FunctionRuntime {
-  readonly kind = "simple";
+  readonly kind = "process";
   private readonly workDir: string;
   private readonly invocationsDir: string;
   private readonly logger: Logger;

@@ -1,5 +1,5 @@
 // The contract between the worker and the things that execute user code. Two
-// implementations: the process runtime ("simple") and the container runtime ("container").
+// implementations: the process runtime ("process", alias "simple") and the container runtime ("container").
 
 export type FunctionLanguage = "go" | "python" | "nodejs";
 
@@ -55,7 +55,7 @@ export interface RuntimeLimits {
  * throw PlatformError from ../../errors.ts for those.
  */
 export interface FunctionRuntime {
-  readonly kind: "simple" | "container";
+  readonly kind: "process" | "container";
   /** Checks prerequisites (engine reachable, images present), cleans leftovers of a crashed worker. */
   start(): Promise<void>;
   /** Kills what is still running. Idempotent. */
