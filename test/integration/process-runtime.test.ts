@@ -312,8 +312,9 @@ print(json.dumps(out))
     const result = await runtime.run(req);
     expect(result.outcome, result.stderr).toBe("completed");
     const seen = JSON.parse(result.stdout);
-    // Its own group, named after the invocation: not the worker's, not a shared one.
-    const own = new RegExp(`^/faas/${req.invocationId}-[A-Za-z0-9]+$`);
+    // Its own group, named after this worker (pid and start time) and the invocation: not
+    // the worker's, not a shared one.
+    const own = new RegExp(`^/faas/w${process.pid}-\\d+_${req.invocationId}-[A-Za-z0-9]+$`);
     expect(seen.memoryGroup, "the function did not run in a memory cgroup of its own").toMatch(own);
     expect(seen.pidsGroup, "the function did not run in a pids cgroup of its own").toMatch(own);
     // No swap: v2 says so with memory.swap.max; v1 with memory+swap equal to memory (or,
@@ -360,7 +361,9 @@ while True:
     const dirs = JSON.parse(result.stdout.split("\n")[0] as string) as string[];
     expect(dirs.length).toBeGreaterThanOrEqual(1);
     for (const dir of dirs) {
-      expect(dir, "the function did not run in a cgroup of its own").toContain(`/faas/${req.invocationId}-`);
+      expect(dir, "the function did not run in a cgroup of its own").toMatch(
+        new RegExp(`/faas/w${process.pid}-\\d+_${req.invocationId}-`),
+      );
       // rmdir only succeeds on an empty cgroup: gone means every process was killed.
       await expect(stat(dir), `${dir} is left behind`).rejects.toMatchObject({ code: "ENOENT" });
     }

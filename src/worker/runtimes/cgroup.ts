@@ -44,6 +44,35 @@ export type CgroupDetection = { manager: CgroupManager; reason?: undefined } | {
 const BASE = "faas";
 const NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 
+/**
+ * Every group a worker creates is named after it: `w<pid>-<start time>_<name>`. The pid and
+ * the process's start time (clock ticks since boot, field 22 of /proc/<pid>/stat) identify a
+ * process for as long as it lives, so another worker on the host can tell a group whose
+ * worker is gone (removed at its start) from one whose worker still runs (left alone).
+ */
+const OWNED = /^w(\d+)-(\d+)_/;
+
+async function startTimeOf(pid: number): Promise<string | null> {
+  const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  if (text === null) return null;
+  // "pid (comm) state ppid ...": comm may contain spaces and parentheses; starttime is field 22.
+  return text.slice(text.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+}
+
+let ownTag: Promise<string> | undefined;
+/** This process's owner tag, the prefix of every group it creates. */
+export function ownerTag(): Promise<string> {
+  ownTag ??= startTimeOf(process.pid).then((start) => `w${process.pid}-${start ?? 0}`);
+  return ownTag;
+}
+
+/** True while the process named in an owned group's name still runs; null for a name without an owner. */
+export async function ownerAlive(name: string): Promise<boolean | null> {
+  const owner = OWNED.exec(name);
+  if (!owner) return null;
+  return (await startTimeOf(Number(owner[1]))) === owner[2];
+}
+
 /** Finds a writable hierarchy with a memory controller (v2 first, then v1) and proves it by creating a probe group. */
 export async function detectCgroups(mountsFile = "/proc/self/mounts"): Promise<CgroupDetection> {
   let mounts: Mount[];
@@ -123,7 +152,7 @@ class V2Manager implements CgroupManager {
   ) {}
 
   async create(name: string, limits: CgroupLimits): Promise<InvocationCgroup> {
-    const dir = join(this.base, checkName(name));
+    const dir = join(this.base, checkName(`${await ownerTag()}_${name}`));
     const group = new V2Group(dir);
     await group.remove(); // a leftover of an earlier attempt of the same invocation
     await mkdir(dir);
@@ -211,7 +240,7 @@ class V1Manager implements CgroupManager {
   }
 
   async create(name: string, limits: CgroupLimits): Promise<InvocationCgroup> {
-    const group = this.group(checkName(name));
+    const group = this.group(checkName(`${await ownerTag()}_${name}`));
     await group.remove(); // fresh limits: memsw must never be written below the memory limit
     const [memoryDir, pidsDir] = group.dirs as [string, string | undefined];
     await mkdir(memoryDir);
@@ -336,9 +365,9 @@ async function removeGroup(group: InvocationCgroup): Promise<void> {
 }
 
 /**
- * A group is a crashed worker's leftover when all its processes were re-parented to init
- * (a live invocation's main process is a child of its worker) or when it has been empty
- * for a while (a fresh group is empty only between mkdir and the wrapper joining it).
+ * A group named after its worker is a leftover exactly when that worker is gone. A group
+ * without an owner in its name (made by an older version) is one when all its processes
+ * were re-parented to init or when it has been empty for a while.
  */
 async function reapOrphans(bases: string[], group: (name: string) => InvocationCgroup): Promise<number> {
   const names = new Set<string>();
@@ -350,6 +379,15 @@ async function reapOrphans(bases: string[], group: (name: string) => InvocationC
   let removed = 0;
   for (const name of names) {
     const g = group(name);
+    const alive = await ownerAlive(name);
+    if (alive === true) continue; // its worker still runs: its invocations are its business
+    if (alive === false) {
+      await g.remove().then(
+        () => removed++,
+        () => undefined,
+      );
+      continue;
+    }
     const pids = await g.pids();
     const orphaned =
       pids.length > 0
