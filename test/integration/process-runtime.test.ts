@@ -83,7 +83,7 @@ describe("process runtime", () => {
 
   it("reports a death by signal with the signal name", async () => {
     const result = await runtime.run(request("nodejs", `process.kill(process.pid, "SIGSEGV");`));
-    expect(result).toMatchObject({ outcome: "failed", exitCode: null, error: "killed by signal SIGSEGV" });
+    expect(result).toMatchObject({ outcome: "failed", exitCode: null, error: "killed by signal 11 (SIGSEGV)" });
   });
 
   it("kills an infinite loop at its timeout, including a child that left the process group", async () => {

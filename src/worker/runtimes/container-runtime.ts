@@ -57,6 +57,7 @@ import {
   removeContainersByLabels,
 } from "./docker-client.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
+import { containerEnding, describeEnding, type RunEnding } from "./run-ending.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart } from "./runtime.js";
 
@@ -100,6 +101,8 @@ const CODE_TMPFS = "rw,exec,nosuid,nodev,size=256m,uid=10001,gid=10001,mode=0700
 /** Go build cache of the standard library baked into the go image. */
 const GO_CACHE_SEED = "/opt/faas/go-cache";
 const MAX_GO_BINARY_BYTES = 512 * MIB;
+/** Read as the exit status when the engine reports none: the container was killed (128 + SIGKILL). */
+const SIGKILL_STATUS = 137;
 
 type GoBuild = { ok: true; binary: Buffer } | { ok: false; result: RunResult };
 
@@ -220,33 +223,18 @@ export class ContainerRuntime implements FunctionRuntime {
     }
 
     const base = {
-      exitCode: job.exitCode,
       stdout: job.stdout.toString(),
       stdoutTruncated: job.stdout.truncated,
       stderr: job.stderr.toString(),
       stderrTruncated: job.stderr.truncated,
       durationMs: job.durationMs,
     };
-    if (job.timedOut) {
-      return { ...base, outcome: "timeout", error: `timed out after ${formatDuration(request.timeoutMs)}` };
-    }
-    if (job.oomKilled) {
-      return {
-        ...base,
-        outcome: "failed",
-        oomKilled: true,
-        error: `out of memory: exceeded ${request.memoryMb} MiB`,
-      };
-    }
-    if (job.exitCode === 0) return { ...base, outcome: "completed" };
-    return {
-      ...base,
-      outcome: "failed",
-      error:
-        job.exitCode !== null && job.exitCode > 128
-          ? `killed by signal ${job.exitCode - 128} (exit code ${job.exitCode})`
-          : `exit code ${job.exitCode}`,
-    };
+    const ending: RunEnding = job.timedOut
+      ? { kind: "timeout" }
+      : job.oomKilled
+        ? { kind: "oom" }
+        : containerEnding(job.exitCode ?? SIGKILL_STATUS);
+    return { ...base, ...describeEnding(ending, request) };
   }
 
   /** Everything about a function container that does not depend on the invocation. */

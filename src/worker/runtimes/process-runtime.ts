@@ -10,12 +10,12 @@ import { existsSync } from "node:fs";
 import { chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { isAppError, PlatformError } from "../../errors.js";
-import { formatDuration } from "../../lib/duration.js";
 import type { Logger } from "../../lib/logger.js";
 import { type CgroupManager, detectCgroups, type InvocationCgroup } from "./cgroup.js";
 import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
 import { CappedBuffer } from "./output-capture.js";
 import { detectSandbox, type ProcessSandbox } from "./process-sandbox.js";
+import { describeEnding, type RunEnding, signalNumber } from "./run-ending.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { BACKSTOP_GRACE_SECONDS, environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
@@ -319,7 +319,6 @@ export class ProcessRuntime implements FunctionRuntime {
       child.on("close", (code, sig) => {
         const durationMs = Math.round((exitedAt || performance.now()) - started);
         const base = {
-          exitCode: code,
           stdout: stdout.toString(),
           stdoutTruncated: stdout.truncated,
           stderr: stderr.toString(),
@@ -331,27 +330,22 @@ export class ProcessRuntime implements FunctionRuntime {
           const why = attach.toString().trim();
           return finish(() => rejectPromise(new PlatformError(`cannot move the function into its cgroup: ${why}`)));
         }
-        if (timedOut) {
-          return finish(() =>
-            resolvePromise({
-              ...base,
-              outcome: "timeout",
-              error: `timed out after ${formatDuration(request.timeoutMs)}`,
-            }),
-          );
-        }
-        if (code === 0) return finish(() => resolvePromise({ ...base, outcome: "completed" }));
+        const ended = (ending: RunEnding) =>
+          finish(() => resolvePromise({ ...base, ...describeEnding(ending, request) }));
+        if (timedOut) return ended({ kind: "timeout" });
+        if (code === 0) return ended({ kind: "exited", exitCode: 0 });
         // Read before the caller removes the group.
         void (cgroup ? cgroup.oomKilled() : Promise.resolve(false))
           .catch(() => false)
-          .then((oom) => {
-            const error = oom
-              ? `out of memory: exceeded ${request.memoryMb} MiB`
-              : sig
-                ? `killed by signal ${sig}`
-                : `exited with code ${code}`;
-            finish(() => resolvePromise({ ...base, outcome: "failed", error, ...(oom ? { oomKilled: true } : {}) }));
-          });
+          .then((oom) =>
+            ended(
+              oom
+                ? { kind: "oom" }
+                : sig
+                  ? { kind: "signaled", signal: signalNumber(sig) }
+                  : { kind: "exited", exitCode: code ?? 0 },
+            ),
+          );
       });
     });
   }
