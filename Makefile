@@ -7,7 +7,7 @@ PRISMA_CLIENT := src/generated/prisma/client.ts
 
 .PHONY: help install generate services docker-up docker-down migrate-up build-runtime-images \
         run-controller run-worker dev test test-unit bench fmt lint typecheck build clean \
-        redrive-dead-letters queue-stats codegen mutation
+        redrive-dead-letters queue-stats codegen mutation chaos
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -70,6 +70,11 @@ mutation: generate ## mutation testing (StrykerJS) of the promise modules; one m
 	@rm -f reports/mutation/mutation.json
 	MUTATE_FILES="$(FILES)" MUTATE_TESTS="$(TESTS)" npx stryker run stryker.config.mjs $(STRYKER_ARGS)
 	@node scripts/mutation-summary.mjs reports/mutation/mutation.json
+
+chaos: install ## fault injection on private PostgreSQL/Redis: CHAOS_N invocations (default 2000); prints one line
+	bash scripts/services.sh up
+	$(MAKE) --no-print-directory generate
+	$(TSX) chaos/chaos.ts
 
 bench: install ## throughput and latency figures (needs services and images)
 	bash scripts/services.sh up

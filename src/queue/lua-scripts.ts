@@ -16,6 +16,25 @@ if removed == 0 then return 0 end
 if ARGV[2] ~= '' then redis.call('ZREM', KEYS[3], ARGV[2]) end
 return 1`;
 
+/**
+ * Renews the lease of a delivery a worker still works on. When Redis lost the queue's state
+ * (a restart without its data) the delivery is registered again (processing list, lease,
+ * inflight), so that recovery does not queue a second run of it; a delivery whose lease was
+ * reaped (its invocation queued again: still inflight) is left alone.
+ * KEYS: processing, leases, inflight. ARGV: raw, invocationId, leaseDeadlineMs, nowMs.
+ * Returns 1 renewed, 2 registered again, 0 stale.
+ */
+export const RENEW_LEASE = `
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  return 1
+end
+if ARGV[2] == '' or redis.call('ZSCORE', KEYS[3], ARGV[2]) then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+return 2`;
+
 /** Queues a message and records its invocation as held by the queue. KEYS: queue, inflight. ARGV: raw, invocationId, nowMs. */
 export const ENQUEUE = `
 redis.call('LPUSH', KEYS[1], ARGV[1])

@@ -15,6 +15,7 @@ const SCRIPTS = {
   faasReap: { numberOfKeys: 5, lua: lua.REAP },
   faasAcquireSlot: { numberOfKeys: 1, lua: lua.ACQUIRE_SLOT },
   faasRedriveOne: { numberOfKeys: 3, lua: lua.REDRIVE_ONE },
+  faasRenewLease: { numberOfKeys: 3, lua: lua.RENEW_LEASE },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

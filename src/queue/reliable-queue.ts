@@ -19,6 +19,13 @@ export interface QueueStats {
   deadLetter: number;
 }
 
+/** The lease script on a pipeline of the queue's connection (defineCommand put it there). */
+function renewLease(commands: ChainableCommander): (...args: (string | number)[]) => unknown {
+  const command = (commands as unknown as Record<string, unknown>).faasRenewLease;
+  if (typeof command !== "function") throw new Error("a lease renewal needs a pipeline of the queue's connection");
+  return (...args) => command.apply(commands, args);
+}
+
 export class ReliableQueue {
   private readonly scripts: QueueScripts;
 
@@ -66,8 +73,12 @@ export class ReliableQueue {
    * are extended: a reaped delivery does not get its lease back.
    */
   extendLeases(commands: ChainableCommander, raws: string[]): ChainableCommander {
-    const deadline = Date.now() + this.leaseMs;
-    for (const raw of raws) commands.zadd(this.keys.leases, "XX", deadline, raw);
+    const now = Date.now();
+    const { processing, leases, inflight } = this.keys;
+    for (const raw of raws) {
+      const invocationId = decodeMessage(raw)?.invocation_id ?? "";
+      renewLease(commands)(processing, leases, inflight, raw, invocationId, now + this.leaseMs, now);
+    }
     return commands;
   }
 

@@ -46,9 +46,19 @@ export class LeaseKeeper {
     if (entry) entry.slot = slot;
   }
 
-  forget(raw: string): void {
+  /**
+   * Stops renewing `raw`, once any renewal under way has landed: the caller is about to ack,
+   * delay or dead-letter it, and a renewal after that would register the delivery again.
+   */
+  async release(raw: string): Promise<void> {
     this.held.delete(raw);
+    await this.renewing?.then(
+      () => undefined,
+      () => undefined,
+    );
   }
+
+  private renewing: Promise<unknown> | undefined;
 
   private async renew(): Promise<void> {
     if (this.held.size === 0) return;
@@ -58,6 +68,9 @@ export class LeaseKeeper {
       commands,
       [...this.held.values()].filter((h) => h.slot),
     );
-    await commands.exec();
+    this.renewing = commands.exec().finally(() => {
+      this.renewing = undefined;
+    });
+    await this.renewing;
   }
 }

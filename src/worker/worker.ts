@@ -198,7 +198,7 @@ export class Worker {
       return slot;
     };
     /** At its max_concurrency: wait, without spending an attempt. */
-    const throttle = () => queue.delay(raw, message, 50 + Math.floor(Math.random() * 150));
+    const throttle = () => this.letGo(raw, () => queue.delay(raw, message, 50 + Math.floor(Math.random() * 150)));
     try {
       if (message.max_concurrency !== undefined) {
         // The slot first, from what the message carries: a throttled message costs no SQL.
@@ -210,11 +210,11 @@ export class Worker {
       this.outageStreak = 0;
       if (!invocation) {
         log.info("dropping message of an invocation that does not exist (deleted, or its transaction rolled back)");
-        await queue.ack(raw);
+        await this.letGo(raw, () => queue.ack(raw));
         return;
       }
       if (isTerminal(invocation.status)) {
-        await queue.ack(raw); // a duplicate delivery of finished work
+        await this.letGo(raw, () => queue.ack(raw)); // a duplicate delivery of finished work
         return;
       }
       const fn = invocation.function;
@@ -225,7 +225,7 @@ export class Worker {
       }
       const running = await transitions.markRunning(invocation.id, this.id);
       if (!running) {
-        await queue.ack(raw);
+        await this.letGo(raw, () => queue.ack(raw));
         return;
       }
       held = deliveryOf(running);
@@ -255,12 +255,12 @@ export class Worker {
           status: update.status,
         });
       }
-      await this.throughOutages(() => queue.ack(raw), signal, log);
+      await this.throughOutages(() => this.letGo(raw, () => queue.ack(raw)), signal, log);
       log.debug("invocation finished", { status: update.status, durationMs: update.durationMs });
     } catch (err) {
       await this.onFailure(raw, message, held, err, signal, log);
     } finally {
-      this.leases.forget(raw);
+      await this.leases.release(raw);
       if (slot) await limiter.release(message.function_id, message.invocation_id).catch(() => undefined);
     }
   }
@@ -281,6 +281,15 @@ export class Worker {
         await new Promise((r) => setTimeout(r, pauseMs));
       }
     }
+  }
+
+  /**
+   * Hands a delivery back to the queue (ack, delay, dead-letter, release) once no lease
+   * renewal of it can land afterwards: a renewal after an ack would register it again.
+   */
+  private async letGo<T>(raw: string, move: () => Promise<T>): Promise<T> {
+    await this.leases.release(raw);
+    return move();
   }
 
   /** A write whose failure changes nothing that matters (the row is put right by the next delivery). */
@@ -327,7 +336,7 @@ export class Worker {
     if (signal.aborted) {
       log.info("handing invocation back to the queue");
       if (held) await this.bestEffort(() => transitions.markPending(id, held), log);
-      await queue.release(raw);
+      await this.letGo(raw, () => queue.release(raw));
       return;
     }
     if (isDependencyFailure(err)) {
@@ -342,12 +351,12 @@ export class Worker {
         { err: reason, delayMs: Math.round(delayMs) },
       );
       if (held) await this.bestEffort(() => transitions.markPending(id, held, "waiting for PostgreSQL or Redis"), log);
-      await this.throughOutages(() => queue.delay(raw, message, delayMs), signal, log);
+      await this.throughOutages(() => this.letGo(raw, () => queue.delay(raw, message, delayMs)), signal, log);
       return;
     }
     if (message.attempt >= this.settings.maxAttempts) {
       log.error("invocation failed on its last attempt; moved to the dead-letter list", { err: reason });
-      if (!(await queue.deadLetter(raw, reason))) {
+      if (!(await this.letGo(raw, () => queue.deadLetter(raw, reason)))) {
         log.warn("not dead-lettered: another delivery holds the invocation now");
         return;
       }
@@ -366,7 +375,7 @@ export class Worker {
       await this.bestEffort(() => transitions.markPending(id, held, error), log);
     }
     await this.throughOutages(
-      () => queue.delay(raw, { ...message, attempt: message.attempt + 1 }, delayMs),
+      () => this.letGo(raw, () => queue.delay(raw, { ...message, attempt: message.attempt + 1 }, delayMs)),
       signal,
       log,
     );
@@ -382,6 +391,9 @@ export class Worker {
   }
 
   private async recover(): Promise<void> {
+    // After Redis lost its data, workers register their running deliveries again within a
+    // lease period (LeaseKeeper); until then they would look lost and be queued twice.
+    if (Date.now() - this.redisBackAt < this.settings.leaseMs) return;
     await requeueLostInvocations(this.app, this.id, this.settings.maxAttempts);
   }
 

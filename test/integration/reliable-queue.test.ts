@@ -65,9 +65,6 @@ describe("reliable queue", () => {
     expect(await redis.llen(keys.processing)).toBe(0);
     expect(await redis.zcard(keys.leases)).toBe(0);
     expect(await queue.holds([a.invocation_id, b.invocation_id])).toEqual(new Set([b.invocation_id]));
-    // A lease is never extended for a message no longer held (a late renewal after the ack).
-    await queue.extendLeases(redis.pipeline(), [first!.raw]).exec();
-    expect(await redis.zcard(keys.leases)).toBe(0);
     expect((await queue.claim(blocking, 1))?.message).toEqual(b);
   });
 
@@ -226,6 +223,48 @@ describe("reliable queue", () => {
 
     expect(await queue.ack(current!.raw)).toBe(true);
     expect(await queue.holds([message.invocation_id])).toEqual(new Set());
+  });
+
+  it("renewing a lease: extends a held one; leaves a reaped one alone; registers one again when Redis lost the queue's state", async () => {
+    const { keys, queue } = fresh(1000);
+    const a = newMessage(randomUUID(), randomUUID());
+    await queue.enqueue(a);
+    const held = await queue.claim(blocking, 1);
+    at(T + 500);
+    await queue.extendLeases(redis.pipeline(), [held!.raw]).exec();
+    expect(await redis.zrange(keys.leases, 0, -1, "WITHSCORES")).toEqual([held!.raw, String(T + 1500)]);
+
+    // Reaped: the message went back to the queue as attempt 2; the invocation is still inflight.
+    at(T + 1501);
+    expect((await queue.reapExpired(3)).requeued).toBe(1);
+    await queue.extendLeases(redis.pipeline(), [held!.raw]).exec();
+    expect(await redis.zcard(keys.leases)).toBe(0);
+    expect(await redis.llen(keys.processing)).toBe(0);
+    expect((await redis.lrange(keys.queue, 0, -1)).map((r) => JSON.parse(r).attempt)).toEqual([2]);
+
+    // Redis lost everything (a restart without its data) while a worker still runs a delivery.
+    await redis.del(keys.queue);
+    const b = newMessage(randomUUID(), randomUUID());
+    await queue.enqueue(b);
+    const running = await blocking.blmove(keys.queue, keys.processing, "RIGHT", "LEFT", 1); // the only one queued
+    expect(JSON.parse(running as string).invocation_id).toBe(b.invocation_id);
+    await redis.del(keys.queue, keys.processing, keys.leases, keys.inflight);
+    at(T + 2000);
+    await queue.extendLeases(redis.pipeline(), [running as string]).exec();
+    expect(await redis.lrange(keys.processing, 0, -1)).toEqual([running]);
+    expect(await redis.zrange(keys.leases, 0, -1, "WITHSCORES")).toEqual([running, String(T + 3000)]);
+    expect(await queue.holds([b.invocation_id])).toEqual(new Set([b.invocation_id]));
+    // Recovery now sees it held: not queued a second time.
+    expect(await queue.enqueueIfLost(b)).toBe(false);
+  });
+
+  it("a lease renewal needs a pipeline of the queue's own connection (its scripts are defined there)", () => {
+    const { queue } = fresh();
+    const other = new Redis({ host: "127.0.0.1", port: 6379, lazyConnect: true });
+    expect(() => queue.extendLeases(other.pipeline(), ["x"])).toThrow(
+      "a lease renewal needs a pipeline of the queue's connection",
+    );
+    other.disconnect();
   });
 
   it("runs its Lua by SHA (EVALSHA), never sending a script body again after it is loaded", async () => {
