@@ -4,20 +4,17 @@
 // namespace unless allowed (process-sandbox.ts). It still sees the host's file system
 // (read-only where permissions say so): the container runtime is the isolating one.
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
 import { chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { isAppError, PlatformError } from "../../errors.js";
 import type { Logger } from "../../lib/logger.js";
 import { type CgroupManager, detectCgroups, type InvocationCgroup } from "./cgroup.js";
 import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
-import { CappedBuffer } from "./output-capture.js";
 import { detectSandbox, type ProcessSandbox } from "./process-sandbox.js";
-import { describeEnding, type RunEnding, signalNumber } from "./run-ending.js";
+import { aborted, runProcessTree, withBackstop } from "./process-tree.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
-import { BACKSTOP_GRACE_SECONDS, environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
+import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
 
 export interface ProcessRuntimeOptions {
@@ -33,11 +30,7 @@ export interface ProcessRuntimeOptions {
 }
 
 const SOURCE_FILE: Record<Exclude<FunctionLanguage, "go">, string> = { python: "main.py", nodejs: "main.js" };
-/** After the main process exits, how long inherited pipes may stay open before we stop reading. */
-const PIPE_GRACE_MS = 2_000;
 const STALE_DIR_MS = 24 * 3_600_000;
-/** Exit code of the wrapper when it could not join the cgroup (reported on fd 3 as well). */
-const ATTACH_FAILED = 125;
 
 interface Running {
   controller: AbortController;
@@ -210,7 +203,16 @@ export class ProcessRuntime implements FunctionRuntime {
         await chown(dir, who.uid, who.gid); // its HOME: writable by it, closed to the others
         full = this.sandbox.wrap(guarded, who, request.network);
       }
-      return await this.execute(request, full, dir, env, cgroup, signal);
+      return await runProcessTree({
+        command: full,
+        cwd: dir,
+        env,
+        cgroup,
+        signal,
+        timeoutMs: request.timeoutMs,
+        memoryMb: request.memoryMb,
+        limits: this.options.limits,
+      });
     } finally {
       await cgroup?.remove().catch((err: unknown) => this.logger.warn("cannot remove cgroup", { dir, err }));
       await rm(dir, { recursive: true, force: true });
@@ -235,121 +237,6 @@ export class ProcessRuntime implements FunctionRuntime {
     }
   }
 
-  private execute(
-    request: RunRequest,
-    command: string[],
-    cwd: string,
-    env: Record<string, string>,
-    cgroup: InvocationCgroup | null,
-    signal: AbortSignal,
-  ): Promise<RunResult> {
-    return new Promise<RunResult>((resolvePromise, rejectPromise) => {
-      const stdout = new CappedBuffer(this.options.limits.maxOutputBytes);
-      const stderr = new CappedBuffer(this.options.limits.maxLogBytes);
-      const attach = new CappedBuffer(4096);
-      // With a cgroup, a shell joins it and then exec()s the function: the limit applies
-      // from the function's first instruction, with no window for it to fork outside.
-      const [file, args] = cgroup
-        ? ["/bin/sh", ["-c", attachScript(cgroup.procsFiles), "sh", ...command]]
-        : [command[0] as string, command.slice(1)];
-      // An abort that came during setup fired before our listener existed.
-      if (signal.aborted) return rejectPromise(aborted());
-      const started = performance.now();
-      let child: ChildProcess;
-      try {
-        // detached: the child leads a new session and process group, so -pid kills its tree.
-        child = spawn(file, args, {
-          cwd,
-          env,
-          detached: true,
-          stdio: ["ignore", "pipe", "pipe", cgroup ? "pipe" : "ignore"],
-        });
-      } catch (err) {
-        rejectPromise(new PlatformError(`cannot start the function: ${(err as Error).message}`));
-        return;
-      }
-      let timedOut = false;
-      let wasAborted = false;
-      let settled = false;
-      let exitedAt = 0;
-      let graceTimer: NodeJS.Timeout | undefined;
-
-      const killTree = () => {
-        try {
-          if (child.pid) process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // the group is already gone
-        }
-        // Catches processes that left the process group with setsid().
-        cgroup?.killAll().catch(() => undefined);
-      };
-      const timer = setTimeout(() => {
-        timedOut = true;
-        killTree();
-      }, request.timeoutMs);
-      const onAbort = () => {
-        wasAborted = true;
-        killTree();
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      const finish = (settle: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        clearTimeout(graceTimer);
-        signal.removeEventListener("abort", onAbort);
-        settle();
-      };
-
-      child.stdout?.on("data", (c: Buffer) => stdout.push(c));
-      child.stderr?.on("data", (c: Buffer) => stderr.push(c));
-      child.stdio[3]?.on("data", (c: Buffer) => attach.push(c));
-      child.on("error", (err) => {
-        killTree();
-        finish(() => rejectPromise(new PlatformError(`cannot start the function: ${err.message}`)));
-      });
-      child.on("exit", () => {
-        exitedAt = performance.now();
-        // The invocation is over: background processes it left would keep our pipes open.
-        killTree();
-        graceTimer = setTimeout(() => {
-          for (const s of [child.stdout, child.stderr, child.stdio[3]]) s?.destroy();
-        }, PIPE_GRACE_MS);
-      });
-      child.on("close", (code, sig) => {
-        const durationMs = Math.round((exitedAt || performance.now()) - started);
-        const base = {
-          stdout: stdout.toString(),
-          stdoutTruncated: stdout.truncated,
-          stderr: stderr.toString(),
-          stderrTruncated: stderr.truncated,
-          durationMs,
-        };
-        if (wasAborted) return finish(() => rejectPromise(aborted()));
-        if (code === ATTACH_FAILED && attach.totalBytes > 0) {
-          const why = attach.toString().trim();
-          return finish(() => rejectPromise(new PlatformError(`cannot move the function into its cgroup: ${why}`)));
-        }
-        const ended = (ending: RunEnding) =>
-          finish(() => resolvePromise({ ...base, ...describeEnding(ending, request) }));
-        if (timedOut) return ended({ kind: "timeout" });
-        if (code === 0) return ended({ kind: "exited", exitCode: 0 });
-        // Read before the caller removes the group.
-        void (cgroup ? cgroup.oomKilled() : Promise.resolve(false))
-          .catch(() => false)
-          .then((oom) =>
-            ended(
-              oom
-                ? { kind: "oom" }
-                : sig
-                  ? { kind: "signaled", signal: signalNumber(sig) }
-                  : { kind: "exited", exitCode: code ?? 0 },
-            ),
-          );
-      });
-    });
-  }
-
   private async removeStaleInvocationDirs(): Promise<void> {
     // Directories of invocations a crashed worker never cleaned up. Age-based, because other
     // workers on this machine may share the directory and be running right now.
@@ -359,33 +246,6 @@ export class ProcessRuntime implements FunctionRuntime {
       if (s && Date.now() - s.mtimeMs > STALE_DIR_MS) await rm(path, { recursive: true, force: true });
     }
   }
-}
-
-/**
- * Joins the cgroup(s), closes the status pipe (fd 3) and becomes the function. The shell
- * exports PWD on its own; unset so the function sees exactly the environment we built.
- */
-function attachScript(procsFiles: readonly string[]): string {
-  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-  const join = procsFiles.map((f) => `echo $$ > ${quote(f)}`).join(" && ");
-  return `{ ${join}; } 2>&3 || { echo "cannot write cgroup.procs" >&3; exit ${ATTACH_FAILED}; }; unset PWD OLDPWD; exec "$@" 3>&-`;
-}
-
-const TIMEOUT_BINARY = "/usr/bin/timeout";
-const hasTimeoutBinary = existsSync(TIMEOUT_BINARY);
-
-/**
- * If the worker dies (SIGKILL, OOM) nobody is left to enforce the timeout: coreutils'
- * `timeout` kills the function's process group a little after its limit regardless.
- */
-function withBackstop(command: string[], timeoutMs: number): string[] {
-  if (!hasTimeoutBinary) return command;
-  const seconds = Math.ceil(timeoutMs / 1000) + BACKSTOP_GRACE_SECONDS;
-  return [TIMEOUT_BINARY, "-s", "KILL", `${seconds}s`, ...command];
-}
-
-function aborted(): PlatformError {
-  return new PlatformError("invocation aborted: worker shutting down");
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
