@@ -2,7 +2,7 @@
 // booting, everything started at once) wait for them instead of exiting, answer 503 with
 // a JSON error meanwhile, and serve once they come up. Both run as real processes
 // (`src/main.ts controller|worker`) reaching the services through proxies the test opens.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect } from "vitest";
@@ -135,36 +135,62 @@ describe("started before PostgreSQL and Redis", () => {
 });
 
 describe("stopping", () => {
-  test("SIGTERM to the whole process group (as a service manager sends it) drains and exits 0, not as a second signal", async ({
-    platform,
-  }) => {
-    // A supervisor that relays the SIGTERM it gets to the worker, which also gets it from the group.
-    const relay = `node --import tsx src/main.ts worker & child=$!; trap 'kill -TERM $child' TERM; wait $child; wait $child`;
-    const child = spawn("bash", ["-c", relay], {
-      cwd: ROOT,
-      env: { ...platform.env, LOG_LEVEL: "info", WORKER_ID: `${platform.prefix}-group` } as NodeJS.ProcessEnv,
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    const started: Started = { child, lines: [] };
-    for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream! }).on("line", (line) => {
-        try {
-          started.lines.push(JSON.parse(line));
-        } catch {
-          started.lines.push({ msg: line });
-        }
+  for (const runtime of ["process", "container"] as const) {
+    test(`SIGTERM to the whole process group (as a service manager sends it): a ${runtime} worker drains, leaves no container and exits 0`, async ({
+      platform,
+    }) => {
+      const workerId = `${platform.prefix}-group-${runtime}`;
+      // A supervisor that relays the SIGTERM it gets to the worker, which also gets it from the group.
+      const relay = `node --import tsx src/main.ts worker & child=$!; trap 'kill -TERM $child' TERM; wait $child; wait $child`;
+      const child = spawn("bash", ["-c", relay], {
+        cwd: ROOT,
+        env: {
+          ...platform.env,
+          LOG_LEVEL: "info",
+          WORKER_ID: workerId,
+          WORKER_RUNTIME_TYPE: runtime,
+          WORKER_WARM_CONTAINERS: "1",
+        } as NodeJS.ProcessEnv,
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
       });
-    }
-    cleanups.push(async () => {
-      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
+      const started: Started = { child, lines: [] };
+      for (const stream of [child.stdout, child.stderr]) {
+        createInterface({ input: stream! }).on("line", (line) => {
+          try {
+            started.lines.push(JSON.parse(line));
+          } catch {
+            started.lines.push({ msg: line });
+          }
+        });
+      }
+      cleanups.push(async () => {
+        if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
+      });
+      await logged(started, "worker started");
+      // One invocation, so that a container runtime also has a warm container to remove.
+      const created = await platform.request(
+        "POST",
+        "/functions",
+        functionBody({ runtime: "python", code: b64("print('{\"ok\": true}')\n") }),
+      );
+      const invoked = await platform.request("POST", "/invoke?wait=60s", {
+        function_id: created.body.data.id,
+        payload: {},
+      });
+      expect(invoked.body.data).toMatchObject({ status: "completed", worker_id: workerId });
+
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+      process.kill(-child.pid!, "SIGTERM");
+      expect(await exited).toBe(0);
+      const messages = started.lines.map((l) => l.msg);
+      expect(messages).toContain("worker stopped");
+      expect(messages).not.toContain("second signal: exiting now");
+      const left = spawnSync("docker", ["ps", "-aq", "--filter", `label=faas.worker=${workerId}`], {
+        encoding: "utf8",
+      });
+      expect(left.status).toBe(0);
+      expect(left.stdout.trim()).toBe("");
     });
-    await logged(started, "worker started");
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    process.kill(-child.pid!, "SIGTERM");
-    expect(await exited).toBe(0);
-    const messages = started.lines.map((l) => l.msg);
-    expect(messages).toContain("worker stopped");
-    expect(messages).not.toContain("second signal: exiting now");
-  });
+  }
 });
