@@ -81,36 +81,19 @@ export class PrivatePostgres {
     return pg;
   }
 
+  /** pg_ctl as the cluster's owner. */
+  private pgCtl(...args: string[]): Promise<unknown> {
+    return run("runuser", ["-u", "postgres", "--", `${PG_BIN}/pg_ctl`, "-D", join(this.dir, "data"), ...args]);
+  }
+
   async start(): Promise<void> {
-    await run("runuser", [
-      "-u",
-      "postgres",
-      "--",
-      `${PG_BIN}/pg_ctl`,
-      "-D",
-      join(this.dir, "data"),
-      "-l",
-      join(this.dir, "log"),
-      "-o",
-      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-      "-w",
-      "start",
-    ]);
+    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+    await this.pgCtl("-l", join(this.dir, "log"), "-o", options, "-w", "start");
   }
 
   /** `pg_ctl stop -m immediate`: no shutdown checkpoint, recovery at the next start. */
   async crash(): Promise<void> {
-    await run("runuser", [
-      "-u",
-      "postgres",
-      "--",
-      `${PG_BIN}/pg_ctl`,
-      "-D",
-      join(this.dir, "data"),
-      "-m",
-      "immediate",
-      "stop",
-    ]);
+    await this.pgCtl("-m", "immediate", "stop");
   }
 
   async stop(): Promise<void> {

@@ -33,12 +33,8 @@ interface Started {
   lines: Record<string, unknown>[];
 }
 
-function start(command: "controller" | "worker", env: Record<string, string | undefined>): Started {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts"), command], {
-    cwd: ROOT,
-    env: env as NodeJS.ProcessEnv,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+/** Collects a child's JSON log lines; SIGKILLs its process group (or itself) after the test. */
+function following(child: ChildProcess, group = false): Started {
   const lines: Record<string, unknown>[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream! }).on("line", (line) => {
@@ -52,10 +48,20 @@ function start(command: "controller" | "worker", env: Record<string, string | un
   cleanups.push(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
+    if (group) process.kill(-child.pid!, "SIGKILL");
+    else child.kill("SIGKILL");
     await exited;
   });
   return { child, lines };
+}
+
+function start(command: "controller" | "worker", env: Record<string, string | undefined>): Started {
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts"), command], {
+    cwd: ROOT,
+    env: env as NodeJS.ProcessEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return following(child);
 }
 
 const logged = (started: Started, msg: string) =>
@@ -154,19 +160,7 @@ describe("stopping", () => {
         stdio: ["ignore", "pipe", "pipe"],
         detached: true,
       });
-      const started: Started = { child, lines: [] };
-      for (const stream of [child.stdout, child.stderr]) {
-        createInterface({ input: stream! }).on("line", (line) => {
-          try {
-            started.lines.push(JSON.parse(line));
-          } catch {
-            started.lines.push({ msg: line });
-          }
-        });
-      }
-      cleanups.push(async () => {
-        if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
-      });
+      const started = following(child, true);
       await logged(started, "worker started");
       // One invocation, so that a container runtime also has a warm container to remove.
       const created = await platform.request(
