@@ -23,7 +23,7 @@ export function parseIdempotencyKey(raw: string | undefined | null): string | un
 }
 
 /** JSON with object keys sorted, so that {"a":1,"b":2} and {"b":2,"a":1} are the same request. */
-function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value !== null && typeof value === "object") {
     const entries = Object.entries(value as Record<string, unknown>)

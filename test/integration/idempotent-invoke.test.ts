@@ -95,10 +95,18 @@ describe("Idempotency-Key on POST /invoke", () => {
     expect([onA.status, onB.status]).toEqual([202, 202]);
     expect(onB.replayed).toBeNull();
     expect(onB.body.data.id).not.toBe(onA.body.data.id);
+    // An old keyed invocation keeps its key when keyless ones come (only its own key's reuse frees it).
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    await platform.app.db.invocation.update({ where: { id: onA.body.data.id }, data: { createdAt: dayAgo } });
     const plain1 = await platform.request("POST", "/invoke", { function_id: a.id, payload: {} });
     const plain2 = await platform.request("POST", "/invoke", { function_id: a.id, payload: {} });
     expect(plain1.body.data.id).not.toBe(plain2.body.data.id);
-    expect((await rowsOf(platform, a.id)).length).toBe(3);
+    const rows = await rowsOf(platform, a.id);
+    expect(rows.map((r) => [r.id, r.idempotencyKey, r.requestSha256 === null])).toEqual([
+      [onA.body.data.id, key, false],
+      [plain1.body.data.id, null, true],
+      [plain2.body.data.id, null, true],
+    ]);
   });
 
   test("20 concurrent invokes with one key make one invocation, and every one of them gets it", async ({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConflictError, ValidationError } from "../../src/errors.js";
 import {
+  canonicalJson,
   IDEMPOTENCY_WINDOW_MS,
   parseIdempotencyKey,
   replayable,
@@ -9,6 +10,19 @@ import {
 
 const FN = "5b0d1a4e-8a7c-4c43-9c41-0f0f0f0f0f0f";
 const base = { function_id: FN, payload: { a: 1, b: { c: [1, { d: 2, e: 3 }] } }, headers: { x: "1", y: "2" } };
+
+describe("canonicalJson", () => {
+  it("sorts object keys at every level, keeps array order, drops undefined members", () => {
+    expect(canonicalJson({ c: 3, a: [3, 1, { z: undefined, y: null, x: "s" }], b: { e: true, d: 1.5 } })).toBe(
+      '{"a":[3,1,{"x":"s","y":null}],"b":{"d":1.5,"e":true},"c":3}',
+    );
+    expect(canonicalJson({ b: 1, a: 2, ab: 3, B: 4 })).toBe('{"B":4,"a":2,"ab":3,"b":1}');
+    expect(canonicalJson([])).toBe("[]");
+    expect(canonicalJson({})).toBe("{}");
+    expect(canonicalJson(undefined)).toBe("null");
+    expect(canonicalJson("x")).toBe('"x"');
+  });
+});
 
 describe("requestSha256", () => {
   it("is the same for the same request whatever the order of object keys", () => {
@@ -30,6 +44,10 @@ describe("requestSha256", () => {
     ["a string instead of a number", { payload: { a: "1", b: { c: [1, { d: 2, e: 3 }] } } }],
   ])("differs with %s", (_case, change) => {
     expect(requestSha256({ ...base, ...change })).not.toBe(requestSha256(base));
+  });
+
+  it("one timeout is not another", () => {
+    expect(requestSha256({ ...base, timeout: 2000 })).not.toBe(requestSha256({ ...base, timeout: 1000 }));
   });
 
   it("does not depend on how long the client waits", () => {
