@@ -292,12 +292,17 @@ export class Worker {
     return move();
   }
 
-  /** A write whose failure changes nothing that matters (the row is put right by the next delivery). */
-  private async bestEffort(write: () => Promise<unknown>, log: Logger): Promise<void> {
+  /**
+   * Back to pending, as the delivery `held`; best effort: a failure changes nothing that
+   * matters (the next delivery puts the row right). A row this delivery no longer holds is
+   * left as it is, and that is logged: a stale worker's write changes nothing.
+   */
+  private async markPendingAsHeld(id: string, held: Delivery, error: string | undefined, log: Logger): Promise<void> {
     try {
-      await write();
+      const row = await this.app.transitions.markPending(id, held, error);
+      if (!row) log.info("not marked pending: this delivery no longer holds the invocation", { ...held });
     } catch (err) {
-      log.debug("best-effort write failed", { err: `${err}` });
+      log.debug("could not mark the invocation pending", { err: `${err}` });
     }
   }
 
@@ -335,7 +340,7 @@ export class Worker {
     const reason = err instanceof Error ? err.message : String(err);
     if (signal.aborted) {
       log.info("handing invocation back to the queue");
-      if (held) await this.bestEffort(() => transitions.markPending(id, held), log);
+      if (held) await this.markPendingAsHeld(id, held, undefined, log);
       await this.letGo(raw, () => queue.release(raw));
       return;
     }
@@ -350,7 +355,7 @@ export class Worker {
         "PostgreSQL or Redis unavailable; retrying without spending an attempt",
         { err: reason, delayMs: Math.round(delayMs) },
       );
-      if (held) await this.bestEffort(() => transitions.markPending(id, held, "waiting for PostgreSQL or Redis"), log);
+      if (held) await this.markPendingAsHeld(id, held, "waiting for PostgreSQL or Redis", log);
       await this.throughOutages(() => this.letGo(raw, () => queue.delay(raw, message, delayMs)), signal, log);
       return;
     }
@@ -372,7 +377,7 @@ export class Worker {
     log.warn("platform failure; retrying with backoff", { err: reason, delayMs: Math.round(delayMs) });
     if (held) {
       const error = `attempt ${message.attempt} failed: ${reason}; retrying`;
-      await this.bestEffort(() => transitions.markPending(id, held, error), log);
+      await this.markPendingAsHeld(id, held, error, log);
     }
     await this.throughOutages(
       () => this.letGo(raw, () => queue.delay(raw, { ...message, attempt: message.attempt + 1 }, delayMs)),
