@@ -136,7 +136,7 @@ describe("reliable queue", () => {
     const message = newMessage(randomUUID(), randomUUID());
     await queue.enqueue(message);
     const claimed = await queue.claim(blocking, 1);
-    await queue.delay(claimed!.raw, { ...message, attempt: 2 }, 1000);
+    expect(await queue.delay(claimed!.raw, { ...message, attempt: 2 }, 1000)).toBe(true);
     expect(await redis.llen(keys.processing)).toBe(0);
     expect(await redis.zcard(keys.leases)).toBe(0);
     const [raw, score] = await redis.zrange(keys.delayed, 0, -1, "WITHSCORES");
@@ -265,6 +265,21 @@ describe("reliable queue", () => {
       "a lease renewal needs a pipeline of the queue's connection",
     );
     other.disconnect();
+  });
+
+  it("holds([]) is an empty set; deadLetters lists every dead letter, oldest first", async () => {
+    const { queue } = fresh();
+    expect(await queue.holds([])).toEqual(new Set());
+    const messages = [0, 1, 2].map(() => newMessage(randomUUID(), randomUUID()));
+    for (const [i, m] of messages.entries()) {
+      await queue.enqueue(m);
+      const claimed = await queue.claim(blocking, 1);
+      at(T + i);
+      expect(await queue.deadLetter(claimed!.raw, `reason ${i}`)).toBe(true);
+    }
+    const letters = await queue.deadLetters();
+    expect(letters.map((l) => l.message?.invocation_id)).toEqual(messages.map((m) => m.invocation_id));
+    expect(letters.map((l) => JSON.parse(l.entry).error)).toEqual(["reason 0", "reason 1", "reason 2"]);
   });
 
   it("runs its Lua by SHA (EVALSHA), never sending a script body again after it is loaded", async () => {
