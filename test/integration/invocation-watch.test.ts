@@ -41,4 +41,17 @@ describe("InvocationService.watch", () => {
       ["completed", 1],
     ]);
   });
+
+  test("a change whose event was lost is still seen: the row is read again every 5 s", async ({ platform }) => {
+    const fn = await createPythonFunction(platform, "print('{}')\n");
+    const invoked = await platform.request("POST", "/invoke", { function_id: fn.id, payload: {} });
+    const id = invoked.body.data.id as string;
+    const watching = platform.app.invocations.watch(id);
+    expect((await watching.next()).value).toMatchObject({ id, status: "pending" });
+    // Written without publishing, as if the event had been lost.
+    await platform.app.db.invocation.update({ where: { id }, data: { status: "completed", attempts: 1 } });
+    const next = await watching.next();
+    expect(next.value).toMatchObject({ id, status: "completed", attempts: 1 });
+    expect((await watching.next()).done).toBe(true);
+  });
 });
