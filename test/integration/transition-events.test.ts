@@ -4,24 +4,11 @@ import { describe, expect } from "vitest";
 import type { Invocation } from "../../src/generated/prisma/client.js";
 import type { InvocationEvents } from "../../src/invocations/invocation-events.js";
 import { deliveryOf, InvocationTransitions } from "../../src/invocations/invocation-transitions.js";
-import type { Logger } from "../../src/lib/logger.js";
 import { platformTest } from "../support/fixtures.js";
 import { createPythonFunction } from "../support/functions.js";
+import { recordingLogger } from "../support/recording-logger.js";
 
 const test = platformTest();
-
-function recordingLogger() {
-  const lines: [string, string, Record<string, unknown> | undefined][] = [];
-  const log = (level: string) => (msg: string, ctx?: Record<string, unknown>) => void lines.push([level, msg, ctx]);
-  const logger: Logger = {
-    debug: log("debug"),
-    info: log("info"),
-    warn: log("warn"),
-    error: log("error"),
-    child: () => logger,
-  };
-  return { logger, lines };
-}
 
 describe("publishing after a transition", () => {
   test("a publish failure is logged with the invocation, and the transition stands", async ({ platform }) => {

@@ -211,3 +211,46 @@ describe("asDependencyError", () => {
     expect(asDependencyError(Object.assign(new PlatformError("docker socket"), { cause: wrapped }))).toBeNull();
   });
 });
+
+describe("zod issues as field problems", () => {
+  const schema = z.strictObject({
+    name: z.string({ message: "must be a string" }),
+    nested: z.strictObject({ deep: z.number({ message: "must be a number" }) }).optional(),
+    list: z.array(z.string({ message: "must be a string" })).optional(),
+  });
+
+  const fieldsOf = (input: unknown) => {
+    const result = schema.safeParse(input);
+    if (result.success) throw new Error("expected the input to be refused");
+    return toValidationError(result.error).details.fields;
+  };
+
+  it("names each field by its dotted path", () => {
+    expect(fieldsOf({ name: 1, nested: { deep: "x" }, list: ["a", 2] })).toStrictEqual([
+      { field: "name", message: "must be a string" },
+      { field: "nested.deep", message: "must be a number" },
+      { field: "list.1", message: "must be a string" },
+    ]);
+  });
+
+  it("a problem with the whole input is on 'body'", () => {
+    expect(
+      toValidationError(z.string({ message: "must be text" }).safeParse(5).error as z.ZodError).details,
+    ).toStrictEqual({ fields: [{ field: "body", message: "must be text" }] });
+  });
+
+  it("unknown keys: named together at top level, under their parent when nested", () => {
+    expect(fieldsOf({ name: "a", extra: 1, other: 2 })).toStrictEqual([
+      { field: "extra,other", message: "is not a known field" },
+    ]);
+    expect(fieldsOf({ name: "a", nested: { deep: 1, typo: 2 } })).toStrictEqual([
+      { field: "nested.typo", message: "is not a known field" },
+    ]);
+  });
+
+  it("parseOrThrow returns the parsed value, or throws the ValidationError", () => {
+    expect(parseOrThrow(schema, { name: "a" })).toStrictEqual({ name: "a" });
+    expect(() => parseOrThrow(schema, { name: 2 })).toThrow(ValidationError);
+    expect(() => parseOrThrow(schema, { name: 2 })).toThrow("name: must be a string");
+  });
+});

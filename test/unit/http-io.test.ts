@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { readJsonBody, sendData, sendError, sendJson } from "../../src/api/rest/http-io.js";
 import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from "../../src/errors.js";
-import type { Logger } from "../../src/lib/logger.js";
+import { recordingLogger } from "../support/recording-logger.js";
 
 interface FakeRequest {
   req: IncomingMessage;
@@ -138,23 +138,6 @@ function response(): { res: ServerResponse; written: () => Written } {
       return written;
     },
   };
-}
-
-function recordingLogger() {
-  const lines: [string, string, Record<string, unknown> | undefined][] = [];
-  const log =
-    (level: string) =>
-    (msg: string, ctx?: Record<string, unknown>): void => {
-      lines.push([level, msg, ctx]);
-    };
-  const logger: Logger = {
-    debug: log("debug"),
-    info: log("info"),
-    warn: log("warn"),
-    error: log("error"),
-    child: () => logger,
-  };
-  return { logger, lines };
 }
 
 describe("sendJson / sendData", () => {
