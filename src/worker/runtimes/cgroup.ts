@@ -52,11 +52,18 @@ const NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
  */
 const OWNED = /^w(\d+)-(\d+)_/;
 
-async function startTimeOf(pid: number): Promise<string | null> {
+/**
+ * The fields of /proc/<pid>/stat after "(comm)": [0] is field 3 (state), [1] the parent pid,
+ * [19] field 22 (start time). comm may contain spaces and parentheses. Null when the
+ * process does not exist.
+ */
+async function procStat(pid: number): Promise<string[] | null> {
   const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
-  if (text === null) return null;
-  // "pid (comm) state ppid ...": comm may contain spaces and parentheses; starttime is field 22.
-  return text.slice(text.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  return text === null ? null : text.slice(text.lastIndexOf(")") + 2).split(" ");
+}
+
+async function startTimeOf(pid: number): Promise<string | null> {
+  return (await procStat(pid))?.[19] ?? null;
 }
 
 let ownTag: Promise<string> | undefined;
@@ -403,10 +410,7 @@ async function reapOrphans(bases: string[], group: (name: string) => InvocationC
 }
 
 async function parentPid(pid: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[1] ?? 0);
+  return Number((await procStat(pid))?.[1] ?? 0);
 }
 
 async function olderThan(dirs: readonly string[], ms: number): Promise<boolean> {
