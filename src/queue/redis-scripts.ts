@@ -1,7 +1,7 @@
 // The queue's Lua scripts as ioredis custom commands: `defineCommand` loads each script
 // once per connection and calls it by SHA (EVALSHA, falling back to EVAL only when Redis
 // lost its script cache), as BullMQ does, instead of sending the whole script every call.
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import * as lua from "./lua-scripts.js";
 
 const SCRIPTS = {
@@ -37,4 +37,13 @@ export function queueScripts(redis: Redis): QueueScripts {
   }
   registered.set(redis, commands);
   return commands;
+}
+
+/**
+ * A queue command queued on a pipeline; undefined when the pipeline is not of a connection
+ * `queueScripts` defined the commands on (ioredis gives a connection's pipelines its commands).
+ */
+export function pipelinedScript(commands: ChainableCommander, name: ScriptName): ScriptCall | undefined {
+  const command = (commands as unknown as Record<ScriptName, unknown>)[name];
+  return typeof command === "function" ? (...keysThenArgs) => command.apply(commands, keysThenArgs) : undefined;
 }

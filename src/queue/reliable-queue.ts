@@ -4,7 +4,7 @@
 import type { ChainableCommander, Redis } from "ioredis";
 import type { RedisKeys } from "../redis/keys.js";
 import { type DeadLetter, decodeMessage, encodeMessage, newMessage, type QueueMessage } from "./queue-message.js";
-import { type QueueScripts, queueScripts } from "./redis-scripts.js";
+import { pipelinedScript, type QueueScripts, queueScripts } from "./redis-scripts.js";
 
 export interface ClaimedMessage {
   raw: string;
@@ -17,13 +17,6 @@ export interface QueueStats {
   processing: number;
   delayed: number;
   deadLetter: number;
-}
-
-/** The lease script on a pipeline of the queue's connection (defineCommand put it there). */
-function renewLease(commands: ChainableCommander): (...args: (string | number)[]) => unknown {
-  const command = (commands as unknown as Record<string, unknown>).faasRenewLease;
-  if (typeof command !== "function") throw new Error("a lease renewal needs a pipeline of the queue's connection");
-  return (...args) => command.apply(commands, args);
 }
 
 export class ReliableQueue {
@@ -75,9 +68,11 @@ export class ReliableQueue {
   extendLeases(commands: ChainableCommander, raws: string[]): ChainableCommander {
     const now = Date.now();
     const { processing, leases, inflight } = this.keys;
+    const renewLease = pipelinedScript(commands, "faasRenewLease");
+    if (!renewLease) throw new Error("a lease renewal needs a pipeline of the queue's connection");
     for (const raw of raws) {
       const invocationId = decodeMessage(raw)?.invocation_id ?? "";
-      renewLease(commands)(processing, leases, inflight, raw, invocationId, now + this.leaseMs, now);
+      void renewLease(processing, leases, inflight, raw, invocationId, now + this.leaseMs, now);
     }
     return commands;
   }
