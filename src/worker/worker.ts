@@ -49,10 +49,9 @@ export class Worker {
   private redisBackAt = 0;
   /** Messages put back in a row because PostgreSQL or Redis was down: their wait grows with it. */
   private outageStreak = 0;
-  private redisConnections = 0;
+  /** Registered once Redis has answered, so every "ready" after that is a reconnection. */
   private readonly onRedisReady = () => {
-    this.redisConnections += 1;
-    if (this.redisConnections > 1) this.redisBackAt = Date.now();
+    this.redisBackAt = Date.now();
   };
 
   constructor(
@@ -78,7 +77,6 @@ export class Worker {
       () => this.stopRequested,
     );
     if (!up) return;
-    this.redisConnections = this.app.redis.status === "ready" ? 1 : 0;
     this.app.redis.on("ready", this.onRedisReady);
     await this.runtime.start();
     if (this.stopRequested) return void (await this.runtime.stop());
@@ -198,7 +196,7 @@ export class Worker {
       return slot;
     };
     /** At its max_concurrency: wait, without spending an attempt. */
-    const throttle = () => this.letGo(raw, () => queue.delay(raw, message, 50 + Math.floor(Math.random() * 150)));
+    const throttle = () => this.letGo(raw, () => queue.delay(raw, message, jittered(125, 0.6)));
     try {
       if (message.max_concurrency !== undefined) {
         // The slot first, from what the message carries: a throttled message costs no SQL.
@@ -349,14 +347,13 @@ export class Worker {
       // The wait grows while the outage lasts; it is logged once per outage, not per message.
       this.outageStreak += 1;
       const backoff = Math.min(this.settings.retryBaseDelayMs * 2 ** (this.outageStreak - 1), OUTAGE_RETRY_CAP_MS);
-      const delayMs = backoff * (0.8 + Math.random() * 0.4);
+      const delayMs = jittered(backoff);
       (this.outageStreak === 1 ? log.warn : log.debug).call(
         log,
         "PostgreSQL or Redis unavailable; retrying without spending an attempt",
         { err: reason, delayMs: Math.round(delayMs) },
       );
-      if (held) await this.markPendingAsHeld(id, held, "waiting for PostgreSQL or Redis", log);
-      await this.throughOutages(() => this.letGo(raw, () => queue.delay(raw, message, delayMs)), signal, log);
+      await this.putBack(raw, message, delayMs, held, "waiting for PostgreSQL or Redis", signal, log);
       return;
     }
     if (message.attempt >= this.settings.maxAttempts) {
@@ -373,17 +370,24 @@ export class Worker {
       await this.throughOutages(() => transitions.finish(id, failed, held), signal, log);
       return;
     }
-    const delayMs = this.settings.retryBaseDelayMs * 2 ** (message.attempt - 1) * (0.8 + Math.random() * 0.4);
+    const delayMs = jittered(this.settings.retryBaseDelayMs * 2 ** (message.attempt - 1));
     log.warn("platform failure; retrying with backoff", { err: reason, delayMs: Math.round(delayMs) });
-    if (held) {
-      const error = `attempt ${message.attempt} failed: ${reason}; retrying`;
-      await this.markPendingAsHeld(id, held, error, log);
-    }
-    await this.throughOutages(
-      () => this.letGo(raw, () => queue.delay(raw, { ...message, attempt: message.attempt + 1 }, delayMs)),
-      signal,
-      log,
-    );
+    const next = { ...message, attempt: message.attempt + 1 };
+    await this.putBack(raw, next, delayMs, held, `attempt ${message.attempt} failed: ${reason}; retrying`, signal, log);
+  }
+
+  /** The row back to pending (if this delivery holds it), the message due again in `delayMs`. */
+  private async putBack(
+    raw: string,
+    next: QueueMessage,
+    delayMs: number,
+    held: Delivery | null,
+    error: string,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<void> {
+    if (held) await this.markPendingAsHeld(next.invocation_id, held, error, log);
+    await this.throughOutages(() => this.letGo(raw, () => this.app.queue.delay(raw, next, delayMs)), signal, log);
   }
 
   /** Tells /health this worker is alive (operators' first question when work stays pending). */
@@ -395,17 +399,24 @@ export class Worker {
     await this.app.queue.promoteDue();
   }
 
+  /**
+   * Within one lease period of Redis coming back: leases may look expired (nobody could renew
+   * them) and running deliveries unregistered (if Redis lost its data), until every live
+   * worker's LeaseKeeper has renewed once. The reaper and recovery wait that long.
+   */
+  private redisJustBack(): boolean {
+    return Date.now() - this.redisBackAt < this.settings.leaseMs;
+  }
+
   private async recover(): Promise<void> {
-    // After Redis lost its data, workers register their running deliveries again within a
-    // lease period (LeaseKeeper); until then they would look lost and be queued twice.
-    if (Date.now() - this.redisBackAt < this.settings.leaseMs) return;
+    if (this.redisJustBack()) return;
     await requeueLostInvocations(this.app, this.id, this.settings.maxAttempts);
   }
 
   /** Tells /health this worker lives, then returns or dead-letters the work of workers that stopped responding. */
   private async heartbeatAndReap(): Promise<void> {
     await this.heartbeat();
-    if (Date.now() - this.redisBackAt < this.settings.leaseMs) return;
+    if (this.redisJustBack()) return;
     const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);
     if (requeued > 0) this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });
     // The reaper's own guard: it finishes only invocations the queue no longer holds (no
@@ -422,4 +433,9 @@ export class Worker {
       );
     }
   }
+}
+
+/** `ms` spread uniformly over ±`spread` (a fraction), so that retries of many messages do not line up. */
+function jittered(ms: number, spread = 0.2): number {
+  return ms * (1 - spread + Math.random() * 2 * spread);
 }
