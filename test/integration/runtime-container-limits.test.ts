@@ -201,9 +201,11 @@ print(json.dumps("shares " + shares if shares else "weight " + str(read("/sys/fs
 
   it("WORKER_WARM_CONTAINERS=1 keeps a container started ahead, and each serves one invocation", async () => {
     const { runtime: warm, workerId } = await runtimeFromConfig({ WORKER_WARM_CONTAINERS: "1" });
+    // Running in Docker, and ready in the worker's pool (attached): only then is it the one taken.
     const idle = async (except: string[]) => {
       const list = (await containersOf(workerId)).filter((c) => c.State === "running" && !except.includes(c.Id));
-      return list.length === 1 && list[0]?.Labels["faas.invocation"] === undefined ? list[0] : null;
+      const one = list.length === 1 && list[0]?.Labels["faas.invocation"] === undefined ? list[0] : null;
+      return one && (warm as ContainerRuntime).warmReady === 1 ? one : null;
     };
     const first = await warm.run(request("python", WHERE_AM_I));
     expect(first.outcome, first.stderr).toBe("completed");

@@ -48,6 +48,13 @@ export class WarmPool {
       .finally(() => this.filling.set(key, (this.filling.get(key) ?? 1) - 1));
   }
 
+  /** Containers started, attached and waiting to be taken (not those still starting). */
+  readyCount(): number {
+    let n = 0;
+    for (const list of this.idle.values()) n += list.length;
+    return n;
+  }
+
   /** Removes every idle container; takes no more. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;

@@ -116,6 +116,11 @@ export class ContainerRuntime implements FunctionRuntime {
   private readonly jobs: ContainerJobRunner;
   /** Started containers waiting for an invocation; null when warmPerKey is 0. */
   private pool: WarmPool | null = null;
+
+  /** Warm containers ready to take an invocation (Docker shows one "running" a little before). */
+  get warmReady(): number {
+    return this.pool?.readyCount() ?? 0;
+  }
   /** Go binaries by sha256: single-flight per key, atomic rename, compile errors remembered. */
   private readonly goCache: BuildCache;
   constructor(opts: ContainerRuntimeOptions) {
