@@ -73,12 +73,16 @@ package_present() {
     curl) have curl ;;
     iproute2) have ip ;;
     chromium) have chromium ;;
+    bubblewrap) have bwrap ;;
+    passt) have pasta ;;
+    iptables) have iptables ;;
     *) dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' ;;
   esac
 }
 
 ensure_packages() {
-  local wanted=(postgresql redis-server golang-go jq curl iproute2) missing=() p
+  # bubblewrap, passt, iptables: the process runtime's sandbox and function network.
+  local wanted=(postgresql redis-server golang-go jq curl iproute2 bubblewrap passt iptables) missing=() p
   [[ $SKIP_DOCKER == 1 ]] || wanted+=(docker.io debootstrap)
   [[ $WITH_CHROMIUM == 1 ]] && wanted+=(chromium fonts-liberation)
   for p in "${wanted[@]}"; do
@@ -411,9 +415,19 @@ docker_status() {
 
 # ---------------------------------------------------------------- main
 
+# pasta (networked process-runtime functions) runs as the function's uid and opens the tun
+# device; Debian's udev rule makes it 0666, machines without udev leave it 0600.
+tun_up() {
+  [[ -c /dev/net/tun ]] || return 0
+  if [[ $(stat -c %a /dev/net/tun) != 666 ]]; then
+    if ((IS_ROOT)); then chmod 0666 /dev/net/tun && say tun "made /dev/net/tun usable by function users (0666, as udev does)"; fi
+  fi
+}
+
 cmd_up() {
   local rc=0
   ensure_packages || rc=1
+  tun_up || rc=1
   pg_up || rc=1
   redis_up || rc=1
   if [[ $SKIP_DOCKER != 1 ]]; then docker_up || rc=1; fi

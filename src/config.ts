@@ -47,6 +47,27 @@ const hostPort = (def: string, defaultHost: string) =>
       return { host, port };
     });
 
+const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/;
+
+/** Comma-separated IPv4 addresses or CIDRs ("10.1.2.3, 192.168.0.0/16"), normalized to CIDRs. */
+const cidrList = z
+  .string()
+  .default("")
+  .transform((v, ctx) => {
+    const cidrs: string[] = [];
+    for (const item of v.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+      const m = IPV4_CIDR.exec(item);
+      const octets = m ? m.slice(1, 5).map(Number) : [];
+      const bits = m?.[5] === undefined ? 32 : Number(m[5]);
+      if (!m || octets.some((o) => o > 255) || bits > 32) {
+        ctx.addIssue({ code: "custom", message: `"${item}" is not an IPv4 address or CIDR such as 10.0.0.0/8` });
+        continue;
+      }
+      cidrs.push(`${octets.join(".")}/${bits}`);
+    }
+    return cidrs;
+  });
+
 const envSchema = z.object({
   SERVER_ADDR: hostPort(":8080", "0.0.0.0"),
   HTTP_BODY_LIMIT_BYTES: int(10 * 1024 * 1024, 1024),
@@ -91,6 +112,12 @@ const envSchema = z.object({
   WORKER_CPU_SHARES: int(512, 2, 262144),
   WORKER_PIDS_LIMIT: int(64, 8, 100000),
   WORKER_WARM_CONTAINERS: int(1, 0, 16),
+  WORKER_DISK_LIMIT_MB: int(64, 1, 1024 * 1024),
+  WORKER_OCI_RUNTIME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]*$/, "must be an OCI runtime name known to Docker, such as runsc")
+    .default(""),
+  FUNCTION_NETWORK_ALLOW: cidrList,
   RUNTIME_IMAGE_PREFIX: z.string().min(1).default("faas-runtime"),
 
   FUNCTION_MAX_CODE_BYTES: int(6 * 1024 * 1024, 1),
@@ -146,6 +173,10 @@ function buildConfig(e: z.infer<typeof envSchema>) {
       cpuShares: e.WORKER_CPU_SHARES,
       pidsLimit: e.WORKER_PIDS_LIMIT,
       warmContainers: e.WORKER_WARM_CONTAINERS,
+      diskLimitMb: e.WORKER_DISK_LIMIT_MB,
+      /** Docker runtime for function containers ("" = the engine's default). */
+      ociRuntime: e.WORKER_OCI_RUNTIME,
+      networkAllow: e.FUNCTION_NETWORK_ALLOW,
       imagePrefix: e.RUNTIME_IMAGE_PREFIX,
     },
     limits: {

@@ -7,7 +7,14 @@ import type { FunctionRuntime } from "./runtimes/runtime.js";
 export function createRuntime(config: Config, logger: Logger, kind = config.worker.runtimeType): FunctionRuntime {
   const limits = { maxOutputBytes: config.limits.maxOutputBytes, maxLogBytes: config.limits.maxLogBytes };
   if (kind === "process") {
-    return new ProcessRuntime({ workDir: config.worker.workDir, limits, logger, pidsLimit: config.worker.pidsLimit });
+    return new ProcessRuntime({
+      workDir: config.worker.workDir,
+      limits,
+      logger,
+      pidsLimit: config.worker.pidsLimit,
+      diskLimitMb: config.worker.diskLimitMb,
+      networkAllow: config.worker.networkAllow,
+    });
   }
   return new ContainerRuntime({
     workerId: config.worker.id,
@@ -17,6 +24,8 @@ export function createRuntime(config: Config, logger: Logger, kind = config.work
     cpuShares: config.worker.cpuShares,
     pidsLimit: config.worker.pidsLimit,
     warmPerKey: config.worker.warmContainers,
+    ociRuntime: config.worker.ociRuntime,
+    networkAllow: config.worker.networkAllow,
     logger,
   });
 }

@@ -16,6 +16,7 @@ import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker
 import type { FunctionLanguage } from "../../src/worker/runtimes/runtime.js";
 import { HELLO } from "../support/functions.js";
 import { runRequest } from "../support/run-request.js";
+import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 import { waitFor } from "../support/waiting.js";
 
 const GO_HELLO = HELLO.go;
@@ -44,6 +45,7 @@ function options(extra: Partial<ContainerRuntimeOptions> = {}): ContainerRuntime
     workDir,
     limits,
     cpuShares: 512,
+    networkAllow: TEST_NETWORK_ALLOW,
     pidsLimit: 64,
     logger,
     extraLabels: testLabel,

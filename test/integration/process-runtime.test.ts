@@ -1,6 +1,4 @@
-// The process runtime against real interpreters, a real Go toolchain and real cgroups.
-import { execFileSync } from "node:child_process";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { chmod, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +7,9 @@ import { PlatformError } from "../../src/errors.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { ProcessRuntime } from "../../src/worker/runtimes/process-runtime.js";
 import { HELLO } from "../support/functions.js";
+import { hostCgroupsOf, markedProcesses, processMark, waitForMarkedProcess } from "../support/host-processes.js";
 import { runRequest } from "../support/run-request.js";
+import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 
 const GO_HELLO = HELLO.go;
 const PYTHON_HELLO = HELLO.python;
@@ -28,30 +28,13 @@ let runtime: ProcessRuntime;
 
 const request = runRequest;
 
-/** Alive means it exists and is not a zombie waiting to be reaped. */
-async function alive(pid: number): Promise<boolean> {
-  const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  return text !== "" && text.slice(text.lastIndexOf(")") + 2, text.lastIndexOf(")") + 3) !== "Z";
-}
-
-/** A named pipe: reading it resolves once the function has opened and closed it, no polling. */
-function fifo(): string {
-  const path = join(workDir, `ready-${randomUUID()}`);
-  execFileSync("mkfifo", ["-m", "666", path]); // the function runs as nobody
-  return path;
-}
-
-/** Writes its pid into the pipe named by READY, then waits to be killed. */
-const WAIT_THEN_SLEEP = `import os, time
-with open(os.environ["READY"], "w") as f:
-    f.write(str(os.getpid()))
-time.sleep(60)
-`;
+/** Sleeps until killed. */
+const SLEEP = "import time\ntime.sleep(60)\n";
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "faas-process-runtime-"));
   await chmod(workDir, 0o755); // functions run as nobody: they must reach their own files
-  runtime = new ProcessRuntime({ workDir, limits, logger });
+  runtime = new ProcessRuntime({ workDir, limits, logger, networkAllow: TEST_NETWORK_ALLOW });
   await runtime.start();
 });
 
@@ -99,14 +82,14 @@ print(os.getpid(), flush=True)
 while True:
     pass
 `;
-    const result = await runtime.run(request("python", code, { timeoutMs: 1500 }));
+    const { mark, environment } = processMark();
+    const result = await runtime.run(request("python", code, { timeoutMs: 1500, environment }));
     expect(result.outcome).toBe("timeout");
     expect(result.error).toBe("timed out after 1.5s");
     expect(result.durationMs).toBeGreaterThanOrEqual(1500);
     expect(result.durationMs).toBeLessThanOrEqual(1500 + KILL_MARGIN_MS);
-    const pids = result.stdout.trim().split("\n").map(Number);
-    expect(pids).toHaveLength(2);
-    for (const pid of pids) expect(await alive(pid), `pid ${pid} outlived the invocation`).toBe(false);
+    expect(result.stdout.trim().split("\n"), "both processes started").toHaveLength(2);
+    expect(await markedProcesses(mark), "processes outlived the invocation").toEqual([]);
   });
 
   it("kills the whole process tree at the timeout, long before the backstop would", async () => {
@@ -127,14 +110,14 @@ if os.fork() == 0:
 while True:
     time.sleep(60)
 `;
+    const { mark, environment } = processMark();
     const began = performance.now();
-    const result = await runtime.run(request("python", code, { timeoutMs: 2000 }));
-    const pids = result.stdout.trim().split("\n").map(Number);
-    const dead = await Promise.all(pids.map(async (pid) => !(await alive(pid))));
+    const result = await runtime.run(request("python", code, { timeoutMs: 2000, environment }));
+    const survivors = await markedProcesses(mark);
     const elapsedMs = performance.now() - began;
     expect(result).toMatchObject({ outcome: "timeout", error: "timed out after 2s" });
-    expect(pids).toHaveLength(3);
-    expect(dead, `pids ${pids.join(", ")} still alive when the invocation ended`).toEqual([true, true, true]);
+    expect(result.stdout.trim().split("\n"), "all three processes started").toHaveLength(3);
+    expect(survivors, "processes still alive when the invocation ended").toEqual([]);
     // Measured from before the function started, so it bounds the kill from its start. The
     // backstop (timeout -s KILL) would end the tree only after 2 s + 5 s: far above this.
     expect(elapsedMs).toBeGreaterThanOrEqual(2000);
@@ -162,6 +145,7 @@ while True:
       workDir: join(workDir, "small"),
       limits: { maxOutputBytes: 1000, maxLogBytes: 500 },
       logger,
+      networkAllow: TEST_NETWORK_ALLOW,
     });
     await small.start();
     try {
@@ -183,6 +167,7 @@ while True:
       workDir: join(workDir, "broken"),
       limits,
       logger,
+      networkAllow: TEST_NETWORK_ALLOW,
       toolchains: { go: "/nonexistent/go", python: "/nonexistent/python3" },
     });
     await broken.start();
@@ -203,32 +188,35 @@ while True:
   });
 
   it("hands an aborted invocation back as a platform error and kills it", async () => {
-    const ready = fifo();
+    const { mark, environment } = processMark();
     const controller = new AbortController();
-    const run = runtime.run(
-      request("python", WAIT_THEN_SLEEP, { environment: { READY: ready }, signal: controller.signal }),
-    );
-    const pid = Number(await readFile(ready, "utf8"));
+    const run = runtime.run(request("python", SLEEP, { environment, signal: controller.signal }));
+    await waitForMarkedProcess(mark);
     controller.abort();
     await expect(run).rejects.toThrow(PlatformError);
     await expect(run).rejects.toThrow("invocation aborted: worker shutting down");
-    expect(await alive(pid)).toBe(false);
+    expect(await markedProcesses(mark)).toEqual([]);
   });
 
   it("stop() kills running invocations and is idempotent", async () => {
-    const own = new ProcessRuntime({ workDir: join(workDir, "stopping"), limits, logger });
+    const own = new ProcessRuntime({
+      workDir: join(workDir, "stopping"),
+      limits,
+      logger,
+      networkAllow: TEST_NETWORK_ALLOW,
+    });
     await own.start();
-    const ready = fifo();
-    const run = own.run(request("python", WAIT_THEN_SLEEP, { environment: { READY: ready } }));
+    const { mark, environment } = processMark();
+    const run = own.run(request("python", SLEEP, { environment }));
     const outcome = run.then(
       () => null,
       (err: unknown) => err,
     );
-    const pid = Number(await readFile(ready, "utf8"));
+    await waitForMarkedProcess(mark);
     await own.stop();
     await own.stop();
     expect(await outcome).toBeInstanceOf(PlatformError);
-    expect(await alive(pid)).toBe(false);
+    expect(await markedProcesses(mark)).toEqual([]);
     await expect(own.run(request("python", PYTHON_HELLO))).rejects.toThrow(PlatformError);
   });
 });
@@ -262,66 +250,45 @@ describe("go build cache", () => {
   });
 });
 
-/**
- * Python that finds the cgroup the function itself runs in (from /proc/self/cgroup and
- * /proc/self/mounts, v1 or v2) without any help from the runtime under test:
- * version, (memory group, its directory), (pids group, its directory) or None.
- */
-const OWN_CGROUP = `import json, os
-def own_cgroup():
-    groups = {}
-    for line in open("/proc/self/cgroup"):
-        _, controllers, path = line.rstrip("\\n").split(":", 2)
-        for c in controllers.split(",") if controllers else ["unified"]:
-            groups[c] = path
-    mounts = [l.split()[1:4] for l in open("/proc/self/mounts")]
-    def v1(controller):
-        for d, t, o in mounts:
-            if t == "cgroup" and controller in o.split(",") and controller in groups:
-                return (groups[controller], d.rstrip("/") + groups[controller])
-        return None
-    memory = v1("memory")
-    if memory:
-        return "v1", memory, v1("pids")
-    root = next(d for d, t, _ in mounts if t == "cgroup2")
-    unified = (groups["unified"], root.rstrip("/") + groups["unified"])
-    return "v2", unified, unified
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return None
-`;
-
 describe("resource limits (cgroup)", () => {
   it("runs each invocation in a cgroup of its own with its memory limit, no swap and the pids limit", async () => {
     expect(runtime.cgroupVersion, NO_CGROUP).toMatch(/^v[12]$/);
-    const code = `${OWN_CGROUP}
-version, (memory_group, memory_dir), pids = own_cgroup()
-out = {"version": version, "memoryGroup": memory_group, "pidsGroup": pids and pids[0]}
-if version == "v1":
-    out.update(memory=read(memory_dir + "/memory.limit_in_bytes"), memsw=read(memory_dir + "/memory.memsw.limit_in_bytes"),
-               swappiness=read(memory_dir + "/memory.swappiness"), pidsMax=pids and read(pids[1] + "/pids.max"))
-else:
-    out.update(memory=read(memory_dir + "/memory.max"), swapMax=read(memory_dir + "/memory.swap.max"),
-               pidsMax=read(memory_dir + "/pids.max"))
-print(json.dumps(out))
-`;
-    const req = request("python", code, { memoryMb: 64 });
-    const result = await runtime.run(req);
-    expect(result.outcome, result.stderr).toBe("completed");
-    const seen = JSON.parse(result.stdout);
+    const { mark, environment } = processMark();
+    const controller = new AbortController();
+    const req = request("python", SLEEP, { memoryMb: 64, environment, signal: controller.signal });
+    const run = runtime.run(req).catch((err: unknown) => err);
+    const seen = await hostCgroupsOf(await waitForMarkedProcess(mark));
+    const read = (path: string) =>
+      readFile(path, "utf8").then(
+        (t) => t.trim(),
+        () => null,
+      );
+    const limits =
+      seen.version === "v1"
+        ? {
+            memory: await read(`${seen.memory.dir}/memory.limit_in_bytes`),
+            memsw: await read(`${seen.memory.dir}/memory.memsw.limit_in_bytes`),
+            swappiness: await read(`${seen.memory.dir}/memory.swappiness`),
+            pidsMax: seen.pids && (await read(`${seen.pids.dir}/pids.max`)),
+          }
+        : {
+            memory: await read(`${seen.memory.dir}/memory.max`),
+            swapMax: await read(`${seen.memory.dir}/memory.swap.max`),
+            pidsMax: await read(`${seen.memory.dir}/pids.max`),
+          };
+    controller.abort();
+    expect(await run).toBeInstanceOf(PlatformError);
     // Its own group, named after this worker (pid and start time) and the invocation: not
     // the worker's, not a shared one.
-    const own = new RegExp(`^/faas/w${process.pid}-\\d+_${req.invocationId}-[A-Za-z0-9]+$`);
-    expect(seen.memoryGroup, "the function did not run in a memory cgroup of its own").toMatch(own);
-    expect(seen.pidsGroup, "the function did not run in a pids cgroup of its own").toMatch(own);
+    const own = new RegExp(`^/faas/w${process.pid}-\\d+_${req.invocationId}-[A-Za-z0-9-]+$`);
+    expect(seen.memory.group, "the function did not run in a memory cgroup of its own").toMatch(own);
+    expect(seen.pids?.group, "the function did not run in a pids cgroup of its own").toMatch(own);
     // No swap: v2 says so with memory.swap.max; v1 with memory+swap equal to memory (or,
     // without swap accounting, swappiness 0).
     const noSwap =
-      seen.version === "v2" ? { swapMax: "0" } : seen.memsw === null ? { swappiness: "0" } : { memsw: "67108864" };
-    expect(seen).toMatchObject({ version: runtime.cgroupVersion, memory: "67108864", pidsMax: "64", ...noSwap });
+      seen.version === "v2" ? { swapMax: "0" } : limits.memsw === null ? { swappiness: "0" } : { memsw: "67108864" };
+    expect(seen.version).toBe(runtime.cgroupVersion);
+    expect(limits).toMatchObject({ memory: "67108864", pidsMax: "64", ...noSwap });
   });
 
   it("kills a function that touches twice its memory limit and says so", async () => {
@@ -344,22 +311,22 @@ print(json.dumps(out))
 
   it("contains a fork bomb with the pids limit and removes its cgroups", async () => {
     expect(runtime.cgroupVersion, NO_CGROUP).toMatch(/^v[12]$/);
-    const code = `${OWN_CGROUP}
-version, memory, pids = own_cgroup()
-print(json.dumps([d for _, d in filter(None, [memory, pids])]), flush=True)
+    const code = `import os
 while True:
     try:
         os.fork()
     except OSError:
         pass
 `;
-    const req = request("python", code, { timeoutMs: 3000 });
-    const result = await runtime.run(req);
+    const { mark, environment } = processMark();
+    const req = request("python", code, { timeoutMs: 3000, environment });
+    const run = runtime.run(req);
+    const seen = await hostCgroupsOf(await waitForMarkedProcess(mark));
+    const result = await run;
     // Its own processes may exhaust its memory before the timeout comes: either ends it.
     expect(["timeout", "failed"]).toContain(result.outcome);
     expect(result.durationMs).toBeLessThanOrEqual(3000 + KILL_MARGIN_MS);
-    const dirs = JSON.parse(result.stdout.split("\n")[0] as string) as string[];
-    expect(dirs.length).toBeGreaterThanOrEqual(1);
+    const dirs = [seen.memory.dir, ...(seen.pids ? [seen.pids.dir] : [])];
     for (const dir of dirs) {
       expect(dir, "the function did not run in a cgroup of its own").toMatch(
         new RegExp(`/faas/w${process.pid}-\\d+_${req.invocationId}-`),
@@ -367,6 +334,7 @@ while True:
       // rmdir only succeeds on an empty cgroup: gone means every process was killed.
       await expect(stat(dir), `${dir} is left behind`).rejects.toMatchObject({ code: "ENOENT" });
     }
+    expect(await markedProcesses(mark)).toEqual([]);
     // The machine still starts processes.
     expect((await runtime.run(request("python", PYTHON_HELLO))).outcome).toBe("completed");
   });

@@ -20,6 +20,7 @@ import { runtimeImageVersion } from "../../src/worker/runtimes/container-images.
 import { ContainerRuntime } from "../../src/worker/runtimes/container-runtime.js";
 import type { FunctionRuntime } from "../../src/worker/runtimes/runtime.js";
 import { runRequest as request } from "../support/run-request.js";
+import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 import { waitFor } from "../support/waiting.js";
 
 const execFileAsync = promisify(execFile);
@@ -93,6 +94,7 @@ beforeAll(async () => {
     workDir,
     limits: { maxOutputBytes: 64 * 1024, maxLogBytes: 16 * 1024 },
     cpuShares: 512,
+    networkAllow: TEST_NETWORK_ALLOW,
     pidsLimit: 64,
     logger,
     extraLabels: testLabel,

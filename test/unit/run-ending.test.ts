@@ -1,6 +1,6 @@
 // One message per kind of ending, the same for the process and the container runtime.
 import { describe, expect, it } from "vitest";
-import { containerEnding, describeEnding, signalNumber } from "../../src/worker/runtimes/run-ending.js";
+import { describeEnding, shellStatusEnding, signalNumber } from "../../src/worker/runtimes/run-ending.js";
 
 const request = { timeoutMs: 1500, memoryMb: 64 };
 
@@ -53,7 +53,7 @@ describe("describeEnding", () => {
   });
 });
 
-describe("containerEnding", () => {
+describe("shellStatusEnding", () => {
   it.each([
     [0, { kind: "exited", exitCode: 0 }],
     [1, { kind: "exited", exitCode: 1 }],
@@ -62,7 +62,7 @@ describe("containerEnding", () => {
     [137, { kind: "signaled", signal: 9 }],
     [139, { kind: "signaled", signal: 11 }],
   ])("exit status %i reads as %j", (status, ending) => {
-    expect(containerEnding(status)).toStrictEqual(ending);
+    expect(shellStatusEnding(status)).toStrictEqual(ending);
   });
 });
 

@@ -9,6 +9,8 @@ import { CappedBuffer } from "./output-capture.js";
 
 export const MIB = 1024 * 1024;
 const USER = "10001:10001";
+/** /dev/shm of a function container (a tmpfs counted against its memory). */
+const SHM_BYTES = 64 * MIB;
 /** How long to wait for the attach stream to drain after the container exited. */
 const STREAM_DRAIN_MS = 5000;
 /** Exit status of a process killed by SIGKILL (128 + 9): what the OOM killer leaves. */
@@ -64,6 +66,17 @@ export interface ContainerJobResult {
   durationMs: number;
 }
 
+/** What every function container gets, whatever it runs. */
+export interface ContainerHardening {
+  cpuShares: number;
+  /** The Docker network of networked containers (the others have none). */
+  networkName: string;
+  /** A seccomp profile (JSON) replacing the engine's, which some engines do not have. */
+  seccompProfile?: string;
+  /** OCI runtime, e.g. "runsc" (gVisor); undefined: the engine's default. */
+  ociRuntime?: string;
+}
+
 export class ContainerJobRunner {
   /** Containers created here and not removed yet. */
   private readonly active = new Set<string>();
@@ -73,7 +86,7 @@ export class ContainerJobRunner {
     private readonly docker: Dockerode,
     private readonly logger: Logger,
     private readonly baseLabels: Record<string, string>,
-    private readonly cpuShares: number,
+    private readonly hardening: ContainerHardening,
   ) {}
 
   get stopped(): boolean {
@@ -126,13 +139,18 @@ export class ContainerJobRunner {
         HostConfig: {
           Memory: spec.memoryBytes,
           MemorySwap: spec.memoryBytes,
-          CpuShares: this.cpuShares,
+          CpuShares: this.hardening.cpuShares,
           PidsLimit: spec.pidsLimit,
-          NetworkMode: spec.network ? "bridge" : "none",
+          NetworkMode: spec.network ? this.hardening.networkName : "none",
           ReadonlyRootfs: true,
           Tmpfs: spec.tmpfs,
+          ShmSize: SHM_BYTES,
           CapDrop: ["ALL"],
-          SecurityOpt: ["no-new-privileges"],
+          SecurityOpt: [
+            "no-new-privileges",
+            ...(this.hardening.seccompProfile ? [`seccomp=${this.hardening.seccompProfile}`] : []),
+          ],
+          ...(this.hardening.ociRuntime ? { Runtime: this.hardening.ociRuntime } : {}),
           // Under host memory pressure, function processes go before the platform's.
           OomScoreAdj: 500,
           // Output is read from the attach stream; nothing is kept on the host's disk.

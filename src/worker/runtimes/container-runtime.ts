@@ -46,6 +46,7 @@ import {
   launcherCommand,
   launchInput,
 } from "./container-launch.js";
+import { ensureFunctionNetwork, FUNCTION_NETWORK } from "./container-network.js";
 import { WarmPool } from "./container-pool.js";
 import {
   createDockerClient,
@@ -56,10 +57,12 @@ import {
   pingEngine,
   removeContainersByLabels,
 } from "./docker-client.js";
+import { FUNCTION_BRIDGE, installFirewall } from "./function-firewall.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
-import { containerEnding, describeEnding, type RunEnding } from "./run-ending.js";
+import { describeEnding, type RunEnding, shellStatusEnding } from "./run-ending.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart } from "./runtime.js";
+import { dockerSeccompProfile } from "./seccomp.js";
 
 export interface ContainerRuntimeOptions {
   /** Engine client; default: the local engine (DOCKER_HOST or /var/run/docker.sock). */
@@ -88,6 +91,10 @@ export interface ContainerRuntimeOptions {
   goBuildMemoryMb?: number;
   goBuildTimeoutMs?: number;
   goBuildPidsLimit?: number;
+  /** OCI runtime for function containers, e.g. "runsc" (WORKER_OCI_RUNTIME); "" or undefined: the engine's default. */
+  ociRuntime?: string;
+  /** CIDRs networked functions may reach although private (FUNCTION_NETWORK_ALLOW). */
+  networkAllow?: readonly string[];
 }
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -116,6 +123,8 @@ export class ContainerRuntime implements FunctionRuntime {
   private readonly jobs: ContainerJobRunner;
   /** Started containers waiting for an invocation; null when warmPerKey is 0. */
   private pool: WarmPool | null = null;
+  /** Why networked functions cannot run here, or null. */
+  private networkUnavailable: string | null = "the container runtime has not started";
 
   /** Warm containers ready to take an invocation (Docker shows one "running" a little before). */
   get warmReady(): number {
@@ -130,7 +139,12 @@ export class ContainerRuntime implements FunctionRuntime {
     this.logger = opts.logger.child({ component: "container-runtime" });
     this.goCache = new BuildCache({ dir: this.goCacheDir, logger: this.logger.child({ component: "go-build-cache" }) });
     const baseLabels = { ...(opts.extraLabels ?? {}), [LABELS.managed]: "true", [LABELS.worker]: opts.workerId };
-    this.jobs = new ContainerJobRunner(this.docker, this.logger, baseLabels, opts.cpuShares);
+    this.jobs = new ContainerJobRunner(this.docker, this.logger, baseLabels, {
+      cpuShares: opts.cpuShares,
+      networkName: FUNCTION_NETWORK,
+      seccompProfile: dockerSeccompProfile(),
+      ociRuntime: opts.ociRuntime || undefined,
+    });
   }
 
   /** faas-runtime-<runtime>:<version> for this instance's prefix and version. */
@@ -147,6 +161,11 @@ export class ContainerRuntime implements FunctionRuntime {
     const perKey = this.opts.warmPerKey ?? 0;
     this.pool = perKey > 0 ? new WarmPool(this.jobs, perKey, Math.max(4, perKey * 8), this.logger) : null;
     await pingEngine(this.docker);
+    const runtimeNetworkless = await this.checkOciRuntime();
+    this.networkUnavailable = runtimeNetworkless ?? (await this.prepareNetwork());
+    if (this.networkUnavailable) {
+      this.logger.warn("networked functions refused on this worker", { reason: this.networkUnavailable });
+    }
     const missing: string[] = [];
     for (const runtime of RUNTIME_LANGUAGES) {
       const image = this.imageFor(runtime);
@@ -167,6 +186,37 @@ export class ContainerRuntime implements FunctionRuntime {
     if (removed > 0) this.logger.info("removed leftover containers", { count: removed });
     await mkdir(this.goCacheDir, { recursive: true });
     await this.goCache.removeStaleTemps();
+  }
+
+  /**
+   * Throws unless the engine knows WORKER_OCI_RUNTIME. Returns why networked functions
+   * cannot run under it (gVisor started with --network=none), or null.
+   */
+  private async checkOciRuntime(): Promise<string | null> {
+    const name = this.opts.ociRuntime;
+    if (!name) return null;
+    const info = (await this.docker.info().catch((err: unknown) => {
+      throw engineError("reading the engine's runtimes", err);
+    })) as { Runtimes?: Record<string, { runtimeArgs?: string[] }> };
+    const known = info.Runtimes ?? {};
+    if (!(name in known)) {
+      throw new PlatformError(
+        `WORKER_OCI_RUNTIME=${name}: the Docker engine has no such runtime (it knows ${Object.keys(known).join(", ")}); add it to "runtimes" in /etc/docker/daemon.json (make runsc does it for gVisor) and reload dockerd`,
+      );
+    }
+    const args = known[name]?.runtimeArgs ?? [];
+    return args.includes("--network=none") ? `the ${name} runtime runs with --network=none` : null;
+  }
+
+  /** The functions' network and its firewall; returns why networked functions cannot run, or null. */
+  private async prepareNetwork(): Promise<string | null> {
+    try {
+      await ensureFunctionNetwork(this.docker);
+      await installFirewall(this.opts.networkAllow ?? [], { bridge: FUNCTION_BRIDGE });
+      return null;
+    } catch (err) {
+      return `cannot set up the firewalled function network: ${errorMessage(err).split("\n")[0]}`;
+    }
   }
 
   /**
@@ -210,6 +260,9 @@ export class ContainerRuntime implements FunctionRuntime {
 
     const badEnv = environmentProblem(request.environment);
     if (badEnv) return failedBeforeStart(badEnv);
+    if (request.network && this.networkUnavailable) {
+      return failedBeforeStart(`network: true is not available on this worker: ${this.networkUnavailable}`);
+    }
     const input = launchInput(request, code);
     const spec = this.runSpec(request);
     const key = `${request.runtime}|${request.memoryMb}|${request.network}`;
@@ -238,7 +291,7 @@ export class ContainerRuntime implements FunctionRuntime {
       ? { kind: "timeout" }
       : job.oomKilled
         ? { kind: "oom" }
-        : containerEnding(job.exitCode ?? SIGKILL_STATUS);
+        : shellStatusEnding(job.exitCode ?? SIGKILL_STATUS);
     return { ...base, ...describeEnding(ending, request) };
   }
 

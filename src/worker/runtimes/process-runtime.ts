@@ -1,20 +1,24 @@
-// WORKER_RUNTIME_TYPE=process (alias "simple"): each invocation is a child process of the worker, in its own
-// directory, process group and (where the machine allows) memory + pids cgroup. With a root
-// worker it also runs as a uid of its own, without capabilities, and in an empty network
-// namespace unless allowed (process-sandbox.ts). It still sees the host's file system
-// (read-only where permissions say so): the container runtime is the isolating one.
+// WORKER_RUNTIME_TYPE=process (alias "simple"): each invocation is a child process of the
+// worker, in its own process group and (where the machine allows) memory + pids cgroup.
+// With a root worker it runs sealed in a sandbox (process-sandbox.ts): own uid, namespaces,
+// read-only system, a size-limited scratch space of its own, seccomp, and no network or a
+// firewalled one. Without root it runs as the worker's user in a directory of its own, with
+// a warning at start, and networked functions are refused.
 
 import { createHash } from "node:crypto";
-import { chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { chmod, chown, copyFile, mkdir, mkdtemp, open, readdir, realpath, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { isAppError, PlatformError } from "../../errors.js";
 import type { Logger } from "../../lib/logger.js";
 import { type CgroupManager, detectCgroups, type InvocationCgroup } from "./cgroup.js";
+import { installFirewall } from "./function-firewall.js";
 import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
-import { detectSandbox, type ProcessSandbox } from "./process-sandbox.js";
+import { detectSandbox, FUNCTION_UID_RANGE, networkProblem, type ProcessSandbox } from "./process-sandbox.js";
 import { aborted, runProcessTree, withBackstop } from "./process-tree.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
+import { mountScratchSpace, releaseOrphanedScratchSpaces, type ScratchSpace } from "./scratch-space.js";
+import { seccompBpf } from "./seccomp.js";
 import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
 
 export interface ProcessRuntimeOptions {
@@ -27,7 +31,16 @@ export interface ProcessRuntimeOptions {
   toolchains?: Toolchains;
   /** Longest a Go build may take before it counts as a platform failure. Default 5 minutes. */
   goBuildTimeoutMs?: number;
+  /** Most a sandboxed invocation may write (its directory, /tmp, /var/tmp, /dev/shm together). Default 64. */
+  diskLimitMb?: number;
+  /** CIDRs networked functions may reach although private (FUNCTION_NETWORK_ALLOW). */
+  networkAllow?: readonly string[];
 }
+
+/** Where a sandboxed function finds its code, and its HOME. */
+const FN_DIR = "/fn";
+/** The descriptor bwrap reads the seccomp program from (3 is the cgroup status pipe). */
+const SECCOMP_FD = 4;
 
 const SOURCE_FILE: Record<Exclude<FunctionLanguage, "go">, string> = { python: "main.py", nodejs: "main.js" };
 const STALE_DIR_MS = 24 * 3_600_000;
@@ -49,6 +62,9 @@ export class ProcessRuntime implements FunctionRuntime {
   private sandbox: ProcessSandbox | null = null;
   private cgroups: CgroupManager | null = null;
   private goCache: GoBuildCache | null = null;
+  private seccompFile = "";
+  /** Why networked functions cannot run here, or null. */
+  private networkUnavailable: string | null = "the process runtime has not started";
 
   constructor(private readonly options: ProcessRuntimeOptions) {
     // Children run elsewhere (cwd = their own directory): every path handed to them is absolute.
@@ -120,9 +136,19 @@ export class ProcessRuntime implements FunctionRuntime {
     const detected = await detectSandbox(this.workDir);
     this.sandbox = detected.sandbox;
     if (!detected.sandbox) {
-      this.logger.warn("functions run with the worker's user and network: no process sandbox", {
+      this.networkUnavailable = `no process sandbox on this worker (${detected.reason})`;
+      this.logger.warn("functions run with the worker's user and file system: no process sandbox", {
         reason: detected.reason,
       });
+    } else {
+      const released = await releaseOrphanedScratchSpaces(this.invocationsDir);
+      if (released > 0) this.logger.info("unmounted scratch spaces left by a dead worker", { count: released });
+      this.seccompFile = join(this.workDir, "seccomp.bpf");
+      await writeFile(this.seccompFile, seccompBpf(), { mode: 0o600 });
+      this.networkUnavailable = await this.prepareNetwork();
+      if (this.networkUnavailable) {
+        this.logger.warn("networked functions refused on this worker", { reason: this.networkUnavailable });
+      }
     }
     const go = this.toolchains.go;
     this.goCache = go
@@ -142,8 +168,21 @@ export class ProcessRuntime implements FunctionRuntime {
       cgroup: this.cgroups?.version ?? "none",
       pidsLimit: this.cgroups?.pidsLimited ? this.pidsLimit : "none",
       functionUser: this.sandbox ? "own uid per invocation" : "worker's own",
-      networkIsolation: this.sandbox !== null,
+      sandbox: this.sandbox ? "bubblewrap" : "none",
+      functionNetwork: this.networkUnavailable ? "refused" : "firewalled",
     });
+  }
+
+  /** Installs the firewall for pasta's sockets; returns why networked functions cannot run, or null. */
+  private async prepareNetwork(): Promise<string | null> {
+    const problem = await networkProblem();
+    if (problem) return problem;
+    try {
+      await installFirewall(this.options.networkAllow ?? [], { uidRange: FUNCTION_UID_RANGE });
+      return null;
+    } catch (err) {
+      return `cannot install the function firewall: ${(err as Error).message.split("\n")[0]}`;
+    }
   }
 
   private get pidsLimit(): number {
@@ -168,45 +207,108 @@ export class ProcessRuntime implements FunctionRuntime {
     }
     const badEnv = environmentProblem(request.environment);
     if (badEnv) return failedBeforeStart(badEnv);
-
-    let command: string[];
+    if (request.network && this.networkUnavailable) {
+      return failedBeforeStart(`network: true is not available on this worker: ${this.networkUnavailable}`);
+    }
+    let binary: string | null = null;
     if (request.runtime === "go") {
       const built = await this.goBinary(request, signal);
       if ("outcome" in built) return built;
-      command = [built.path];
-    } else {
-      command = [tool, SOURCE_FILE[request.runtime]];
+      binary = built.path;
     }
+    const sandbox = this.sandbox;
+    return sandbox
+      ? this.runSandboxed(sandbox, tool, binary, request, signal)
+      : this.runUnsandboxed(tool, binary, request, signal);
+  }
 
+  private async runSandboxed(
+    sandbox: ProcessSandbox,
+    tool: string,
+    binary: string | null,
+    request: RunRequest,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    const who = sandbox.identity();
+    const diskLimitMb = this.options.diskLimitMb ?? 64;
+    // Named like the cgroup, not just by invocation id: a redelivered invocation may run
+    // twice on one machine, and neither run may touch the other's.
+    const name = `${safeName(request.invocationId)}-${who.uid}`;
+    let scratch: ScratchSpace | null = null;
+    let cgroup: InvocationCgroup | null = null;
+    let seccomp: Awaited<ReturnType<typeof open>> | null = null;
+    try {
+      scratch = await mountScratchSpace(this.invocationsDir, name, diskLimitMb * 1024 * 1024, who);
+      let command: string[];
+      if (binary) {
+        // A copy of its own binary only: the build cache stays closed to every function.
+        const copy = join(scratch.fnDir, "main");
+        await copyFile(binary, copy);
+        await chown(copy, who.uid, who.gid);
+        await chmod(copy, 0o500);
+        command = [`${FN_DIR}/main`];
+      } else {
+        const file = SOURCE_FILE[request.runtime as Exclude<FunctionLanguage, "go">];
+        await writeFile(join(scratch.fnDir, file), request.code, { mode: 0o400 });
+        await chown(join(scratch.fnDir, file), who.uid, who.gid);
+        command = [tool, file];
+      }
+      cgroup = await this.createCgroup(name, request);
+      seccomp = await open(this.seccompFile, "r");
+      const wrapped = sandbox.wrap(withBackstop(command, request.timeoutMs), {
+        who,
+        binds: scratch.binds,
+        cwd: FN_DIR,
+        network: request.network,
+        readOnly: await this.toolchainRoot(tool),
+        seccompFd: SECCOMP_FD,
+      });
+      const result = await runProcessTree({
+        command: wrapped,
+        cwd: scratch.fnDir,
+        env: this.environment(request, FN_DIR),
+        cgroup,
+        signal,
+        timeoutMs: request.timeoutMs,
+        memoryMb: request.memoryMb,
+        limits: this.options.limits,
+        inheritFds: { [SECCOMP_FD]: seccomp.fd },
+        // bwrap reports a function killed by signal N as exit status 128 + N.
+        exitStatusCarriesSignal: true,
+      });
+      if (result.outcome === "timeout" || result.oomKilled || !(await scratch.full())) return result;
+      return { ...result, outcome: "failed", exitCode: null, error: `disk limit exceeded: wrote ${diskLimitMb} MiB` };
+    } finally {
+      await seccomp?.close().catch(() => undefined);
+      // The scratch space first: its pages are charged to the cgroup.
+      await scratch?.release().catch((err: unknown) => this.logger.warn("cannot release scratch space", { name, err }));
+      await cgroup?.remove().catch((err: unknown) => this.logger.warn("cannot remove cgroup", { name, err }));
+    }
+  }
+
+  /** Without root: the worker's user, a directory of its own, no other isolation. */
+  private async runUnsandboxed(
+    tool: string,
+    binary: string | null,
+    request: RunRequest,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
     const dir = await mkdtemp(join(this.invocationsDir, `${safeName(request.invocationId)}-`));
     let cgroup: InvocationCgroup | null = null;
     try {
-      if (request.runtime !== "go") await writeFile(join(dir, SOURCE_FILE[request.runtime]), request.code);
-      // Named like the directory, not just by invocation id: a redelivered invocation may run
-      // twice on one machine, and neither run may kill the other's processes.
-      cgroup =
-        (await this.cgroups?.create(basename(dir), {
-          memoryBytes: request.memoryMb * 1024 * 1024,
-          pidsMax: this.pidsLimit,
-        })) ?? null;
-      const env: Record<string, string> = {
-        PATH: MINIMAL_PATH,
-        HOME: dir,
-        LANG: "C.UTF-8",
-        ...request.environment,
-        ...platformVariables(request),
-      };
-      const guarded = withBackstop(command, request.timeoutMs);
-      let full = guarded;
-      if (this.sandbox) {
-        const who = this.sandbox.identity();
-        await chown(dir, who.uid, who.gid); // its HOME: writable by it, closed to the others
-        full = this.sandbox.wrap(guarded, who, request.network);
+      let command: string[];
+      if (binary) {
+        command = [binary];
+      } else {
+        const file = SOURCE_FILE[request.runtime as Exclude<FunctionLanguage, "go">];
+        await writeFile(join(dir, file), request.code);
+        command = [tool, file];
       }
+      cgroup = await this.createCgroup(basename(dir), request);
       return await runProcessTree({
-        command: full,
+        command: withBackstop(command, request.timeoutMs),
         cwd: dir,
-        env,
+        env: this.environment(request, dir),
         cgroup,
         signal,
         timeoutMs: request.timeoutMs,
@@ -217,6 +319,23 @@ export class ProcessRuntime implements FunctionRuntime {
       await cgroup?.remove().catch((err: unknown) => this.logger.warn("cannot remove cgroup", { dir, err }));
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  private async createCgroup(name: string, request: RunRequest): Promise<InvocationCgroup | null> {
+    return (
+      (await this.cgroups?.create(name, { memoryBytes: request.memoryMb * 1024 * 1024, pidsMax: this.pidsLimit })) ??
+      null
+    );
+  }
+
+  private environment(request: RunRequest, home: string): Record<string, string> {
+    return { PATH: MINIMAL_PATH, HOME: home, LANG: "C.UTF-8", ...request.environment, ...platformVariables(request) };
+  }
+
+  /** A toolchain installed outside /usr (which every sandbox sees) must be bound in: its root. */
+  private async toolchainRoot(tool: string): Promise<string[]> {
+    const real = await realpath(tool).catch(() => tool);
+    return real.startsWith("/usr/") ? [] : [dirname(dirname(real))];
   }
 
   private async goBinary(request: RunRequest, signal: AbortSignal): Promise<{ path: string } | RunResult> {

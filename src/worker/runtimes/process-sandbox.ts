@@ -1,14 +1,20 @@
-// What the process runtime can take away from a function when the worker runs as root:
-// its privileges (it runs as a throwaway uid of its own, no capabilities, no-new-privs:
-// it can neither signal nor read other invocations) and, unless the function asks for it,
-// the network (a new, empty network namespace). util-linux's unshare and setpriv do it with
-// no daemon and ~5 ms per invocation.
+// The process runtime's sandbox, when the worker runs as root. Each invocation:
+//  - runs as a throwaway uid of its own (setpriv: no capabilities, no-new-privs), so it can
+//    neither signal nor read other invocations;
+//  - inside bubblewrap (bwrap.ts): own user, mount, PID, IPC, UTS and cgroup namespaces, the
+//    system directories read-only, nothing of WORKER_WORK_DIR or STORAGE_BASE_DIR but its own
+//    scratch space (scratch-space.ts), a seccomp filter (seccomp.ts);
+//  - in an empty network namespace, or, with `network: true`, in one that pasta (Debian's
+//    passt) connects to the outside through sockets it opens as the function's uid, which
+//    the host firewall (function-firewall.ts) keeps away from the host and private ranges.
 import { randomInt } from "node:crypto";
-import { access, constants, stat } from "node:fs/promises";
+import { access, constants, lstat, readlink, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import { BWRAP, type BwrapBind, bwrapArgs, USR_MERGE_LINKS } from "./bwrap.js";
 
-const UNSHARE = "/usr/bin/unshare";
 const SETPRIV = "/usr/bin/setpriv";
+export const PASTA = "/usr/bin/pasta";
+const TUN = "/dev/net/tun";
 /**
  * Invocations run as uids from this range, unused by Debian (whose dynamic ranges end below
  * 65535): no account, no files, no other process shares it. The group is nogroup.
@@ -16,17 +22,31 @@ const SETPRIV = "/usr/bin/setpriv";
 export const FUNCTION_UID_BASE = 200_000;
 export const FUNCTION_UID_COUNT = 100_000;
 export const FUNCTION_GID = 65534;
+/** The firewall's owner match for every function uid. */
+export const FUNCTION_UID_RANGE = `${FUNCTION_UID_BASE}-${FUNCTION_UID_BASE + FUNCTION_UID_COUNT - 1}`;
 
 export interface FunctionIdentity {
   uid: number;
   gid: number;
 }
 
+export interface SandboxPlan {
+  who: FunctionIdentity;
+  /** Its scratch space and anything else it may see of the host. */
+  binds: BwrapBind[];
+  cwd: string;
+  network: boolean;
+  /** Extra read-only host paths (a toolchain outside /usr). */
+  readOnly?: string[];
+  /** Inherited descriptor holding the seccomp program. */
+  seccompFd?: number;
+}
+
 export interface ProcessSandbox {
   /** A fresh identity for one invocation. */
   identity(): FunctionIdentity;
-  /** The command, run as `who` and, without network, in its own network namespace. */
-  wrap(command: string[], who: FunctionIdentity, network: boolean): string[];
+  /** The command wrapped in the sandbox. */
+  wrap(command: string[], plan: SandboxPlan): string[];
 }
 
 export type SandboxDetection = { sandbox: ProcessSandbox; reason?: undefined } | { sandbox: null; reason: string };
@@ -38,8 +58,8 @@ const executable = (path: string) =>
   );
 
 /**
- * Every ancestor of the work directory must let the function user through (o+x), or its
- * own code and Go binaries would be out of its reach; returns the first that does not.
+ * Every ancestor of the work directory must let the function user through (o+x), or bwrap
+ * (which runs as that user) could not bind its scratch space; returns the first that does not.
  */
 async function blockingAncestor(workDir: string): Promise<string | null> {
   for (let dir = resolve(workDir); ; dir = dirname(dir)) {
@@ -49,10 +69,33 @@ async function blockingAncestor(workDir: string): Promise<string | null> {
   }
 }
 
+/** Root symlinks of a merged-/usr system, as they are on this host. */
+async function usrMergeLinks(): Promise<Record<string, string>> {
+  const links: Record<string, string> = {};
+  for (const [link, fallback] of Object.entries(USR_MERGE_LINKS)) {
+    const s = await lstat(link).catch(() => null);
+    if (s?.isSymbolicLink()) links[link] = await readlink(link).catch(() => fallback);
+  }
+  return links;
+}
+
+/** Why networked functions cannot run in this sandbox, or null when they can. */
+export async function networkProblem(): Promise<string | null> {
+  if (!(await executable(PASTA))) return `${PASTA} missing (Debian package passt)`;
+  const tun = await stat(TUN).catch(() => null);
+  // pasta runs as the function's uid: it must be able to open the tun device (udev makes it 0666 on Debian).
+  if (!tun || (tun.mode & 0o006) !== 0o006) return `${TUN} is not usable by function users: run chmod 0666 ${TUN}`;
+  return null;
+}
+
 export async function detectSandbox(workDir: string): Promise<SandboxDetection> {
   if (process.getuid?.() !== 0) return { sandbox: null, reason: "the worker does not run as root" };
-  if (!(await executable(UNSHARE)) || !(await executable(SETPRIV))) {
-    return { sandbox: null, reason: `${UNSHARE} or ${SETPRIV} missing (Debian package util-linux)` };
+  for (const [path, pkg] of [
+    [SETPRIV, "util-linux"],
+    [BWRAP, "bubblewrap"],
+  ]) {
+    if (!(await executable(path as string)))
+      return { sandbox: null, reason: `${path} missing (Debian package ${pkg})` };
   }
   const blocked = await blockingAncestor(workDir);
   if (blocked) {
@@ -60,14 +103,17 @@ export async function detectSandbox(workDir: string): Promise<SandboxDetection> 
       `WORKER_WORK_DIR ${resolve(workDir)} is not reachable by function users (uids from ${FUNCTION_UID_BASE}): ${blocked} lacks o+x; run chmod o+x ${blocked}`,
     );
   }
-  const drop = (who: FunctionIdentity) => [
+  const symlinks = await usrMergeLinks();
+  const drop = (who: FunctionIdentity, network: boolean) => [
     SETPRIV,
     `--reuid=${who.uid}`,
     `--regid=${who.gid}`,
     "--clear-groups",
     "--no-new-privs",
     "--inh-caps=-all",
-    "--bounding-set=-all",
+    // pasta needs a full bounding set to keep CAP_SYS_ADMIN in the user namespace it makes
+    // (for bwrap's mounts); bwrap drops every capability before the function starts.
+    ...(network ? [] : ["--bounding-set=-all"]),
     "--",
   ];
   let next = randomInt(FUNCTION_UID_COUNT);
@@ -77,8 +123,34 @@ export async function detectSandbox(workDir: string): Promise<SandboxDetection> 
         next = (next + 1) % FUNCTION_UID_COUNT;
         return { uid: FUNCTION_UID_BASE + next, gid: FUNCTION_GID };
       },
-      wrap: (command, who, network) =>
-        network ? [...drop(who), ...command] : [UNSHARE, "--net", "--", ...drop(who), ...command],
+      wrap: (command, plan) => {
+        const bwrap = bwrapArgs({
+          ...plan.who,
+          binds: plan.binds,
+          cwd: plan.cwd,
+          readOnly: plan.readOnly,
+          symlinks,
+          seccompFd: plan.seccompFd,
+          shareNetwork: plan.network,
+          // In pasta's user namespace only root is mapped (to the function's uid on the host):
+          // bwrap cannot map another uid there, so the function is root of that namespace,
+          // without capabilities; the seccomp filter stops it making namespaces of its own.
+          userNamespace: !plan.network,
+        });
+        if (!plan.network) return [...drop(plan.who, false), ...bwrap, ...command];
+        const pasta = [
+          PASTA,
+          "--quiet",
+          "--foreground",
+          "--config-net",
+          "--ipv4-only",
+          // No way back to the host: neither through the gateway address nor forwarded ports.
+          "--no-map-gw",
+          ...["-t", "none", "-u", "none", "-T", "none", "-U", "none"],
+          "--",
+        ];
+        return [...drop(plan.who, true), ...pasta, ...bwrap, ...command];
+      },
     },
   };
 }

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { PlatformError } from "../../errors.js";
 import type { InvocationCgroup } from "./cgroup.js";
 import { CappedBuffer } from "./output-capture.js";
-import { describeEnding, type RunEnding, signalNumber } from "./run-ending.js";
+import { describeEnding, type RunEnding, shellStatusEnding, signalNumber } from "./run-ending.js";
 import { BACKSTOP_GRACE_SECONDS, type RunResult, type RuntimeLimits } from "./runtime.js";
 
 /** After the main process exits, how long inherited pipes may stay open before we stop reading. */
@@ -25,6 +25,10 @@ export interface ProcessTreeSpec {
   timeoutMs: number;
   memoryMb: number;
   limits: RuntimeLimits;
+  /** Open descriptors the tree inherits, by the number it sees them as (4 and up). */
+  inheritFds?: Record<number, number>;
+  /** The command reports a function killed by signal N as exit status 128 + N (bwrap, shells). */
+  exitStatusCarriesSignal?: boolean;
 }
 
 export function runProcessTree(spec: ProcessTreeSpec): Promise<RunResult> {
@@ -42,15 +46,15 @@ export function runProcessTree(spec: ProcessTreeSpec): Promise<RunResult> {
     // An abort that came during setup fired before our listener existed.
     if (signal.aborted) return rejectPromise(aborted());
     const started = performance.now();
+    const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe", cgroup ? "pipe" : "ignore"];
+    for (const [target, fd] of Object.entries(spec.inheritFds ?? {})) {
+      while (stdio.length <= Number(target)) stdio.push("ignore");
+      stdio[Number(target)] = fd;
+    }
     let child: ChildProcess;
     try {
       // detached: the child leads a new session and process group, so -pid kills its tree.
-      child = spawn(file, args, {
-        cwd,
-        env,
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe", cgroup ? "pipe" : "ignore"],
-      });
+      child = spawn(file, args, { cwd, env, detached: true, stdio });
     } catch (err) {
       rejectPromise(new PlatformError(`cannot start the function: ${(err as Error).message}`));
       return;
@@ -130,7 +134,9 @@ export function runProcessTree(spec: ProcessTreeSpec): Promise<RunResult> {
               ? { kind: "oom" }
               : sig
                 ? { kind: "signaled", signal: signalNumber(sig) }
-                : { kind: "exited", exitCode: code ?? 0 },
+                : spec.exitStatusCarriesSignal
+                  ? shellStatusEnding(code ?? 0)
+                  : { kind: "exited", exitCode: code ?? 0 },
           ),
         );
     });

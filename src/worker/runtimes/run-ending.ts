@@ -22,8 +22,8 @@ export function signalNumber(signal: string | number): number {
   return typeof signal === "number" ? signal : ((constants.signals as Record<string, number>)[signal] ?? 0);
 }
 
-/** How a container's exit status reads: above 128 is a signal (the shell's convention). */
-export function containerEnding(exitCode: number): RunEnding {
+/** How an exit status reads where a signal death is reported as 128 + N (containers, bwrap, shells). */
+export function shellStatusEnding(exitCode: number): RunEnding {
   return exitCode > 128 ? { kind: "signaled", signal: exitCode - 128 } : { kind: "exited", exitCode };
 }
 
