@@ -7,7 +7,7 @@ PRISMA_CLIENT := src/generated/prisma/client.ts
 
 .PHONY: help install generate services docker-up docker-down migrate-up build-runtime-images \
         run-controller run-worker dev test test-unit bench fmt lint typecheck build clean \
-        redrive-dead-letters queue-stats codegen mutation chaos
+        redrive-dead-letters queue-stats codegen mutation chaos runsc
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ docker-up: ## start PostgreSQL and Redis (docker compose where images can be pul
 docker-down: ## stop what docker-up started
 	bash scripts/compose-services.sh down
 
+runsc: ## install gVisor and register it with Docker as runtime "runsc" (WORKER_OCI_RUNTIME=runsc)
+	bash scripts/runsc.sh
+
 migrate-up: generate ## create the database if needed and apply migrations
 	$(TSX) src/main.ts migrate
 
@@ -52,6 +55,7 @@ dev: install ## everything on one machine: services, migrations, images, control
 
 test: install ## type-check, lint, then the whole suite against real PostgreSQL, Redis, Docker and Chromium
 	SERVICES_WITH_CHROMIUM=1 bash scripts/services.sh up
+	bash scripts/runsc.sh
 	$(MAKE) --no-print-directory generate
 	bash scripts/build-runtime-images.sh
 	npx tsc --noEmit -p .

@@ -55,7 +55,10 @@ const cidrList = z
   .default("")
   .transform((v, ctx) => {
     const cidrs: string[] = [];
-    for (const item of v.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+    for (const item of v
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "")) {
       const m = IPV4_CIDR.exec(item);
       const octets = m ? m.slice(1, 5).map(Number) : [];
       const bits = m?.[5] === undefined ? 32 : Number(m[5]);
@@ -121,6 +124,8 @@ const envSchema = z.object({
   RUNTIME_IMAGE_PREFIX: z.string().min(1).default("faas-runtime"),
 
   FUNCTION_MAX_CODE_BYTES: int(6 * 1024 * 1024, 1),
+  // The function's environment as execve counts it (NAME=value and a NUL per variable).
+  FUNCTION_MAX_ENVIRONMENT_BYTES: int(64 * 1024, 1024, 1024 * 1024),
   FUNCTION_DEFAULT_TIMEOUT: duration("30s"),
   FUNCTION_MAX_TIMEOUT: duration("15m"),
   FUNCTION_MIN_MEMORY_MB: int(64, 6),
@@ -181,6 +186,7 @@ function buildConfig(e: z.infer<typeof envSchema>) {
     },
     limits: {
       maxCodeBytes: e.FUNCTION_MAX_CODE_BYTES,
+      maxEnvironmentBytes: e.FUNCTION_MAX_ENVIRONMENT_BYTES,
       defaultTimeoutMs: e.FUNCTION_DEFAULT_TIMEOUT,
       maxTimeoutMs: e.FUNCTION_MAX_TIMEOUT,
       minMemoryMb: e.FUNCTION_MIN_MEMORY_MB,

@@ -13,6 +13,14 @@ const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // One character class, no nested groups: linear on multi-megabyte input.
 const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
 const RESERVED_ENV = new Set(["FUNCTION_PAYLOAD", "FUNCTION_HEADERS"]);
+/**
+ * The environment is handed to execve, which refuses (E2BIG) what it cannot copy: such a
+ * function could never start, so it is refused here, where the client can still fix it.
+ * Linux's MAX_ARG_STRLEN: one "NAME=value" string, its terminating NUL included.
+ */
+export const MAX_ARG_STRLEN = 128 * 1024;
+/** Variables a function may have; each also costs execve a pointer (8 bytes). */
+export const MAX_ENVIRONMENT_VARIABLES = 1000;
 
 type Limits = Config["limits"];
 
@@ -67,29 +75,69 @@ export function timeoutSchema(maxMs: number) {
   });
 }
 
-const environmentSchema = z
-  .custom<Record<string, unknown>>(isPlainObject, { message: "must be an object of string values" })
-  .superRefine((env, ctx) => {
-    for (const [key, value] of Object.entries(env)) {
-      if (!ENV_KEY.test(key)) {
+/** Bytes one variable takes in execve's copy of the environment: "NAME=value" in UTF-8 and a NUL. */
+export function environmentEntryBytes(name: string, value: string): number {
+  return Buffer.byteLength(name) + 1 + Buffer.byteLength(value) + 1;
+}
+
+/** The environment's size as execve counts it: every variable's "NAME=value" in UTF-8 and its NUL. */
+export function environmentBytes(env: Record<string, string>): number {
+  let total = 0;
+  for (const [name, value] of Object.entries(env)) total += environmentEntryBytes(name, value);
+  return total;
+}
+
+const count = (n: number) => n.toLocaleString("en-US");
+
+function environmentSchema(limits: Limits) {
+  return z
+    .custom<Record<string, unknown>>(isPlainObject, { message: "must be an object of string values" })
+    .superRefine((env, ctx) => {
+      const entries = Object.entries(env);
+      if (entries.length > MAX_ENVIRONMENT_VARIABLES) {
         ctx.addIssue({
           code: "custom",
-          path: [key],
-          message: "is not a valid variable name (letters, digits, _; not starting with a digit)",
+          message: `has ${count(entries.length)} variables; at most ${count(MAX_ENVIRONMENT_VARIABLES)}`,
         });
-      } else if (RESERVED_ENV.has(key)) {
-        ctx.addIssue({ code: "custom", path: [key], message: "is reserved by the platform" });
       }
-      if (typeof value !== "string") {
+      let total = 0;
+      for (const [key, value] of entries) {
+        if (!ENV_KEY.test(key)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: "is not a valid variable name (letters, digits, _; not starting with a digit)",
+          });
+        } else if (RESERVED_ENV.has(key)) {
+          ctx.addIssue({ code: "custom", path: [key], message: "is reserved by the platform" });
+        }
+        if (typeof value !== "string") {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `must be a string, got ${value === null ? "null" : typeof value}`,
+          });
+          continue;
+        }
+        const bytes = environmentEntryBytes(key, value);
+        total += bytes;
+        if (bytes > MAX_ARG_STRLEN) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `is too long: NAME=value is ${count(bytes - 1)} bytes; one variable may be at most ${count(MAX_ARG_STRLEN - 1)} (Linux's MAX_ARG_STRLEN, 128 KiB with its NUL)`,
+          });
+        }
+      }
+      if (total > limits.maxEnvironmentBytes) {
         ctx.addIssue({
           code: "custom",
-          path: [key],
-          message: `must be a string, got ${value === null ? "null" : typeof value}`,
+          message: `is ${count(total)} bytes (NAME=value pairs); at most ${count(limits.maxEnvironmentBytes)} (FUNCTION_MAX_ENVIRONMENT_BYTES)`,
         });
       }
-    }
-  })
-  .transform((env) => env as Record<string, string>);
+    })
+    .transform((env) => env as Record<string, string>);
+}
 
 const metadataSchema = z.custom<Record<string, unknown>>(isPlainObject, { message: "must be a JSON object" });
 
@@ -112,7 +160,7 @@ function commonFields(limits: Limits) {
       .int("must be a whole number")
       .min(1, "must be at least 1")
       .max(10_000, "must be at most 10000"),
-    environment: environmentSchema,
+    environment: environmentSchema(limits),
     metadata: metadataSchema,
     network: z.boolean({ message: "must be true or false" }),
   };

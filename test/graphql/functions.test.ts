@@ -224,6 +224,37 @@ describe("function queries and mutations", () => {
     expect(missing).toMatchObject({ code: "NOT_FOUND", entity: "function", id });
   });
 
+  test("createFunction and updateFunction refuse an environment over FUNCTION_MAX_ENVIRONMENT_BYTES", async ({
+    platform,
+  }) => {
+    const limit = platform.config.limits.maxEnvironmentBytes;
+    // One variable: "A=", the value and a NUL.
+    const sized = (bytes: number) => ({ A: "x".repeat(bytes - 3) });
+    const tooLarge = {
+      path: ["input", "environment"],
+      message: `is ${(limit + 1).toLocaleString("en-US")} bytes (NAME=value pairs); at most ${limit.toLocaleString("en-US")} (FUNCTION_MAX_ENVIRONMENT_BYTES)`,
+    };
+    const fn = await create(platform, { environment: sized(limit) });
+    expect(fn.environment).toEqual(sized(limit));
+
+    const before = await platform.app.db.faasFunction.count();
+    const refused = as(
+      (await gqlData(platform, CreateFunctionDocument, { input: createInput({ environment: sized(limit + 1) }) }))
+        .createFunction,
+      "ValidationError",
+    );
+    expect(refused.fields).toEqual([tooLarge]);
+    expect(await platform.app.db.faasFunction.count()).toBe(before);
+
+    const notUpdated = as(
+      (await gqlData(platform, UpdateFunctionDocument, { id: fn.id, input: { environment: sized(limit + 1) } }))
+        .updateFunction,
+      "ValidationError",
+    );
+    expect(notUpdated.fields).toEqual([tooLarge]);
+    expect((await gqlData(platform, FunctionDocument, { id: fn.id })).function).toEqual(fn);
+  });
+
   test("deleteFunction returns the deleted function, then NotFoundError", async ({ platform }) => {
     const fn = await create(platform);
     const deleted = as(

@@ -228,6 +228,47 @@ describe("function management over REST", () => {
     expect(unchanged.body.data.updated_at).toBe(body.data.updated_at);
   });
 
+  test("an environment execve could not take is a 400 naming environment, on create and on update", async ({
+    platform,
+  }) => {
+    const limit = platform.config.limits.maxEnvironmentBytes;
+    expect(limit).toBe(65_536);
+    // One variable: "A=", the value and a NUL.
+    const sized = (bytes: number) => ({ A: "x".repeat(bytes - 3) });
+    const tooLarge =
+      /environment: is 65,537 bytes \(NAME=value pairs\); at most 65,536 \(FUNCTION_MAX_ENVIRONMENT_BYTES\)/;
+
+    const created = await platform.request("POST", "/functions", functionBody({ environment: sized(limit) }));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.data.environment).toEqual(sized(limit));
+    await expectRejected(platform, functionBody({ environment: sized(limit + 1) }), "environment", tooLarge);
+    // The issue's cases: one 200 KB value, and 10,000 variables.
+    await expectRejected(platform, functionBody({ environment: { BIG: "x".repeat(200_000) } }), "environment.BIG");
+    const many = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`V${i}`, ""]));
+    await expectRejected(
+      platform,
+      functionBody({ environment: many }),
+      "environment",
+      /10,000 variables; at most 1,000/,
+    );
+
+    const id = created.body.data.id;
+    const over = await platform.request("PUT", `/functions/${id}`, { environment: sized(limit + 1) });
+    expect(over.status).toBe(400);
+    expect(over.body.error.code).toBe("VALIDATION_ERROR");
+    expect(over.body.error.details.fields).toEqual([
+      {
+        field: "environment",
+        message: "is 65,537 bytes (NAME=value pairs); at most 65,536 (FUNCTION_MAX_ENVIRONMENT_BYTES)",
+      },
+    ]);
+    const unchanged = await platform.request("GET", `/functions/${id}`);
+    expect(unchanged.body.data).toEqual(created.body.data);
+    const smaller = await platform.request("PUT", `/functions/${id}`, { environment: { B: "x".repeat(limit - 3) } });
+    expect(smaller.status, JSON.stringify(smaller.body)).toBe(200);
+    expect(smaller.body.data.environment).toEqual({ B: "x".repeat(limit - 3) });
+  });
+
   test("a body over the limit is a 413", async ({ platform }) => {
     const huge = "x".repeat(platform.config.server.bodyLimitBytes + 10);
     const res = await platform.request("POST", "/functions", JSON.stringify({ code: huge }));

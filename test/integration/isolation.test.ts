@@ -76,7 +76,8 @@ let storageDir: string;
 let netns: TestNetns;
 let hostServer: Server;
 let hostPort: number;
-const runtimes: Record<"process" | "container", FunctionRuntime> = {} as never;
+type Kind = "process" | "container" | "container under gVisor";
+const runtimes: Record<Kind, FunctionRuntime> = {} as never;
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "faas-isolation-"));
@@ -109,9 +110,23 @@ beforeAll(async () => {
     extraLabels: testLabel,
     networkAllow: TEST_NETWORK_ALLOW,
   });
-  await Promise.all([processRuntime.start(), containerRuntime.start()]);
+  const gvisorRuntime = new ContainerRuntime({
+    docker,
+    workerId: `isolation-runsc-${randomBytes(4).toString("hex")}`,
+    imagePrefix: process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime",
+    workDir: join(workDir, "runsc"),
+    limits,
+    cpuShares: 512,
+    pidsLimit: 64,
+    logger,
+    extraLabels: testLabel,
+    networkAllow: TEST_NETWORK_ALLOW,
+    ociRuntime: "runsc",
+  });
+  await Promise.all([processRuntime.start(), containerRuntime.start(), gvisorRuntime.start()]);
   runtimes.process = processRuntime;
   runtimes.container = containerRuntime;
+  runtimes["container under gVisor"] = gvisorRuntime;
 });
 
 afterAll(async () => {
@@ -130,13 +145,24 @@ function hostAddresses(): string[] {
     .map((a) => a?.address as string);
 }
 
-async function runJson(kind: "process" | "container", code: string, extra: Partial<RunRequest> = {}) {
-  const result = await runtimes[kind].run(runRequest("python", code, extra));
+/**
+ * Debian 12's gVisor (runsc 20221219, ptrace platform) ends a few percent of runs with a
+ * spurious exit status 2 and no output on stderr, whatever the function does (measured: 2
+ * of 60 hello-world runs; see the README). Under gVisor only, such a run is tried again.
+ */
+const GVISOR_SPURIOUS_ATTEMPTS = 3;
+
+async function runJson(kind: Kind, code: string, extra: Partial<RunRequest> = {}) {
+  let result = await runtimes[kind].run(runRequest("python", code, extra));
+  for (let attempt = 1; kind === "container under gVisor" && attempt < GVISOR_SPURIOUS_ATTEMPTS; attempt++) {
+    if (result.exitCode !== 2 || result.stderr !== "") break;
+    result = await runtimes[kind].run(runRequest("python", code, extra));
+  }
   expect(result.outcome, `${result.error}\n${result.stderr}`).toBe("completed");
   return JSON.parse(result.stdout);
 }
 
-describe.each(["process", "container"] as const)("%s runtime", (kind) => {
+describe.each(["process", "container"] as const)("%s with network: true", (kind) => {
   it("a networked function reaches an allowed address, but not the host, its services, the gateway or private ranges", async () => {
     const allowed = `${netns.allowedAddress}:${netns.port}`;
     const forbidden = [
@@ -152,7 +178,21 @@ describe.each(["process", "container"] as const)("%s runtime", (kind) => {
     const reached = forbidden.filter((target) => String(seen[target]).startsWith("open"));
     expect(reached, JSON.stringify(seen)).toEqual([]);
   });
+});
 
+describe("container under gVisor, with network: true", () => {
+  it("refuses networked functions where gVisor runs without a network", async () => {
+    const result = await runtimes["container under gVisor"].run(
+      runRequest("python", CONNECT, { network: true, payload: '{"targets": []}' }),
+    );
+    expect(result).toMatchObject({
+      outcome: "failed",
+      error: "network: true is not available on this worker: the runsc runtime runs with --network=none",
+    });
+  });
+});
+
+describe.each(["process", "container", "container under gVisor"] as const)("%s", (kind) => {
   it("a function without network reaches nothing, not even an allowed address", async () => {
     const target = `${netns.allowedAddress}:${netns.port}`;
     const seen = await runJson(kind, CONNECT, { payload: JSON.stringify({ targets: [target] }) });

@@ -100,10 +100,14 @@ describe("config", () => {
       cpuShares: 512,
       pidsLimit: 64,
       warmContainers: 1,
+      diskLimitMb: 64,
+      ociRuntime: "",
+      networkAllow: [],
       imagePrefix: "faas-runtime",
     });
     expect(c.limits).toStrictEqual({
       maxCodeBytes: 6_291_456,
+      maxEnvironmentBytes: 65_536,
       defaultTimeoutMs: 30_000,
       maxTimeoutMs: 900_000,
       minMemoryMb: 64,
@@ -117,6 +121,26 @@ describe("config", () => {
     expect(c.server.bodyLimitBytes).toBe(10_485_760);
     expect(c.graphql).toStrictEqual({ introspection: true, maxDepth: 12, maxComplexity: 5000 });
     expect(c.logLevel).toBe("info");
+  });
+
+  it("FUNCTION_NETWORK_ALLOW takes addresses and CIDRs, normalized, and names each bad entry", () => {
+    expect(
+      loadConfig({ FUNCTION_NETWORK_ALLOW: " 10.1.2.3, 192.168.0.0/16,,172.16.0.0/12 " }).worker.networkAllow,
+    ).toEqual(["10.1.2.3/32", "192.168.0.0/16", "172.16.0.0/12"]);
+    const problems = problemsOf({ FUNCTION_NETWORK_ALLOW: "10.0.0.0/33, 256.1.1.1, example.com, 10.0.0.1" });
+    expect(problems.join("\n")).toContain('"10.0.0.0/33" is not an IPv4 address or CIDR');
+    expect(problems.join("\n")).toContain('"256.1.1.1" is not an IPv4 address or CIDR');
+    expect(problems.join("\n")).toContain('"example.com" is not an IPv4 address or CIDR');
+    expect(problems.join("\n")).not.toContain("10.0.0.1");
+  });
+
+  it("WORKER_OCI_RUNTIME is a runtime name, WORKER_DISK_LIMIT_MB a positive size", () => {
+    expect(loadConfig({ WORKER_OCI_RUNTIME: "runsc", WORKER_DISK_LIMIT_MB: "16" }).worker).toMatchObject({
+      ociRuntime: "runsc",
+      diskLimitMb: 16,
+    });
+    expect(problemsOf({ WORKER_OCI_RUNTIME: "runsc --debug" }).join("\n")).toContain("WORKER_OCI_RUNTIME");
+    expect(problemsOf({ WORKER_DISK_LIMIT_MB: "0" }).join("\n")).toContain("WORKER_DISK_LIMIT_MB");
   });
 
   it("an empty variable counts as unset", () => {

@@ -1,14 +1,19 @@
 // Validation of function input (REST and GraphQL share it): each rule names its field and
 // says why, and every limit is enforced exactly at its boundary.
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { type FieldProblem, ValidationError } from "../../src/errors.js";
 import {
   createFunctionSchema,
+  environmentBytes,
+  MAX_ARG_STRLEN,
+  MAX_ENVIRONMENT_VARIABLES,
   RUNTIMES,
   timeoutSchema,
   updateFunctionSchema,
 } from "../../src/functions/function-input.js";
+import { MAX_HEADERS_BYTES, MAX_PAYLOAD_BYTES } from "../../src/invocations/invocation-input.js";
 import { parseOrThrow } from "../../src/lib/zod-errors.js";
 
 const limits = loadConfig({}).limits;
@@ -415,6 +420,152 @@ describe("create: environment", () => {
     expect(createProblems({ environment })).toStrictEqual([
       { field: "environment", message: "must be an object of string values" },
     ]);
+  });
+});
+
+describe("create: environment size, as execve counts it", () => {
+  /** How execve takes an environment: E2BIG when it is too large, null when the process starts. */
+  const execveError = (env: Record<string, string>) => {
+    const result = spawnSync("/bin/true", [], { env });
+    return result.error ? (result.error as NodeJS.ErrnoException).code : null;
+  };
+  const SIZE_MESSAGE = (bytes: string, limit: string) =>
+    `is ${bytes} bytes (NAME=value pairs); at most ${limit} (FUNCTION_MAX_ENVIRONMENT_BYTES)`;
+  const LONG_MESSAGE = (bytes: string) =>
+    `is too long: NAME=value is ${bytes} bytes; one variable may be at most 131,071 (Linux's MAX_ARG_STRLEN, 128 KiB with its NUL)`;
+
+  it("counts NAME=value in UTF-8 bytes and a NUL per variable", () => {
+    expect(environmentBytes({})).toBe(0);
+    expect(environmentBytes({ A: "" })).toBe(3);
+    expect(environmentBytes({ A: "x", BC: "yz" })).toBe(4 + 6);
+    // é is 2 bytes, € 3, 😀 4 (two UTF-16 code units): bytes, not characters, count.
+    expect(environmentBytes({ A: "é" })).toBe(5);
+    expect(environmentBytes({ A: "€" })).toBe(6);
+    expect(environmentBytes({ A: "😀" })).toBe(7);
+    expect(environmentBytes({ GREETING: "héllo wörld" })).toBe(8 + 1 + 13 + 1);
+  });
+
+  it("the default limit is 64 KiB", () => {
+    expect(limits.maxEnvironmentBytes).toBe(65_536);
+  });
+
+  it("accepts an environment of exactly 64 KiB, refuses one byte more, naming environment", () => {
+    // A=<value> and its NUL: 3 bytes besides the value.
+    const at = { A: "x".repeat(65_533) };
+    expect(environmentBytes(at)).toBe(65_536);
+    expect(created({ environment: at }).environment).toStrictEqual(at);
+    expect(createProblems({ environment: { A: "x".repeat(65_534) } })).toStrictEqual([
+      { field: "environment", message: SIZE_MESSAGE("65,537", "65,536") },
+    ]);
+  });
+
+  it("sums over every variable", () => {
+    const at = { A: "x".repeat(32_765), B: "y".repeat(32_765) };
+    expect(created({ environment: at }).environment).toStrictEqual(at);
+    expect(createProblems({ environment: { ...at, C: "" } })).toStrictEqual([
+      { field: "environment", message: SIZE_MESSAGE("65,539", "65,536") },
+    ]);
+  });
+
+  it("counts multi-byte characters as their UTF-8 bytes", () => {
+    // 32,767 characters, 65,534 bytes of value: over the limit by bytes, far under it by length.
+    const at = { A: `${"é".repeat(32_766)}x` };
+    expect(created({ environment: at }).environment).toStrictEqual(at);
+    expect(createProblems({ environment: { A: "é".repeat(32_767) } })).toStrictEqual([
+      { field: "environment", message: SIZE_MESSAGE("65,537", "65,536") },
+    ]);
+  });
+
+  it("an update replacing the environment is held to the same limit", () => {
+    const at = { A: "x".repeat(65_533) };
+    expect(parseOrThrow(update(), { environment: at })).toStrictEqual({ environment: at });
+    expect(problems(update(), { environment: { A: "x".repeat(65_534) } })).toStrictEqual([
+      { field: "environment", message: SIZE_MESSAGE("65,537", "65,536") },
+    ]);
+  });
+
+  it("the limit follows FUNCTION_MAX_ENVIRONMENT_BYTES, between 1 KiB and 1 MiB", () => {
+    const schema = () => createFunctionSchema(loadConfig({ FUNCTION_MAX_ENVIRONMENT_BYTES: "1024" }).limits);
+    expect(parseOrThrow(schema(), { ...valid, environment: { A: "x".repeat(1021) } }).environment.A).toHaveLength(1021);
+    expect(problems(schema(), { ...valid, environment: { A: "x".repeat(1022) } })).toStrictEqual([
+      { field: "environment", message: SIZE_MESSAGE("1,025", "1,024") },
+    ]);
+    expect(loadConfig({ FUNCTION_MAX_ENVIRONMENT_BYTES: "1048576" }).limits.maxEnvironmentBytes).toBe(1_048_576);
+    expect(() => loadConfig({ FUNCTION_MAX_ENVIRONMENT_BYTES: "1023" })).toThrow(
+      "FUNCTION_MAX_ENVIRONMENT_BYTES: must be at least 1024",
+    );
+    expect(() => loadConfig({ FUNCTION_MAX_ENVIRONMENT_BYTES: "1048577" })).toThrow(
+      "FUNCTION_MAX_ENVIRONMENT_BYTES: must be at most 1048576",
+    );
+  });
+
+  it(`accepts ${MAX_ENVIRONMENT_VARIABLES} variables, refuses one more, naming environment`, () => {
+    expect(MAX_ENVIRONMENT_VARIABLES).toBe(1000);
+    const env: Record<string, string> = {};
+    for (let i = 0; i < 1000; i++) env[`V${i}`] = "";
+    expect(Object.keys(created({ environment: env }).environment)).toHaveLength(1000);
+    expect(createProblems({ environment: { ...env, V1000: "" } })).toStrictEqual([
+      { field: "environment", message: "has 1,001 variables; at most 1,000" },
+    ]);
+  });
+
+  describe("one variable, whatever FUNCTION_MAX_ENVIRONMENT_BYTES (1 MiB here)", () => {
+    const large = () => createFunctionSchema(loadConfig({ FUNCTION_MAX_ENVIRONMENT_BYTES: "1048576" }).limits);
+    const parsed = (environment: Record<string, string>) => parseOrThrow(large(), { ...valid, environment });
+    const refused = (environment: Record<string, string>) => problems(large(), { ...valid, environment });
+
+    it("NAME=value and its NUL may take 128 KiB (MAX_ARG_STRLEN), not a byte more, naming the variable", () => {
+      expect(MAX_ARG_STRLEN).toBe(131_072);
+      const at = { A: "x".repeat(131_069) };
+      expect(parsed(at).environment).toStrictEqual(at);
+      expect(refused({ A: "x".repeat(131_070) })).toStrictEqual([
+        { field: "environment.A", message: LONG_MESSAGE("131,072") },
+      ]);
+      // The name counts too, and a value's bytes, not its characters.
+      expect(parsed({ LONG_NAME: "x".repeat(131_061) }).environment.LONG_NAME).toHaveLength(131_061);
+      expect(refused({ LONG_NAME: "x".repeat(131_062) })).toStrictEqual([
+        { field: "environment.LONG_NAME", message: LONG_MESSAGE("131,072") },
+      ]);
+      expect(refused({ A: "é".repeat(65_535) })).toStrictEqual([
+        { field: "environment.A", message: LONG_MESSAGE("131,072") },
+      ]);
+    });
+
+    it("is what execve itself accepts and refuses (E2BIG)", () => {
+      const at = { A: `${"é".repeat(65_534)}x` };
+      const over = { A: `${"é".repeat(65_534)}xx` };
+      expect(parsed(at).environment).toStrictEqual(at);
+      expect(execveError(at)).toBeNull();
+      expect(refused(over).map((p) => p.field)).toStrictEqual(["environment.A"]);
+      expect(execveError(over)).toBe("E2BIG");
+    });
+
+    it("a value over 128 KiB is named even within a larger total limit, and counted in the total", () => {
+      const env = { A: "x".repeat(200_000), B: "y".repeat(900_000) };
+      expect(refused(env)).toStrictEqual([
+        { field: "environment.A", message: LONG_MESSAGE("200,002") },
+        { field: "environment.B", message: LONG_MESSAGE("900,002") },
+        { field: "environment", message: SIZE_MESSAGE("1,100,006", "1,048,576") },
+      ]);
+    });
+  });
+
+  it("the largest environment accepted still starts a process, with the largest payload and headers", () => {
+    // 1,000 variables making exactly 1 MiB, the most any configuration accepts, plus what an
+    // invocation adds (FUNCTION_PAYLOAD, FUNCTION_HEADERS at their limits).
+    const env: Record<string, string> = {};
+    for (let i = 0; i < MAX_ENVIRONMENT_VARIABLES; i++) env[`V${String(i).padStart(3, "0")}`] = "x".repeat(1040);
+    env.V999 = `${env.V999}${"x".repeat(1_048_576 - environmentBytes(env))}`;
+    expect(environmentBytes(env)).toBe(1_048_576);
+    const schema = createFunctionSchema(loadConfig({ FUNCTION_MAX_ENVIRONMENT_BYTES: "1048576" }).limits);
+    expect(parseOrThrow(schema, { ...valid, environment: env }).environment).toStrictEqual(env);
+    expect(
+      execveError({
+        ...env,
+        FUNCTION_PAYLOAD: "x".repeat(MAX_PAYLOAD_BYTES),
+        FUNCTION_HEADERS: "x".repeat(MAX_HEADERS_BYTES),
+      }),
+    ).toBeNull();
   });
 });
 

@@ -64,7 +64,7 @@ describe("goBuildCommand, sandboxed", () => {
     expect(bwrap).not.toContain("--share-net");
     expect(bwrap.join(" ")).toContain("--uid 199999 --gid 65534");
     expect(bwrap).toContain("--die-with-parent");
-    expect(bwrap.slice(-3)).toEqual(["--chdir", "/build", "--"]);
+    expect(bwrap.slice(-7)).toEqual(["--chdir", "/build", "--", "/usr/bin/env", "-u", "PWD", "--"]);
   });
 
   it("binds only the staging directory at /build and the tool cache at /cache, writable", () => {
