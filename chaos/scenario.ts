@@ -3,13 +3,16 @@
 // Redis is killed (and once restarted without its data), PostgreSQL is stopped abruptly
 // for a while and the controller is SIGKILLed once. Then every accepted invocation is
 // checked: none lost, none stuck, none wrong, none failed, none run twice to the end
-// except by a worker that was SIGKILLed under it.
+// except by a worker that was SIGKILLed right after it. Functions are sandboxed (they see
+// nothing of the host), so each reports its start and end over the network to a recorder
+// in a network namespace made for the run (allowed with FUNCTION_NETWORK_ALLOW).
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { freePort, PrivatePostgres, PrivateRedis } from "./private-services.js";
+import { createRunLog, type RunLog } from "./run-log.js";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -40,22 +43,18 @@ export interface ChaosReport {
   faults: string[];
 }
 
-const FUNCTION_PY = `import json, os, time, uuid
-p = json.loads(os.environ["FUNCTION_PAYLOAD"])
-n, runs = p["n"], p["runs"]
+const FUNCTION_PY = `import json, os, time, urllib.request, uuid
+n = json.loads(os.environ["FUNCTION_PAYLOAD"])["n"]
 tag = uuid.uuid4().hex
-def parents():
-    pid, chain = os.getpid(), []
-    for _ in range(4):
-        stat = open(f"/proc/{pid}/stat").read()
-        pid = int(stat[stat.rindex(")") + 2:].split()[1])
-        chain.append(str(pid))
-    return " ".join(chain)
-open(os.path.join(runs, f"start-{n}-{tag}"), "w").write(parents())
+log = lambda event: urllib.request.urlopen(f"{os.environ['RUN_LOG']}/{event}?n={n}&tag={tag}", timeout=30).read()
+log("start")
 time.sleep(0.3)  # work in flight whenever a fault hits
-open(os.path.join(runs, f"end-{n}-{tag}"), "w").write(parents())
+log("end")
 print(json.dumps({"n": n, "double": n * 2}))
 `;
+
+/** A run that ended this long before a worker SIGKILL may not have had its result written. */
+const KILL_WINDOW_MS = 2000;
 
 class Part {
   child: ChildProcess | undefined;
@@ -88,9 +87,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
   const base = await mkdtemp(join(tmpdir(), "faas-chaos-"));
   await chmod(base, 0o755);
-  const runsDir = join(base, "runs");
-  await mkdir(runsDir);
-  await chmod(runsDir, 0o1777);
+  const runLog: RunLog = await createRunLog();
   const postgres = await PrivatePostgres.create(base);
   const redis = await PrivateRedis.create(base);
   const port = await freePort();
@@ -107,6 +104,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     WORKER_RETRY_BASE_DELAY: "200ms",
     WORKER_RECOVERY_INTERVAL: "5s",
     WORKER_CONCURRENCY: "4",
+    FUNCTION_NETWORK_ALLOW: runLog.allow,
     LOG_LEVEL: "error",
   };
   const parts: Part[] = [];
@@ -150,6 +148,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         runtime: "python",
         code: Buffer.from(FUNCTION_PY).toString("base64"),
         timeout: "30s",
+        network: true,
+        environment: { RUN_LOG: runLog.url },
       }),
     }).then((r) => r.json() as Promise<{ data: { id: string } }>);
     const functionId = created.data.id;
@@ -166,7 +166,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           res = await fetch(`${url}/invoke`, {
             method: "POST",
             headers: { "content-type": "application/json", "idempotency-key": `chaos-${n}` },
-            body: JSON.stringify({ function_id: functionId, payload: { n, runs: runsDir } }),
+            body: JSON.stringify({ function_id: functionId, payload: { n } }),
           });
         } catch {
           refused.connection = (refused.connection ?? 0) + 1;
@@ -186,10 +186,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     };
 
-    const killedPids = new Set<number>();
+    const killedAt: number[] = [];
+    const postgresDown: [number, number][] = [];
     const killWorker = async () => {
       const w = workers[Math.floor(Math.random() * workers.length)] as Part;
-      if (w.pid) killedPids.add(w.pid);
+      killedAt.push(Date.now());
       await w.kill();
       fault(`SIGKILL worker ${w.pid}`);
       await sleep(500);
@@ -210,9 +211,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         0.4,
         "PostgreSQL stopped -m immediate for 10 s",
         async () => {
+          const down = Date.now();
           await postgres.crash();
           await sleep(10_000);
           await postgres.start();
+          postgresDown.push([down, Date.now()]);
         },
       ],
       [
@@ -283,25 +286,28 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       else if (JSON.stringify(row.result) !== JSON.stringify({ n, double: n * 2 })) wrong += 1;
     }
 
-    // Runs to the end, per invocation; a second one is explained when the other ran under a
-    // killed worker. Who ran it is read from the start marker: a function outlives a SIGKILLed
-    // worker (re-parented to init) until its timeout, so its end marker no longer names it.
-    const ends = new Map<string, string[][]>();
-    for (const name of await readdir(runsDir)) {
-      if (!name.startsWith("end-")) continue;
-      const [, n, tag] = name.split("-") as [string, string, string];
-      const chain = (await readFile(join(runsDir, `start-${n}-${tag}`), "utf8")).split(" ");
-      ends.set(n, [...(ends.get(n) ?? []), chain]);
-    }
+    // Runs to the end, per invocation. A worker SIGKILL takes its sandboxes with it (bwrap
+    // --die-with-parent), so a run cut short never ends. A second end is explained only when
+    // the worker holding the first run's result was killed before writing it: just after the
+    // run ended, or while PostgreSQL was down (the worker keeps a result through an outage).
+    const heldUntilKilled = (end: number) =>
+      killedAt.some(
+        (k) =>
+          k >= end &&
+          (k - end <= KILL_WINDOW_MS || postgresDown.some(([from, to]) => end >= from - KILL_WINDOW_MS && k <= to)),
+      );
     let executedTwice = 0;
     let rerunAfterKill = 0;
-    for (const chains of ends.values()) {
-      if (chains.length < 2) continue;
-      const underKilled = chains.filter((c) => c.some((pid) => killedPids.has(Number(pid)))).length;
-      if (chains.length - underKilled <= 1) rerunAfterKill += 1;
+    for (const [n, endedAt] of await runLog.ends()) {
+      if (endedAt.length < 2) continue;
+      const explained = endedAt.slice(0, -1).filter(heldUntilKilled).length;
+      if (endedAt.length - explained <= 1) rerunAfterKill += 1;
       else {
         executedTwice += 1;
-        log(`ran to the end ${chains.length} times: ${JSON.stringify(chains)}`);
+        const events = (await runLog.events(n)).map(
+          ([e, tag, t]) => `${e} ${tag.slice(0, 6)} ${new Date(t).toISOString().slice(11, 23)}`,
+        );
+        log(`invocation ${n} ran to the end ${endedAt.length} times: ${events.join(", ")}`);
       }
     }
     return {
@@ -322,6 +328,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const p of parts) await p.kill().catch(() => undefined);
     await redis.remove().catch(() => undefined);
     await postgres.remove().catch(() => undefined);
+    await runLog.remove().catch(() => undefined);
     await rm(base, { recursive: true, force: true });
   }
 }

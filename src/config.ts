@@ -121,6 +121,19 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]*$/, "must be an OCI runtime name known to Docker, such as runsc")
     .default(""),
   FUNCTION_NETWORK_ALLOW: cidrList,
+  WORKER_SANDBOX_READONLY_PATHS: z
+    .string()
+    .default("")
+    .transform((v, ctx) => {
+      const paths = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "");
+      for (const path of paths.filter((p) => !p.startsWith("/"))) {
+        ctx.addIssue({ code: "custom", message: `"${path}" is not an absolute path` });
+      }
+      return paths;
+    }),
   RUNTIME_IMAGE_PREFIX: z.string().min(1).default("faas-runtime"),
 
   FUNCTION_MAX_CODE_BYTES: int(6 * 1024 * 1024, 1),
@@ -182,6 +195,8 @@ function buildConfig(e: z.infer<typeof envSchema>) {
       /** Docker runtime for function containers ("" = the engine's default). */
       ociRuntime: e.WORKER_OCI_RUNTIME,
       networkAllow: e.FUNCTION_NETWORK_ALLOW,
+      /** Host paths sandboxed process-runtime functions may read (read-only). */
+      sandboxReadOnlyPaths: e.WORKER_SANDBOX_READONLY_PATHS,
       imagePrefix: e.RUNTIME_IMAGE_PREFIX,
     },
     limits: {

@@ -14,6 +14,7 @@ export function createRuntime(config: Config, logger: Logger, kind = config.work
       pidsLimit: config.worker.pidsLimit,
       diskLimitMb: config.worker.diskLimitMb,
       networkAllow: config.worker.networkAllow,
+      readOnlyPaths: config.worker.sandboxReadOnlyPaths,
     });
   }
   return new ContainerRuntime({

@@ -5,6 +5,7 @@ import { platformTest } from "../support/fixtures.js";
 import { b64, functionBody, HELLO } from "../support/functions.js";
 import { GATED_PY, newGate } from "../support/gate.js";
 import type { Platform } from "../support/platform.js";
+import { createTestNetns } from "../support/test-network.js";
 import { expectFinishedTimeline } from "../support/timeline.js";
 import { waitFor } from "../support/waiting.js";
 
@@ -166,25 +167,39 @@ describe("invocations over REST with the process runtime", () => {
     }
   });
 
-  test("a function runs unprivileged and without network unless it asks for it", async ({ platform }) => {
-    const code = [
-      "import json, os, socket",
-      "out = {'uid': os.getuid()}",
-      "try:",
-      "    socket.create_connection(('127.0.0.1', 6379), timeout=2).close(); out['net'] = True",
-      "except OSError:",
-      "    out['net'] = False",
-      "print(json.dumps(out))",
-    ].join("\n");
-    const offline = await invokeAndWait(platform, await createFn(platform, "python", code));
-    expect(offline.status, offline.logs).toBe("completed");
-    expect(offline.result.net).toBe(false);
-    expect(offline.result.uid).toBeGreaterThanOrEqual(200_000);
-    const online = await invokeAndWait(platform, await createFn(platform, "python", code, { network: true }));
-    expect(online.result.net).toBe(true);
-    // Each invocation has a uid of its own: it can neither signal nor read another's files.
-    expect(online.result.uid).toBeGreaterThanOrEqual(200_000);
-    expect(online.result.uid).not.toBe(offline.result.uid);
+  test("a function runs unprivileged and without network unless it asks for it; never to the platform's services", async ({
+    platform,
+  }) => {
+    const netns = await createTestNetns();
+    try {
+      const code = [
+        "import json, os, socket",
+        "out = {'uid': os.getuid()}",
+        "def reach(host, port):",
+        "    try:",
+        "        socket.create_connection((host, port), timeout=1.5).close(); return True",
+        "    except OSError:",
+        "        return False",
+        "out['redis'] = reach('127.0.0.1', 6379)",
+        `out['net'] = reach('${netns.allowedAddress}', ${netns.port})`,
+        "print(json.dumps(out))",
+      ].join("\n");
+      const offlineFn = await createFn(platform, "python", code);
+      const offline = await invokeAndWait(platform, offlineFn);
+      expect(offline.status, offline.logs).toBe("completed");
+      expect(offline.result).toMatchObject({ net: false, redis: false });
+      expect(offline.result.uid).toBeGreaterThanOrEqual(200_000);
+      // Each invocation has a uid of its own: it can neither signal nor read another's files.
+      const again = await invokeAndWait(platform, offlineFn);
+      expect(again.result.uid).toBeGreaterThanOrEqual(200_000);
+      expect(again.result.uid).not.toBe(offline.result.uid);
+      // A networked function is root of pasta's user namespace only (its own uid on the host).
+      const online = await invokeAndWait(platform, await createFn(platform, "python", code, { network: true }));
+      expect(online.status, online.logs).toBe("completed");
+      expect(online.result).toMatchObject({ net: true, redis: false });
+    } finally {
+      await netns.remove();
+    }
   });
 
   test("the invocation's headers reach the function as FUNCTION_HEADERS", async ({ platform }) => {

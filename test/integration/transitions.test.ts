@@ -1,9 +1,3 @@
-// "A terminal status is final": every status change is conditional on the row still being
-// active, so a late or duplicate result changes nothing and publishes nothing. Tested on the
-// transitions themselves (real PostgreSQL and Redis pub/sub) and through a real worker.
-import { chmod, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, onTestFinished } from "vitest";
 import { type Invocation, Prisma } from "../../src/generated/prisma/client.js";
 import { deliveryOf, type TerminalUpdate } from "../../src/invocations/invocation-transitions.js";
@@ -11,6 +5,7 @@ import { newMessage } from "../../src/queue/queue-message.js";
 import { platformTest } from "../support/fixtures.js";
 import { createPythonFunction } from "../support/functions.js";
 import type { Platform } from "../support/platform.js";
+import { COUNTING_PY, createRunRecorder } from "../support/run-recorder.js";
 import { waitFor } from "../support/waiting.js";
 
 const test = platformTest();
@@ -224,30 +219,6 @@ describe("a terminal status is final (InvocationTransitions on PostgreSQL)", () 
   });
 });
 
-/** A directory every function uid may write to: each run leaves a file there. */
-async function runsDir() {
-  const dir = await mkdtemp(join(tmpdir(), "faas-runs-"));
-  await chmod(dir, 0o777);
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/**
- * Counts its runs in RUNS_DIR and answers {"run": n}. The first run waits for RUNS_DIR/gate
- * (the test opens it); later runs end at once.
- */
-const COUNTING_PY = `import json, os, time, uuid
-d = os.environ["RUNS_DIR"]
-n = len([f for f in os.listdir(d) if f.startswith("start-")]) + 1
-open(os.path.join(d, "start-" + uuid.uuid4().hex), "w").write(str(n))
-while n == 1 and not os.path.exists(os.path.join(d, "gate")):
-    time.sleep(0.02)
-open(os.path.join(d, "end-" + uuid.uuid4().hex), "w").write(str(n))
-print(json.dumps({"run": n}))
-`;
-
-const files = async (dir: string, prefix: string) => (await readdir(dir)).filter((f) => f.startsWith(prefix));
-
 /** Until the queue no longer holds the invocation: its last message was acked (or dead-lettered). */
 async function drained(platform: Platform, id: string) {
   const { queue, redis, keys } = platform.app;
@@ -262,9 +233,10 @@ describe("a terminal status is final (through a worker)", () => {
   test("a duplicate delivery of a finished invocation is dropped: no second run, no change, no event", async ({
     platform,
   }) => {
-    const dir = await runsDir();
-    await writeFile(join(dir, "gate"), "open");
-    const fnId = await createFn(platform, COUNTING_PY, { environment: { RUNS_DIR: dir } });
+    const recorder = await createRunRecorder();
+    onTestFinished(() => recorder.remove());
+    await recorder.openGate();
+    const fnId = await createFn(platform, COUNTING_PY, { environment: { RECORDER: recorder.url }, network: true });
     const worker = await platform.startWorker();
     onTestFinished(() => worker.stop());
     const res = await platform.request("POST", "/invoke", { function_id: fnId, payload: {} });
@@ -279,29 +251,30 @@ describe("a terminal status is final (through a worker)", () => {
     expect(await platform.app.queue.holds([id])).toEqual(new Set([id]));
     await drained(platform, id);
 
-    expect(await files(dir, "start-")).toHaveLength(1);
+    expect((await recorder.counts()).start).toBe(1);
     expect(await row(platform, id)).toEqual(finished);
     expect(await events.settle()).toEqual([]);
   });
 
   test("a late result of an overlapping redelivery changes nothing: the first result stays", async ({ platform }) => {
-    const dir = await runsDir();
-    const fnId = await createFn(platform, COUNTING_PY, { environment: { RUNS_DIR: dir } });
+    const recorder = await createRunRecorder();
+    onTestFinished(() => recorder.remove());
+    const fnId = await createFn(platform, COUNTING_PY, { environment: { RECORDER: recorder.url }, network: true });
     const worker = await platform.startWorker({ WORKER_CONCURRENCY: "2" });
     onTestFinished(() => worker.stop());
     const res = await platform.request("POST", "/invoke", { function_id: fnId, payload: {} });
     const id = res.body.data.id as string;
     const events = await recordEvents(platform, id);
     // Run 1 is under way and waits for the gate ...
-    await waitFor("run 1 to start", async () => (await files(dir, "start-")).length === 1);
+    await waitFor("run 1 to start", async () => (await recorder.counts()).start === 1);
     // ... when the same invocation is delivered again (a lease that expired on a slow worker).
     await platform.app.queue.enqueue(newMessage(id, fnId));
     const first = await platform.app.invocations.waitForTerminal(id, 60_000);
     expect(first).toMatchObject({ status: "completed", result: { run: 2 }, attempts: 2 });
 
     // Run 1 now ends too, and reports its own result.
-    await writeFile(join(dir, "gate"), "open");
-    await waitFor("run 1 to end", async () => (await files(dir, "end-")).length === 2);
+    await recorder.openGate();
+    await waitFor("run 1 to end", async () => (await recorder.counts()).end === 2);
     await drained(platform, id);
 
     const final = await row(platform, id);

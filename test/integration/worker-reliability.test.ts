@@ -1,13 +1,13 @@
 // Nothing lost, nothing stuck: crashes, poison messages, limits and shutdown with real
 // workers (in this process and as separate OS processes), PostgreSQL and Redis.
 import type { ChildProcess } from "node:child_process";
-import { readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, onTestFinished } from "vitest";
 import { redriveDeadLetters } from "../../src/queue/redrive.js";
 import { platformTest } from "../support/fixtures.js";
 import { createPythonFunction } from "../support/functions.js";
+import { markedProcesses, processMark, waitForMarkedProcess } from "../support/host-processes.js";
 import type { Platform } from "../support/platform.js";
 import { waitFor } from "../support/waiting.js";
 
@@ -109,27 +109,23 @@ describe("worker reliability", () => {
   });
 
   test("a function of a SIGKILLed worker does not outlive its timeout", async ({ platform }) => {
-    const pidFile = join(tmpdir(), `faas-orphan-${Date.now()}.pid`);
-    const code = `import os\nopen(os.environ["PID_FILE"], "w").write(str(os.getpid()))\nwhile True:\n    pass\n`;
-    const fn = await createFn(platform, code, { timeout: "1s", environment: { PID_FILE: pidFile } });
+    // Found from the host by a marker in its environment: in its PID namespace, its own pid means nothing here.
+    const { mark, environment } = processMark();
+    const fn = await createFn(platform, "while True:\n    pass\n", { timeout: "1s", environment });
     const victim = platform.spawnWorker();
     const id = await invoke(platform, fn.id);
-    const pid = Number(await waitFor("the function to start", () => readFile(pidFile, "utf8").catch(() => "")));
+    await waitForMarkedProcess(mark);
     victim.kill("SIGKILL");
     await exited(victim);
-    // Nobody watches it now; the backstop inside its process tree must end it.
-    const gone = async () => {
-      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
-      return stat === null || / Z /.test(stat);
-    };
-    expect(await waitFor("the orphaned function to be killed", gone, { capMs: 30_000 })).toBe(true);
-    await rm(pidFile, { force: true }); // the rescued run (another uid) writes it anew
+    // Nobody watches it now; the sandbox (bwrap --die-with-parent) or the backstop inside must end it.
+    await waitFor("the orphaned function to be killed", async () => (await markedProcesses(mark)).length === 0, {
+      capMs: 30_000,
+    });
     // The message is still recovered by another worker: it times out again, as it should.
     const rescuer = await workerForThisTest(platform);
     const done = await platform.app.invocations.waitForTerminal(id, 90_000);
     expect(done.status).toBe("timeout");
     await rescuer.stop();
-    await rm(pidFile, { force: true });
   });
 
   test("invocations Redis lost (restart without persistence) are queued again from PostgreSQL", async ({

@@ -1,10 +1,13 @@
 // A gate a function waits on: it polls for a file the test creates, so a test decides when
 // the function ends instead of guessing with a sleep. The function gets the path in its
-// payload ({"gate": path}); the directory is world-readable because functions run as a
-// throwaway uid.
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+// payload ({"gate": path}). Gates live under GATE_ROOT, which the tests' workers show their
+// sandboxed functions read-only (WORKER_SANDBOX_READONLY_PATHS); world-readable because
+// functions run as a throwaway uid.
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+
+export const GATE_ROOT = join(tmpdir(), "faas-gates");
 
 /** Python: waits for payload.gate (when given), then prints {"released": payload.n}. */
 export const GATED_PY = [
@@ -25,7 +28,9 @@ export interface Gate {
 }
 
 export async function newGate(): Promise<Gate> {
-  const dir = await mkdtemp(join(tmpdir(), "faas-gate-"));
+  await mkdir(GATE_ROOT, { recursive: true, mode: 0o755 });
+  await chmod(GATE_ROOT, 0o755);
+  const dir = await mkdtemp(join(GATE_ROOT, "gate-"));
   await chmod(dir, 0o755);
   const path = join(dir, "open");
   return {

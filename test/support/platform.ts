@@ -16,6 +16,7 @@ import { createLogger } from "../../src/lib/logger.js";
 import { createRedis } from "../../src/redis/connection.js";
 import { createRuntime } from "../../src/worker/runtime-factory.js";
 import { Worker } from "../../src/worker/worker.js";
+import { GATE_ROOT } from "./gate.js";
 import { TEST_NETWORK_ALLOW } from "./test-network.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -90,6 +91,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     WORKER_WORK_DIR: join(dir, "work"),
     WORKER_RUNTIME_TYPE: "simple",
     FUNCTION_NETWORK_ALLOW: TEST_NETWORK_ALLOW.join(","),
+    WORKER_SANDBOX_READONLY_PATHS: GATE_ROOT,
     WORKER_LEASE: "3s",
     WORKER_RETRY_BASE_DELAY: "100ms",
     WORKER_SHUTDOWN_TIMEOUT: "10s",

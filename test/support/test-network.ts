@@ -29,7 +29,15 @@ export interface TestNetns {
  * A network namespace linked to the host by a veth pair, with a TCP server answering
  * "pong" on both of its addresses.
  */
-export async function createTestNetns(port = 7070): Promise<TestNetns> {
+/** Answers "pong" to every TCP connection. */
+const PONG_SERVER = (port: number) => `import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", ${port})); s.listen(64); print("ready", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"pong"); c.close()
+`;
+
+export async function createTestNetns(port = 7070, server: (port: number) => string = PONG_SERVER): Promise<TestNetns> {
   const id = randomBytes(3).toString("hex");
   const octet = (parseInt(id.slice(0, 2), 16) % 250) + 1;
   const name = `faastest-${id}`;
@@ -42,9 +50,9 @@ export async function createTestNetns(port = 7070): Promise<TestNetns> {
   const ip = (...args: string[]) => run("ip", args);
   const inNs = (...args: string[]) => run("ip", ["netns", "exec", name, ...args]);
   await ip("netns", "add", name);
-  let server: ReturnType<typeof execFile> | null = null;
+  let child: ReturnType<typeof execFile> | null = null;
   const remove = async () => {
-    server?.kill("SIGKILL");
+    child?.kill("SIGKILL");
     await ip("link", "del", hostIf).catch(() => undefined);
     await ip("netns", "del", name).catch(() => undefined);
   };
@@ -61,16 +69,10 @@ export async function createTestNetns(port = 7070): Promise<TestNetns> {
     await inNs("ip", "link", "set", nsIf, "up");
     await inNs("ip", "link", "set", "lo", "up");
     await inNs("ip", "route", "add", "default", "via", hostAddress);
-    const script = `import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", ${port})); s.listen(64); print("ready", flush=True)
-while True:
-    c, _ = s.accept(); c.sendall(b"pong"); c.close()
-`;
-    server = execFile("ip", ["netns", "exec", name, "python3", "-c", script]);
+    child = execFile("ip", ["netns", "exec", name, "python3", "-c", server(port)]);
     await new Promise<void>((resolve, reject) => {
-      server?.stdout?.once("data", () => resolve());
-      server?.once("exit", (code) => reject(new Error(`test server exited with ${code}`)));
+      child?.stdout?.once("data", () => resolve());
+      child?.once("exit", (code) => reject(new Error(`test server exited with ${code}`)));
     });
   } catch (err) {
     await remove();

@@ -103,6 +103,7 @@ describe("config", () => {
       diskLimitMb: 64,
       ociRuntime: "",
       networkAllow: [],
+      sandboxReadOnlyPaths: [],
       imagePrefix: "faas-runtime",
     });
     expect(c.limits).toStrictEqual({

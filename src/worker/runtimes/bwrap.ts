@@ -85,10 +85,12 @@ export function bwrapArgs(spec: BwrapSpec): string[] {
     "--hostname",
     "faas",
   ];
-  for (const path of [...SYSTEM_PATHS, ...(spec.readOnly ?? [])]) args.push("--ro-bind-try", path, path);
+  for (const path of SYSTEM_PATHS) args.push("--ro-bind-try", path, path);
   for (const [link, target] of Object.entries(spec.symlinks ?? {})) args.push("--symlink", target, link);
   args.push("--proc", "/proc", "--dev", "/dev");
   for (const bind of spec.binds) args.push(bind.writable ? "--bind" : "--ro-bind", bind.source, bind.target);
+  // After the binds: an extra path under /tmp must not be hidden by the private /tmp.
+  for (const path of spec.readOnly ?? []) args.push("--ro-bind-try", path, path);
   if (spec.seccompFd !== undefined) args.push("--seccomp", String(spec.seccompFd));
   // bwrap exports PWD after --chdir (even over --unsetenv): env drops it, so the function
   // sees exactly the environment it was given.

@@ -35,6 +35,8 @@ export interface ProcessRuntimeOptions {
   diskLimitMb?: number;
   /** CIDRs networked functions may reach although private (FUNCTION_NETWORK_ALLOW). */
   networkAllow?: readonly string[];
+  /** Host paths sandboxed functions may read (WORKER_SANDBOX_READONLY_PATHS). */
+  readOnlyPaths?: readonly string[];
 }
 
 /** Where a sandboxed function finds its code, and its HOME. */
@@ -260,7 +262,7 @@ export class ProcessRuntime implements FunctionRuntime {
         binds: scratch.binds,
         cwd: FN_DIR,
         network: request.network,
-        readOnly: await this.toolchainRoot(tool),
+        readOnly: [...(await this.toolchainRoot(tool)), ...(this.options.readOnlyPaths ?? [])],
         seccompFd: SECCOMP_FD,
       });
       const result = await runProcessTree({

@@ -111,6 +111,9 @@ export async function detectSandbox(workDir: string): Promise<SandboxDetection> 
     "--clear-groups",
     "--no-new-privs",
     "--inh-caps=-all",
+    // A worker that dies takes its functions with it: pasta and bwrap get SIGKILL (bwrap's
+    // --die-with-parent then ends the sandbox), instead of running on to the backstop.
+    "--pdeathsig=SIGKILL",
     // pasta needs a full bounding set to keep CAP_SYS_ADMIN in the user namespace it makes
     // (for bwrap's mounts); bwrap drops every capability before the function starts.
     ...(network ? [] : ["--bounding-set=-all"]),
