@@ -82,6 +82,7 @@ chaos: install ## fault injection on private PostgreSQL/Redis: CHAOS_N invocatio
 
 bench: install ## throughput and latency figures (needs services and images)
 	bash scripts/services.sh up
+	bash scripts/runsc.sh
 	$(MAKE) --no-print-directory generate
 	bash scripts/build-runtime-images.sh
 	$(TSX) bench/invocation-bench.ts

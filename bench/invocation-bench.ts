@@ -47,8 +47,21 @@ async function measure(platform: Platform, functionId: string, mode: "sequential
   return { perSecond: n / wall, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
-async function benchRuntime(runtime: "simple" | "container", rows: Row[]) {
-  const platform = await startPlatform({ env: { WORKER_RUNTIME_TYPE: runtime, LOG_LEVEL: "error" } });
+type BenchRuntime = "simple" | "container" | "runsc";
+const RUNTIME_ENV: Record<BenchRuntime, Record<string, string>> = {
+  simple: { WORKER_RUNTIME_TYPE: "simple" },
+  container: { WORKER_RUNTIME_TYPE: "container" },
+  // gVisor (make runsc): the container runtime with WORKER_OCI_RUNTIME=runsc.
+  runsc: { WORKER_RUNTIME_TYPE: "container", WORKER_OCI_RUNTIME: "runsc" },
+};
+const RUNTIME_NAME: Record<BenchRuntime, string> = {
+  simple: "process",
+  container: "container",
+  runsc: "container (gVisor)",
+};
+
+async function benchRuntime(runtime: BenchRuntime, rows: Row[]) {
+  const platform = await startPlatform({ env: { ...RUNTIME_ENV[runtime], LOG_LEVEL: "error" } });
   try {
     for (const language of ["python", "go"] as const) {
       const created = await platform.request(
@@ -76,12 +89,12 @@ async function benchRuntime(runtime: "simple" | "container", rows: Row[]) {
 
 async function main() {
   const rows: Row[] = [];
-  const runtimes = (process.env.BENCH_RUNTIMES ?? "simple,container").split(",") as ("simple" | "container")[];
+  const runtimes = (process.env.BENCH_RUNTIMES ?? "simple,container,runsc").split(",") as BenchRuntime[];
   for (const runtime of runtimes) await benchRuntime(runtime, rows);
   const header = "| runtime | language | slots | mode | n | invocations/s | p50 ms | p99 ms |";
   const lines = rows.map(
     (r) =>
-      `| ${r.runtime === "simple" ? "process" : "container"} | ${r.language} | ${r.slots} | ${r.mode} | ${r.n} | ${r.perSecond.toFixed(1)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} |`,
+      `| ${RUNTIME_NAME[r.runtime as BenchRuntime] ?? r.runtime} | ${r.language} | ${r.slots} | ${r.mode} | ${r.n} | ${r.perSecond.toFixed(1)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} |`,
   );
   process.stdout.write(`\n${header}\n|---|---|---|---|---|---|---|---|\n${lines.join("\n")}\n\n`);
   process.stdout.write(

@@ -279,6 +279,25 @@ describe("process runtime only", () => {
 });
 
 describe("container runtime only", () => {
+  it("refuses to start with an OCI runtime the engine does not know", async () => {
+    const unknown = new ContainerRuntime({
+      docker,
+      workerId: `isolation-unknown-${randomBytes(4).toString("hex")}`,
+      imagePrefix: process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime",
+      workDir: join(workDir, "unknown"),
+      limits,
+      cpuShares: 512,
+      pidsLimit: 64,
+      logger,
+      extraLabels: testLabel,
+      networkAllow: TEST_NETWORK_ALLOW,
+      ociRuntime: "no-such-runtime",
+    });
+    await expect(unknown.start()).rejects.toThrow(
+      /WORKER_OCI_RUNTIME=no-such-runtime: the Docker engine has no such runtime \(it knows .*runc.*\)/,
+    );
+  });
+
   it("runs function containers with the platform's seccomp profile and size-limited /tmp and /dev/shm", async () => {
     const code = `import json, os\ndef size(p):\n    s = os.statvfs(p)\n    return s.f_blocks * s.f_frsize\nprint(json.dumps({"tmp": size("/tmp"), "shm": size("/dev/shm")}))\n`;
     expect(await runJson("container", code)).toEqual({ tmp: 64 * 1024 * 1024, shm: 64 * 1024 * 1024 });

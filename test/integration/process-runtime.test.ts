@@ -7,7 +7,7 @@ import { PlatformError } from "../../src/errors.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { ProcessRuntime } from "../../src/worker/runtimes/process-runtime.js";
 import { HELLO } from "../support/functions.js";
-import { hostCgroupsOf, markedProcesses, processMark, waitForMarkedProcess } from "../support/host-processes.js";
+import { markedProcesses, processMark, waitForMarkedCgroups, waitForMarkedProcess } from "../support/host-processes.js";
 import { runRequest } from "../support/run-request.js";
 import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 
@@ -257,7 +257,7 @@ describe("resource limits (cgroup)", () => {
     const controller = new AbortController();
     const req = request("python", SLEEP, { memoryMb: 64, environment, signal: controller.signal });
     const run = runtime.run(req).catch((err: unknown) => err);
-    const seen = await hostCgroupsOf(await waitForMarkedProcess(mark));
+    const seen = await waitForMarkedCgroups(mark);
     const read = (path: string) =>
       readFile(path, "utf8").then(
         (t) => t.trim(),
@@ -321,7 +321,7 @@ while True:
     const { mark, environment } = processMark();
     const req = request("python", code, { timeoutMs: 3000, environment });
     const run = runtime.run(req);
-    const seen = await hostCgroupsOf(await waitForMarkedProcess(mark));
+    const seen = await waitForMarkedCgroups(mark);
     const result = await run;
     // Its own processes may exhaust its memory before the timeout comes: either ends it.
     expect(["timeout", "failed"]).toContain(result.outcome);

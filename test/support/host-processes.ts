@@ -68,3 +68,14 @@ export async function hostCgroupsOf(pid: number): Promise<HostCgroups> {
   const unified = { group, dir: root[0].replace(/\/$/, "") + group };
   return { version: "v2", memory: unified, pids: unified };
 }
+
+/** The cgroups of a marked process, once one is found that lives long enough to be read (a fork bomb's children do not). */
+export async function waitForMarkedCgroups(mark: string): Promise<HostCgroups> {
+  return waitFor(`the cgroups of a process marked ${mark}`, async () => {
+    for (const pid of await markedProcesses(mark)) {
+      const found = await hostCgroupsOf(pid).catch(() => null);
+      if (found) return found;
+    }
+    return null;
+  });
+}
