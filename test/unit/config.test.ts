@@ -144,6 +144,15 @@ describe("config", () => {
     expect(problemsOf({ WORKER_DISK_LIMIT_MB: "0" }).join("\n")).toContain("WORKER_DISK_LIMIT_MB");
   });
 
+  it("WORKER_SANDBOX_READONLY_PATHS takes absolute paths only", () => {
+    expect(loadConfig({ WORKER_SANDBOX_READONLY_PATHS: "/srv/data, /opt/models" }).worker.sandboxReadOnlyPaths).toEqual(
+      ["/srv/data", "/opt/models"],
+    );
+    expect(problemsOf({ WORKER_SANDBOX_READONLY_PATHS: "/srv/data,relative/dir" }).join("\n")).toContain(
+      '"relative/dir" is not an absolute path',
+    );
+  });
+
   it("an empty variable counts as unset", () => {
     const c = loadConfig({ WORKER_CONCURRENCY: "", FUNCTION_MAX_TIMEOUT: "", REDIS_PASSWORD: "" });
     expect(c.worker.concurrency).toBe(4);
