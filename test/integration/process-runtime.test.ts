@@ -311,7 +311,9 @@ describe("resource limits (cgroup)", () => {
 
   it("contains a fork bomb with the pids limit and removes its cgroups", async () => {
     expect(runtime.cgroupVersion, NO_CGROUP).toMatch(/^v[12]$/);
-    const code = `import os
+    // A moment of calm first, so the test can find it in its cgroup before the bomb goes off.
+    const code = `import os, time
+time.sleep(1)
 while True:
     try:
         os.fork()

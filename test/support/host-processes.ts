@@ -13,8 +13,12 @@ export function processMark(): { mark: string; environment: Record<string, strin
   return { mark, environment: { [MARK_VARIABLE]: mark } };
 }
 
-/** Host pids of live (not zombie) processes whose environment carries the marker. */
-export async function markedProcesses(mark: string): Promise<number[]> {
+/**
+ * Host pids of live (not zombie) processes whose environment carries the marker; with
+ * `comm`, only those whose command name starts with it (the function itself, not the
+ * platform's wrappers around it, which carry its environment too).
+ */
+export async function markedProcesses(mark: string, comm?: string): Promise<number[]> {
   const needle = `${MARK_VARIABLE}=${mark}\0`;
   const found: number[] = [];
   for (const entry of await readdir("/proc")) {
@@ -69,12 +73,18 @@ export async function hostCgroupsOf(pid: number): Promise<HostCgroups> {
   return { version: "v2", memory: unified, pids: unified };
 }
 
-/** The cgroups of a marked process, once one is found that lives long enough to be read (a fork bomb's children do not). */
-export async function waitForMarkedCgroups(mark: string): Promise<HostCgroups> {
-  return waitFor(`the cgroups of a process marked ${mark}`, async () => {
-    for (const pid of await markedProcesses(mark)) {
+/**
+ * The cgroups of the marked function process `comm` (the wrappers before it may not have
+ * joined its cgroup yet), once one lives long enough to be read (a fork bomb's children do not).
+ * A process in the root group is skipped: exiting tasks show it.
+ */
+export async function waitForMarkedCgroups(mark: string, comm = "python3"): Promise<HostCgroups> {
+  return waitFor(`the cgroups of a ${comm} process marked ${mark}`, async () => {
+    for (const pid of await markedProcesses(mark, comm)) {
       const found = await hostCgroupsOf(pid).catch(() => null);
-      if (found) return found;
+      // A task that is exiting shows the root group: look at another (if none ever shows a
+      // group of its own, the wait gives up and the test fails).
+      if (found && found.memory.group !== "/") return found;
     }
     return null;
   });

@@ -147,7 +147,7 @@ export class ProcessRuntime implements FunctionRuntime {
       if (released > 0) this.logger.info("unmounted scratch spaces left by a dead worker", { count: released });
       this.seccompFile = join(this.workDir, "seccomp.bpf");
       await writeFile(this.seccompFile, seccompBpf(), { mode: 0o600 });
-      this.networkUnavailable = await this.prepareNetwork();
+      this.networkUnavailable = await this.prepareNetwork(detected.sandbox);
       if (this.networkUnavailable) {
         this.logger.warn("networked functions refused on this worker", { reason: this.networkUnavailable });
       }
@@ -176,8 +176,8 @@ export class ProcessRuntime implements FunctionRuntime {
   }
 
   /** Installs the firewall for pasta's sockets; returns why networked functions cannot run, or null. */
-  private async prepareNetwork(): Promise<string | null> {
-    const problem = await networkProblem();
+  private async prepareNetwork(sandbox: ProcessSandbox): Promise<string | null> {
+    const problem = await networkProblem(sandbox);
     if (problem) return problem;
     try {
       await installFirewall(this.options.networkAllow ?? [], { uidRange: FUNCTION_UID_RANGE });

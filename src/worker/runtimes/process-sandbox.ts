@@ -7,6 +7,7 @@
 //  - in an empty network namespace, or, with `network: true`, in one that pasta (Debian's
 //    passt) connects to the outside through sockets it opens as the function's uid, which
 //    the host firewall (function-firewall.ts) keeps away from the host and private ranges.
+import { execFile } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { access, constants, lstat, readlink, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
@@ -80,12 +81,13 @@ async function usrMergeLinks(): Promise<Record<string, string>> {
 }
 
 /** Why networked functions cannot run in this sandbox, or null when they can. */
-export async function networkProblem(): Promise<string | null> {
+export async function networkProblem(sandbox: ProcessSandbox): Promise<string | null> {
   if (!(await executable(PASTA))) return `${PASTA} missing (Debian package passt)`;
   const tun = await stat(TUN).catch(() => null);
   // pasta runs as the function's uid: it must be able to open the tun device (udev makes it 0666 on Debian).
   if (!tun || (tun.mode & 0o006) !== 0o006) return `${TUN} is not usable by function users: run chmod 0666 ${TUN}`;
-  return null;
+  const failure = await probe(sandbox, true);
+  return failure ? `pasta cannot connect a sandbox: ${failure}` : null;
 }
 
 export async function detectSandbox(workDir: string): Promise<SandboxDetection> {
@@ -120,40 +122,62 @@ export async function detectSandbox(workDir: string): Promise<SandboxDetection> 
     "--",
   ];
   let next = randomInt(FUNCTION_UID_COUNT);
-  return {
-    sandbox: {
-      identity: () => {
-        next = (next + 1) % FUNCTION_UID_COUNT;
-        return { uid: FUNCTION_UID_BASE + next, gid: FUNCTION_GID };
-      },
-      wrap: (command, plan) => {
-        const bwrap = bwrapArgs({
-          ...plan.who,
-          binds: plan.binds,
-          cwd: plan.cwd,
-          readOnly: plan.readOnly,
-          symlinks,
-          seccompFd: plan.seccompFd,
-          shareNetwork: plan.network,
-          // In pasta's user namespace only root is mapped (to the function's uid on the host):
-          // bwrap cannot map another uid there, so the function is root of that namespace,
-          // without capabilities; the seccomp filter stops it making namespaces of its own.
-          userNamespace: !plan.network,
-        });
-        if (!plan.network) return [...drop(plan.who, false), ...bwrap, ...command];
-        const pasta = [
-          PASTA,
-          "--quiet",
-          "--foreground",
-          "--config-net",
-          "--ipv4-only",
-          // No way back to the host: neither through the gateway address nor forwarded ports.
-          "--no-map-gw",
-          ...["-t", "none", "-u", "none", "-T", "none", "-U", "none"],
-          "--",
-        ];
-        return [...drop(plan.who, true), ...pasta, ...bwrap, ...command];
-      },
+  const sandbox: ProcessSandbox = {
+    identity: () => {
+      next = (next + 1) % FUNCTION_UID_COUNT;
+      return { uid: FUNCTION_UID_BASE + next, gid: FUNCTION_GID };
+    },
+    wrap: (command, plan) => {
+      const bwrap = bwrapArgs({
+        ...plan.who,
+        binds: plan.binds,
+        cwd: plan.cwd,
+        readOnly: plan.readOnly,
+        symlinks,
+        seccompFd: plan.seccompFd,
+        shareNetwork: plan.network,
+        // In pasta's user namespace only root is mapped (to the function's uid on the host):
+        // bwrap cannot map another uid there, so the function is root of that namespace,
+        // without capabilities; the seccomp filter stops it making namespaces of its own.
+        userNamespace: !plan.network,
+      });
+      if (!plan.network) return [...drop(plan.who, false), ...bwrap, ...command];
+      const pasta = [
+        PASTA,
+        "--quiet",
+        "--foreground",
+        "--config-net",
+        "--ipv4-only",
+        // No way back to the host: neither through the gateway address nor forwarded ports.
+        "--no-map-gw",
+        ...["-t", "none", "-u", "none", "-T", "none", "-U", "none"],
+        "--",
+      ];
+      return [...drop(plan.who, true), ...pasta, ...bwrap, ...command];
     },
   };
+  // A kernel without unprivileged user namespaces (or a broken bwrap) fails every invocation:
+  // say so at start instead.
+  const failure = await probe(sandbox, false);
+  if (failure) {
+    throw new Error(
+      `bubblewrap cannot make a sandbox on this machine (${failure}); allow user namespaces (sysctl user.max_user_namespaces > 0) or run the worker without root (unsandboxed)`,
+    );
+  }
+  return { sandbox };
+}
+
+/** Runs `true` in a sandbox; returns why it failed, or null. */
+export function probe(sandbox: ProcessSandbox, network: boolean): Promise<string | null> {
+  const command = sandbox.wrap(["/bin/true"], {
+    who: sandbox.identity(),
+    binds: [],
+    cwd: "/",
+    network,
+  });
+  return new Promise((resolve) => {
+    execFile(command[0] as string, command.slice(1), { timeout: 20_000, env: {} }, (err, _stdout, stderr) =>
+      resolve(err ? ((stderr.trim() || err.message).split("\n")[0] ?? "failed") : null),
+    );
+  });
 }
