@@ -17,7 +17,7 @@ interface RouteContext {
 
 type Handler = (ctx: RouteContext) => Promise<void>;
 
-interface Route {
+export interface Route {
   method: string;
   pattern: RegExp;
   handler: Handler;
@@ -37,7 +37,8 @@ function pageExtra<T>(page: Page<T>) {
   return { pagination: { limit: page.limit, next_cursor: page.nextCursor } };
 }
 
-function routes(app: App): Route[] {
+/** The route table; exported so the matching can be tested without a server. */
+export function restRoutes(app: App): Route[] {
   const { functions, invocations } = app;
   return [
     {
@@ -106,20 +107,34 @@ function routes(app: App): Route[] {
   ];
 }
 
+export type RouteMatch =
+  | { path: string; route: Route; params: string[]; allowed?: undefined }
+  | { path: string; route?: undefined; params?: undefined; allowed: string[] }
+  | { path: string; route?: undefined; params?: undefined; allowed?: undefined };
+
+/** Normalizes the path (no trailing slash) and finds its route: null (404), the methods allowed (405), or the route. */
+export function matchRoute(table: readonly Route[], method: string | undefined, pathname: string): RouteMatch {
+  const path = pathname.length > 1 ? pathname.replace(/\/+$/, "") : pathname;
+  const matching = table.filter((r) => r.pattern.test(path));
+  if (matching.length === 0) return { path };
+  const route = matching.find((r) => r.method === method);
+  if (!route) return { path, allowed: matching.map((r) => r.method) };
+  return { path, route, params: (route.pattern.exec(path) ?? []).slice(1).map(decodeURIComponent) };
+}
+
 export function createRestHandler(app: App, bodyLimitBytes: number) {
-  const table = routes(app);
+  const table = restRoutes(app);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       const url = new URL(req.url ?? "/", "http://localhost");
-      const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
-      const matching = table.filter((r) => r.pattern.test(path));
-      if (matching.length === 0) throw new RouteNotFoundError(`no route for ${req.method} ${path}`);
-      const route = matching.find((r) => r.method === req.method);
-      if (!route) {
-        res.setHeader("allow", matching.map((r) => r.method).join(", "));
+      const match = matchRoute(table, req.method, url.pathname);
+      const { path } = match;
+      if (match.allowed) {
+        res.setHeader("allow", match.allowed.join(", "));
         throw new MethodNotAllowedError(`${req.method} is not allowed on ${path}`);
       }
-      const params = (route.pattern.exec(path) ?? []).slice(1).map(decodeURIComponent);
+      if (!match.route) throw new RouteNotFoundError(`no route for ${req.method} ${path}`);
+      const { route, params } = match;
       const query = Object.fromEntries(url.searchParams.entries());
       await route.handler({ req, res, params, query, body: () => readJsonBody(req, bodyLimitBytes) });
     } catch (err) {
