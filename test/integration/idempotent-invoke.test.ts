@@ -86,6 +86,26 @@ describe("Idempotency-Key on POST /invoke", () => {
     expect(await queuedFor(platform, fn.id)).toBe(1);
   });
 
+  test("a key sent twice is ambiguous: a 400 naming the header; nothing is queued", async ({ platform }) => {
+    const fn = await createPythonFunction(platform, ECHO);
+    // Two header lines (fetch would join them into one): node's http client sends an array as such.
+    const { request } = await import("node:http");
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${platform.url}/invoke`, { method: "POST" }, (res) => {
+        let body = "";
+        res.on("data", (c) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      req.setHeader("content-type", "application/json");
+      req.setHeader("idempotency-key", ["k-one", "k-two"]);
+      req.end(JSON.stringify({ function_id: fn.id, payload: {} }));
+    });
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body).error.message).toContain("Idempotency-Key: must be given once");
+    expect(await queuedFor(platform, fn.id)).toBe(0);
+  });
+
   test("keys are per function, and requests without a key are never merged", async ({ platform }) => {
     const a = await createPythonFunction(platform, ECHO);
     const b = await createPythonFunction(platform, ECHO);
