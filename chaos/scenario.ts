@@ -53,8 +53,13 @@ log("end")
 print(json.dumps({"n": n, "double": n * 2}))
 `;
 
-/** A run that ended this long before a worker SIGKILL may not have had its result written. */
-const KILL_WINDOW_MS = 2000;
+/**
+ * A run that ended this long before a worker SIGKILL may not have had its result written: one
+ * lease (WORKER_LEASE below). Under load (2,000 invocations on two cores) a worker took more
+ * than 2 s between a run's end and its write. The run log cannot say which worker ran what
+ * (pids inside a sandbox mean nothing outside), so this is a window, not a proof.
+ */
+const KILL_WINDOW_MS = 5000;
 
 class Part {
   child: ChildProcess | undefined;
