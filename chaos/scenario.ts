@@ -60,6 +60,8 @@ print(json.dumps({"n": n, "double": n * 2}))
  * (pids inside a sandbox mean nothing outside), so this is a window, not a proof.
  */
 const KILL_WINDOW_MS = 5000;
+/** How long a SIGKILLed worker's sandboxes may still run (the kernel tears the worker down first). */
+const DYING_MS = 1000;
 
 class Part {
   child: ChildProcess | undefined;
@@ -295,10 +297,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // --die-with-parent), so a run cut short never ends. A second end is explained only when
     // the worker holding the first run's result was killed before writing it: just after the
     // run ended, or while PostgreSQL was down (the worker keeps a result through an outage).
+    // A SIGKILL is sent (and recorded) a moment before the worker and its sandboxes are gone:
+    // a run may still report its end just after.
     const heldUntilKilled = (end: number) =>
       killedAt.some(
         (k) =>
-          k >= end &&
+          k >= end - DYING_MS &&
           (k - end <= KILL_WINDOW_MS || postgresDown.some(([from, to]) => end >= from - KILL_WINDOW_MS && k <= to)),
       );
     let executedTwice = 0;
