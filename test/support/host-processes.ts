@@ -26,8 +26,9 @@ export async function markedProcesses(mark: string, comm?: string): Promise<numb
     const environ = await readFile(`/proc/${entry}/environ`, "latin1").catch(() => "");
     if (!`${environ}\0`.includes(needle)) continue;
     const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    if (stat !== "" && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z")
-      found.push(Number(entry));
+    if (stat === "" || stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") continue;
+    if (comm && !stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).startsWith(comm)) continue;
+    found.push(Number(entry));
   }
   return found;
 }
