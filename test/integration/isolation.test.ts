@@ -79,6 +79,23 @@ let hostPort: number;
 type Kind = "process" | "container" | "container under gVisor";
 const runtimes: Record<Kind, FunctionRuntime> = {} as never;
 
+/** A container runtime of this file (its own worker id and directory; `ociRuntime` e.g. "runsc"). */
+function containerRuntime(name: string, ociRuntime?: string): ContainerRuntime {
+  return new ContainerRuntime({
+    docker,
+    workerId: `isolation-${name}-${randomBytes(4).toString("hex")}`,
+    imagePrefix: process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime",
+    workDir: join(workDir, name),
+    limits,
+    cpuShares: 512,
+    pidsLimit: 64,
+    logger,
+    extraLabels: testLabel,
+    networkAllow: TEST_NETWORK_ALLOW,
+    ociRuntime,
+  });
+}
+
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "faas-isolation-"));
   await chmod(workDir, 0o755);
@@ -98,34 +115,11 @@ beforeAll(async () => {
     diskLimitMb: 8,
     networkAllow: TEST_NETWORK_ALLOW,
   });
-  const containerRuntime = new ContainerRuntime({
-    docker,
-    workerId: `isolation-${randomBytes(4).toString("hex")}`,
-    imagePrefix: process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime",
-    workDir: join(workDir, "container"),
-    limits,
-    cpuShares: 512,
-    pidsLimit: 64,
-    logger,
-    extraLabels: testLabel,
-    networkAllow: TEST_NETWORK_ALLOW,
-  });
-  const gvisorRuntime = new ContainerRuntime({
-    docker,
-    workerId: `isolation-runsc-${randomBytes(4).toString("hex")}`,
-    imagePrefix: process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime",
-    workDir: join(workDir, "runsc"),
-    limits,
-    cpuShares: 512,
-    pidsLimit: 64,
-    logger,
-    extraLabels: testLabel,
-    networkAllow: TEST_NETWORK_ALLOW,
-    ociRuntime: "runsc",
-  });
-  await Promise.all([processRuntime.start(), containerRuntime.start(), gvisorRuntime.start()]);
+  const plainRuntime = containerRuntime("container");
+  const gvisorRuntime = containerRuntime("runsc", "runsc");
+  await Promise.all([processRuntime.start(), plainRuntime.start(), gvisorRuntime.start()]);
   runtimes.process = processRuntime;
-  runtimes.container = containerRuntime;
+  runtimes.container = plainRuntime;
   runtimes["container under gVisor"] = gvisorRuntime;
 });
 
@@ -280,19 +274,7 @@ describe("process runtime only", () => {
 
 describe("container runtime only", () => {
   it("refuses to start with an OCI runtime the engine does not know", async () => {
-    const unknown = new ContainerRuntime({
-      docker,
-      workerId: `isolation-unknown-${randomBytes(4).toString("hex")}`,
-      imagePrefix: process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime",
-      workDir: join(workDir, "unknown"),
-      limits,
-      cpuShares: 512,
-      pidsLimit: 64,
-      logger,
-      extraLabels: testLabel,
-      networkAllow: TEST_NETWORK_ALLOW,
-      ociRuntime: "no-such-runtime",
-    });
+    const unknown = containerRuntime("unknown", "no-such-runtime");
     await expect(unknown.start()).rejects.toThrow(
       /WORKER_OCI_RUNTIME=no-such-runtime: the Docker engine has no such runtime \(it knows .*runc.*\)/,
     );

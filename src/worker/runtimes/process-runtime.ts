@@ -65,6 +65,8 @@ export class ProcessRuntime implements FunctionRuntime {
   private cgroups: CgroupManager | null = null;
   private goCache: GoBuildCache | null = null;
   private seccompFile = "";
+  /** Per toolchain path, what a sandbox must see of it besides /usr (resolved once, at start). */
+  private readonly toolchainRoots = new Map<string, string[]>();
   /** Why networked functions cannot run here, or null. */
   private networkUnavailable: string | null = "the process runtime has not started";
 
@@ -123,6 +125,7 @@ export class ProcessRuntime implements FunctionRuntime {
   private async init(): Promise<void> {
     await mkdir(this.invocationsDir, { recursive: true });
     this.toolchains = await resolveToolchains(this.options.toolchains);
+    for (const tool of Object.values(this.toolchains)) this.toolchainRoots.set(tool, await toolchainRoot(tool));
     const detection = await detectCgroups();
     this.cgroups = detection.manager;
     if (!detection.manager) {
@@ -262,7 +265,7 @@ export class ProcessRuntime implements FunctionRuntime {
         binds: scratch.binds,
         cwd: FN_DIR,
         network: request.network,
-        readOnly: [...(await this.toolchainRoot(tool)), ...(this.options.readOnlyPaths ?? [])],
+        readOnly: [...(this.toolchainRoots.get(tool) ?? []), ...(this.options.readOnlyPaths ?? [])],
         seccompFd: SECCOMP_FD,
       });
       const result = await runProcessTree({
@@ -334,12 +337,6 @@ export class ProcessRuntime implements FunctionRuntime {
     return { PATH: MINIMAL_PATH, HOME: home, LANG: "C.UTF-8", ...request.environment, ...platformVariables(request) };
   }
 
-  /** A toolchain installed outside /usr (which every sandbox sees) must be bound in: its root. */
-  private async toolchainRoot(tool: string): Promise<string[]> {
-    const real = await realpath(tool).catch(() => tool);
-    return real.startsWith("/usr/") ? [] : [dirname(dirname(real))];
-  }
-
   private async goBinary(request: RunRequest, signal: AbortSignal): Promise<{ path: string } | RunResult> {
     const started = performance.now();
     // Keyed by the hash of what we actually compile, whatever the caller claims.
@@ -390,4 +387,10 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 /** A file and cgroup name made from an invocation id (normally a uuid). */
 function safeName(id: string): string {
   return id.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || "invocation";
+}
+
+/** A toolchain installed outside /usr (which every sandbox sees) must be bound in: its root. */
+async function toolchainRoot(tool: string): Promise<string[]> {
+  const real = await realpath(tool).catch(() => tool);
+  return real.startsWith("/usr/") ? [] : [dirname(dirname(real))];
 }
