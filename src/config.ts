@@ -153,6 +153,24 @@ const envSchema = z.object({
   GRAPHQL_MAX_DEPTH: int(12, 2, 100),
   GRAPHQL_MAX_COMPLEXITY: int(5000, 10),
 
+  GRAPHQL_MAX_ALIASES: int(30, 1, 10000),
+  GRAPHQL_MAX_TOKENS: int(5000, 100, 1000000),
+  GRAPHQL_MAX_DIRECTIVES: int(20, 1, 10000),
+  GRAPHQL_MAX_RESPONSE_BYTES: int(10 * 1024 * 1024, 1024),
+
+  // API trust: who may call the API (src/auth), how often, over what.
+  AUTH_MODE: z
+    .enum(["required", "protected", "off"], { message: 'must be "required", "protected" or "off"' })
+    .default("protected"),
+  RATE_LIMIT_REQUESTS_PER_SECOND: int(100, 0),
+  RATE_LIMIT_INVOCATIONS_PER_SECOND: int(50, 0),
+  RATE_LIMIT_MAX_WAITING: int(100, 0),
+  TLS_CERT_FILE: z.string().optional(),
+  TLS_KEY_FILE: z.string().optional(),
+  SECRETS_KEY: z.string().optional(),
+  SECRETS_KEY_PREVIOUS: z.string().default(""),
+  SECRETS_KEY_FILE: z.string().min(1).default("./storage/secrets.key"),
+
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -216,6 +234,26 @@ function buildConfig(e: z.infer<typeof envSchema>) {
       introspection: e.GRAPHQL_INTROSPECTION,
       maxDepth: e.GRAPHQL_MAX_DEPTH,
       maxComplexity: e.GRAPHQL_MAX_COMPLEXITY,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
+      maxResponseBytes: e.GRAPHQL_MAX_RESPONSE_BYTES,
+    },
+    auth: { mode: e.AUTH_MODE },
+    /** Per key (or per client address without one); 0 turns a limit off. */
+    rateLimits: {
+      requestsPerSecond: e.RATE_LIMIT_REQUESTS_PER_SECOND,
+      invocationsPerSecond: e.RATE_LIMIT_INVOCATIONS_PER_SECOND,
+      maxWaiting: e.RATE_LIMIT_MAX_WAITING,
+    },
+    tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : null,
+    secrets: {
+      /** The current key as given (base64 or hex of 32 bytes); validated by src/secrets. */
+      key: e.SECRETS_KEY,
+      previousKeys: e.SECRETS_KEY_PREVIOUS.split(",")
+        .map((k) => k.trim())
+        .filter((k) => k !== ""),
+      keyFile: e.SECRETS_KEY_FILE,
     },
     logLevel: e.LOG_LEVEL,
   };
@@ -243,6 +281,9 @@ export function loadConfig(env: Env = process.env): Config {
     }
     if (e.FUNCTION_MIN_MEMORY_MB > e.FUNCTION_MAX_MEMORY_MB) {
       problems.push("FUNCTION_MIN_MEMORY_MB: must not exceed FUNCTION_MAX_MEMORY_MB");
+    }
+    if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
+      problems.push("TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be given together");
     }
     if (e.FUNCTION_DEFAULT_TIMEOUT > e.FUNCTION_MAX_TIMEOUT) {
       problems.push("FUNCTION_DEFAULT_TIMEOUT: must not exceed FUNCTION_MAX_TIMEOUT");

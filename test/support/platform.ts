@@ -96,6 +96,13 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     WORKER_RETRY_BASE_DELAY: "100ms",
     WORKER_SHUTDOWN_TIMEOUT: "10s",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn",
+    // Rate limits are tested on their own (rate-limits.test.ts); elsewhere a test's bursts
+    // from loopback would share one client address's budget.
+    RATE_LIMIT_REQUESTS_PER_SECOND: "0",
+    RATE_LIMIT_INVOCATIONS_PER_SECOND: "0",
+    RATE_LIMIT_MAX_WAITING: "0",
+    // The documented defaults keep their data between runs, so they keep the key file too.
+    ...(shared ? {} : { SECRETS_KEY: randomBytes(32).toString("base64") }),
     ...options.env,
   };
   const config = loadConfig(env);
