@@ -3,6 +3,7 @@
 import { z } from "zod";
 import type { Config } from "../config.js";
 import { parseDuration } from "../lib/duration.js";
+import { jsonChecked } from "../lib/json-input.js";
 
 export const RUNTIMES = ["go", "python", "nodejs"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
@@ -166,32 +167,41 @@ function commonFields(limits: Limits) {
   };
 }
 
+// Both schemas first refuse, in every field, values nested more than MAX_JSON_DEPTH levels
+// and strings or keys with a NUL or an unpaired surrogate (src/lib/json-input.ts): text
+// and jsonb columns cannot store them, and execve cannot pass them in the environment.
+
 export function createFunctionSchema(limits: Limits) {
   const f = commonFields(limits);
-  return z.strictObject(
-    {
-      name: z
-        .string({ message: "is required and must be a string" })
-        .min(1, "must not be empty")
-        .max(64, "must be at most 64 characters")
-        .regex(SAFE_NAME, "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit"),
-      version: z
-        .string({ message: "must be a string" })
-        .min(1, "must not be empty")
-        .max(64, "must be at most 64 characters")
-        .regex(SAFE_NAME, "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit")
-        .default("1.0.0"),
-      runtime: z.enum(RUNTIMES, { message: `must be one of ${RUNTIMES.join(", ")}` }),
-      handler: f.handler.default("main"),
-      code: f.code,
-      timeout: f.timeout.optional(),
-      memory_mb: f.memory_mb.default(limits.defaultMemoryMb),
-      max_concurrency: f.max_concurrency.default(limits.defaultMaxConcurrency),
-      environment: f.environment.default({}),
-      metadata: f.metadata.default({}),
-      network: f.network.default(false),
-    },
-    { message: "must be a JSON object" },
+  return jsonChecked(
+    z.strictObject(
+      {
+        name: z
+          .string({ message: "is required and must be a string" })
+          .min(1, "must not be empty")
+          .max(64, "must be at most 64 characters")
+          .regex(
+            SAFE_NAME,
+            "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit",
+          ),
+        version: z
+          .string({ message: "must be a string" })
+          .min(1, "must not be empty")
+          .max(64, "must be at most 64 characters")
+          .regex(SAFE_NAME, "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit")
+          .default("1.0.0"),
+        runtime: z.enum(RUNTIMES, { message: `must be one of ${RUNTIMES.join(", ")}` }),
+        handler: f.handler.default("main"),
+        code: f.code,
+        timeout: f.timeout.optional(),
+        memory_mb: f.memory_mb.default(limits.defaultMemoryMb),
+        max_concurrency: f.max_concurrency.default(limits.defaultMaxConcurrency),
+        environment: f.environment.default({}),
+        metadata: f.metadata.default({}),
+        network: f.network.default(false),
+      },
+      { message: "must be a JSON object" },
+    ),
   );
 }
 
@@ -201,21 +211,23 @@ export function updateFunctionSchema(limits: Limits) {
     z
       .never({ message: `cannot be changed; create a new function version instead (${name} is part of its identity)` })
       .optional();
-  return z.strictObject(
-    {
-      name: immutable("name"),
-      version: immutable("version"),
-      runtime: immutable("runtime"),
-      handler: f.handler.optional(),
-      code: f.code.optional(),
-      timeout: f.timeout.optional(),
-      memory_mb: f.memory_mb.optional(),
-      max_concurrency: f.max_concurrency.optional(),
-      environment: f.environment.optional(),
-      metadata: f.metadata.optional(),
-      network: f.network.optional(),
-    },
-    { message: "must be a JSON object" },
+  return jsonChecked(
+    z.strictObject(
+      {
+        name: immutable("name"),
+        version: immutable("version"),
+        runtime: immutable("runtime"),
+        handler: f.handler.optional(),
+        code: f.code.optional(),
+        timeout: f.timeout.optional(),
+        memory_mb: f.memory_mb.optional(),
+        max_concurrency: f.max_concurrency.optional(),
+        environment: f.environment.optional(),
+        metadata: f.metadata.optional(),
+        network: f.network.optional(),
+      },
+      { message: "must be a JSON object" },
+    ),
   );
 }
 

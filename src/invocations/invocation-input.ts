@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "../lib/duration.js";
+import { jsonChecked } from "../lib/json-input.js";
 import { INVOCATION_STATUSES } from "./invocation-status.js";
 
 // The payload travels in the FUNCTION_PAYLOAD environment variable; Linux refuses a
@@ -20,29 +21,37 @@ const duration = (what: string) =>
     return ms;
   });
 
-export const invokeSchema = z.strictObject({
-  function_id: z.string({ message: "is required and must be a string" }).uuid("must be a UUID"),
-  payload: z
-    .unknown()
-    .default({})
-    .superRefine((payload, ctx) => {
-      const size = Buffer.byteLength(JSON.stringify(payload ?? null));
-      if (size > MAX_PAYLOAD_BYTES) {
-        ctx.addIssue({
-          code: "custom",
-          message: `serialized size ${size} bytes exceeds ${MAX_PAYLOAD_BYTES} (it is passed in an environment variable)`,
-        });
-      }
-    }),
-  headers: z
-    .record(z.string(), z.string({ message: "must be a string" }), { message: "must be an object of string values" })
-    .default({})
-    .refine((h) => Buffer.byteLength(JSON.stringify(h)) <= MAX_HEADERS_BYTES, {
-      message: `serialized size exceeds ${MAX_HEADERS_BYTES} bytes (they are passed in FUNCTION_HEADERS)`,
-    }),
-  timeout: duration("duration").optional(),
-  wait: duration("wait time").optional(),
-});
+/**
+ * The invoke body. Every field is first checked for depth (at most MAX_JSON_DEPTH levels),
+ * NUL characters and unpaired surrogates (src/lib/json-input.ts), before the payload's
+ * size is measured with JSON.stringify: jsonb cannot store those characters, execve cannot
+ * pass a NUL in FUNCTION_PAYLOAD or FUNCTION_HEADERS, and deep nesting overflows the stack.
+ */
+export const invokeSchema = jsonChecked(
+  z.strictObject({
+    function_id: z.string({ message: "is required and must be a string" }).uuid("must be a UUID"),
+    payload: z
+      .unknown()
+      .default({})
+      .superRefine((payload, ctx) => {
+        const size = Buffer.byteLength(JSON.stringify(payload ?? null));
+        if (size > MAX_PAYLOAD_BYTES) {
+          ctx.addIssue({
+            code: "custom",
+            message: `serialized size ${size} bytes exceeds ${MAX_PAYLOAD_BYTES} (it is passed in an environment variable)`,
+          });
+        }
+      }),
+    headers: z
+      .record(z.string(), z.string({ message: "must be a string" }), { message: "must be an object of string values" })
+      .default({})
+      .refine((h) => Buffer.byteLength(JSON.stringify(h)) <= MAX_HEADERS_BYTES, {
+        message: `serialized size exceeds ${MAX_HEADERS_BYTES} bytes (they are passed in FUNCTION_HEADERS)`,
+      }),
+    timeout: duration("duration").optional(),
+    wait: duration("wait time").optional(),
+  }),
+);
 
 export type InvokeInput = z.output<typeof invokeSchema>;
 

@@ -24,7 +24,7 @@ export function encodeCursor(row: { createdAt: Date; id: string }): string {
 export function decodeCursor(cursor: string, field = "cursor"): { createdAt: Date; id: string } {
   const [iso, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
   const createdAt = new Date(iso ?? "");
-  if (!id || !iso || Number.isNaN(createdAt.getTime())) {
+  if (!id || !iso || !isUuid(id) || Number.isNaN(createdAt.getTime())) {
     throw ValidationError.field(field, "is not a cursor returned by this API");
   }
   return { createdAt, id };

@@ -614,3 +614,77 @@ describe("update", () => {
     expect(problems(update(), [])).toStrictEqual([{ field: "body", message: "must be a JSON object" }]);
   });
 });
+
+describe("create and update: depth, NUL and unpaired surrogates (src/lib/json-input.ts)", () => {
+  const NUL = "contains a NUL character (\\u0000), which cannot be stored or passed to a function";
+  const SURROGATE = "contains an unpaired UTF-16 surrogate (such as \\ud800), which is not valid Unicode";
+  const DEEP = "nests objects and arrays more than 64 levels deep";
+  const nested = (levels: number, leaf: unknown = "x") => {
+    let value = leaf;
+    for (let i = 0; i < levels; i++) value = { a: value };
+    return value;
+  };
+
+  it("metadata may nest 64 levels, not 65, and 100,000 are refused the same way (no RangeError)", () => {
+    expect(created({ metadata: nested(64) }).metadata).toStrictEqual(nested(64));
+    const field = `metadata${".a".repeat(64)}`;
+    expect(createProblems({ metadata: nested(65) })).toStrictEqual([{ field, message: DEEP }]);
+    expect(createProblems({ metadata: nested(100_000) })).toStrictEqual([{ field, message: DEEP }]);
+    expect(problems(update(), { metadata: nested(100_000) })).toStrictEqual([{ field, message: DEEP }]);
+  });
+
+  it.each([
+    [{ metadata: { team: "a\u0000" } }, "metadata.team", NUL],
+    [{ metadata: { list: ["ok", "\ud800"] } }, "metadata.list[1]", SURROGATE],
+    [{ metadata: { "k\u0000": 1 } }, 'metadata["k\\u0000"]', `is a key that ${NUL}`],
+    [{ environment: { MY_VAR: "a\u0000b" } }, "environment.MY_VAR", NUL],
+    [{ environment: { MY_VAR: "\udfff" } }, "environment.MY_VAR", SURROGATE],
+    [{ environment: { "MY\u0000VAR": "v" } }, 'environment["MY\\u0000VAR"]', `is a key that ${NUL}`],
+    [{ environment: { "\ud800": "v" } }, 'environment["\\ud800"]', `is a key that ${SURROGATE}`],
+    [{ handler: "main\u0000" }, "handler", NUL],
+    [{ handler: "ma\ud800in" }, "handler", SURROGATE],
+    [{ name: "fn\u0000" }, "name", NUL],
+    [{ version: "1\ud800" }, "version", SURROGATE],
+    [{ timeout: "30s\u0000" }, "timeout", NUL],
+    [{ code: "cHJp\u0000" }, "code", NUL],
+  ])("create refuses %j naming %s", (fields, field, message) => {
+    expect(createProblems(fields)).toStrictEqual([{ field, message }]);
+  });
+
+  it.each([
+    [{ metadata: { a: { b: [0, 1, 2, "\u0000"] } } }, "metadata.a.b[3]", NUL],
+    [{ environment: { MY_VAR: "\u0000" } }, "environment.MY_VAR", NUL],
+    [{ handler: "\ud800" }, "handler", SURROGATE],
+  ])("update refuses %j naming %s", (fields, field, message) => {
+    expect(problems(update(), fields)).toStrictEqual([{ field, message }]);
+  });
+
+  it("one problem per field, every field", () => {
+    expect(
+      createProblems({ handler: "\u0000", environment: { A: "\u0000", B: "\ud800" }, metadata: { x: "\ud800" } }),
+    ).toStrictEqual([
+      { field: "handler", message: NUL },
+      { field: "environment.A", message: NUL },
+      { field: "metadata.x", message: SURROGATE },
+    ]);
+  });
+
+  it("a variable holding a NUL is refused: no process could receive it", () => {
+    // Node refuses to hand it to execve at all (the C string would end at the NUL).
+    expect(() => spawnSync("/bin/true", [], { env: { MY_VAR: "a\u0000b" } })).toThrow(/null bytes/);
+    expect(createProblems({ environment: { MY_VAR: "a\u0000b" } })).toStrictEqual([
+      { field: "environment.MY_VAR", message: NUL },
+    ]);
+    // Other control characters are fine in a variable.
+    expect(created({ environment: { MY_VAR: "a\tb\u0001" } }).environment).toStrictEqual({ MY_VAR: "a\tb\u0001" });
+  });
+
+  it("accepts what is valid: astral characters (surrogate pairs), U+FFFD, control characters", () => {
+    const text = "😀 \ufffd é \u0001";
+    expect(created({ handler: "😀", metadata: { [text]: [text] }, environment: { V: text } })).toMatchObject({
+      handler: "😀",
+      metadata: { [text]: [text] },
+      environment: { V: text },
+    });
+  });
+});

@@ -256,3 +256,53 @@ describe("the status filter of a listing", () => {
     ]);
   });
 });
+
+describe("invokeSchema: depth, NUL and unpaired surrogates (src/lib/json-input.ts)", () => {
+  const NUL = "contains a NUL character (\\u0000), which cannot be stored or passed to a function";
+  const SURROGATE = "contains an unpaired UTF-16 surrogate (such as \\ud800), which is not valid Unicode";
+  const DEEP = "nests objects and arrays more than 64 levels deep";
+  const nestedArrays = (levels: number) => {
+    let value: unknown = 1;
+    for (let i = 0; i < levels; i++) value = [value];
+    return value;
+  };
+
+  it("a payload may nest 64 levels, not 65", () => {
+    expect(invoke({ payload: nestedArrays(64) }).payload).toStrictEqual(nestedArrays(64));
+    expect(invokeProblems({ payload: nestedArrays(65) })).toStrictEqual([
+      { field: `payload${"[0]".repeat(64)}`, message: DEEP },
+    ]);
+  });
+
+  it("depth is checked before the size (JSON.stringify would throw a RangeError)", () => {
+    const deep = nestedArrays(200_000);
+    expect(() => JSON.stringify(deep)).toThrow(RangeError);
+    expect(invokeProblems({ payload: deep })).toStrictEqual([{ field: `payload${"[0]".repeat(64)}`, message: DEEP }]);
+  });
+
+  it.each([
+    [{ payload: "\u0000" }, "payload", NUL],
+    [{ payload: { a: { b: [0, 1, 2, "x\u0000"] } } }, "payload.a.b[3]", NUL],
+    [{ payload: ["\ud800"] }, "payload[0]", SURROGATE],
+    [{ payload: { "\udc00": 1 } }, 'payload["\\udc00"]', `is a key that ${SURROGATE}`],
+    [{ headers: { "X-Foo": "a\u0000" } }, "headers.X-Foo", NUL],
+    [{ headers: { "X-Foo": "\ud800" } }, "headers.X-Foo", SURROGATE],
+    [{ headers: { "X\u0000": "v" } }, 'headers["X\\u0000"]', `is a key that ${NUL}`],
+    [{ timeout: "1s\u0000" }, "timeout", NUL],
+    [{ wait: "\ud800" }, "wait", SURROGATE],
+  ])("refuses %j naming %s", (fields, field, message) => {
+    expect(invokeProblems(fields)).toStrictEqual([{ field, message }]);
+  });
+
+  it("function_id with a NUL is named as such", () => {
+    expect(problems({ function_id: `${FUNCTION_ID}\u0000` })).toStrictEqual([{ field: "function_id", message: NUL }]);
+  });
+
+  it("accepts astral characters, U+FFFD and other control characters", () => {
+    const text = "😀\ufffd\u0001\n";
+    expect(invoke({ payload: { [text]: text }, headers: { "X-Text": text } })).toMatchObject({
+      payload: { [text]: text },
+      headers: { "X-Text": text },
+    });
+  });
+});

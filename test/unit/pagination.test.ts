@@ -58,6 +58,8 @@ describe("cursors", () => {
     ["an empty id", "MjAyNC0wMS0wMlQwMzowNDowNS42NzhafA"], // "2024-01-02T03:04:05.678Z|"
     ["no time", "fDBiN2U2ZjZhLTFjMmQtNGU1Zi04YTliLTBjMWQyZTNmNGE1Yg"], // "|0b7e…"
     ["a time that is not a date", "eWVzdGVyZGF5fGFiYw"], // "yesterday|abc"
+    // A row id is a UUID; anything else was made by hand (and would reach the database).
+    ["an id that is not a UUID", Buffer.from("2024-01-02T03:04:05.678Z|x").toString("base64url")],
   ])("rejects a cursor with %s, naming the field", (_case, cursor) => {
     const problem = problemOf(() => decodeCursor(cursor));
     expect(problem).toStrictEqual({
@@ -151,6 +153,10 @@ const rows = [
   row("2024-03-01T00:00:02.000Z", "b"),
   row("2024-03-01T00:00:01.000Z", "a"),
 ];
+const uuidRows = [
+  row("2024-03-01T00:00:03.000Z", "00000000-0000-4000-8000-00000000000c"),
+  row("2024-03-01T00:00:02.000Z", "00000000-0000-4000-8000-00000000000b"),
+];
 
 describe("toPage", () => {
   it("limit+1 rows: a full page and a cursor at its last item", () => {
@@ -177,9 +183,12 @@ describe("toPage", () => {
   });
 
   it("the next cursor leads to the rows after the page", () => {
-    const first = toPage(rows, 1);
+    const first = toPage(uuidRows, 1);
     const request = parsePageRequest({ limit: 1, cursor: first.nextCursor });
-    expect(request.after).toStrictEqual({ createdAt: new Date("2024-03-01T00:00:03.000Z"), id: "c" });
+    expect(request.after).toStrictEqual({
+      createdAt: new Date("2024-03-01T00:00:03.000Z"),
+      id: "00000000-0000-4000-8000-00000000000c",
+    });
   });
 });
 
