@@ -13,7 +13,8 @@ describe("GraphQL limits and error masking", () => {
     const res = await gql(platform, deep);
     expect(res.status).toBe(400);
     expect(res.data).toBeUndefined();
-    expect(res.errors?.[0]?.message).toMatch(/depth/i);
+    expect(res.errors?.[0]?.message).toMatch(/depth of 11 exceeds max depth of 8/i);
+    expect(res.errors?.[0]?.extensions?.code).toBe("QUERY_DEPTH");
   });
 
   test("a query costlier than GRAPHQL_MAX_COMPLEXITY is refused; page sizes count", async ({ platform }) => {
@@ -23,7 +24,8 @@ describe("GraphQL limits and error masking", () => {
     expect(cheap.errors).toBeUndefined();
     const costly = await gql(platform, query(50));
     expect(costly.status).toBe(400);
-    expect(costly.errors?.[0]?.message).toMatch(/complexity/i);
+    expect(costly.errors?.[0]?.message).toMatch(/complexity of \d+ exceeds max complexity of 500/i);
+    expect(costly.errors?.[0]?.extensions?.code).toBe("QUERY_COMPLEXITY");
     // Limits hold when the page size comes in a variable too.
     const viaVariable = await gql(
       platform,

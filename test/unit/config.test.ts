@@ -120,7 +120,15 @@ describe("config", () => {
       maxWaitMs: 300_000,
     });
     expect(c.server.bodyLimitBytes).toBe(10_485_760);
-    expect(c.graphql).toStrictEqual({ introspection: true, maxDepth: 12, maxComplexity: 5000 });
+    expect(c.graphql).toStrictEqual({
+      introspection: true,
+      maxDepth: 12,
+      maxComplexity: 5000,
+      maxAliases: 30,
+      maxTokens: 5000,
+      maxDirectives: 20,
+      maxResponseBytes: 10 * 1024 * 1024,
+    });
     expect(c.logLevel).toBe("info");
   });
 
