@@ -4,7 +4,8 @@ import type { Redis } from "ioredis";
 import type { App } from "../app.js";
 import type { Config } from "../config.js";
 import { pingDb } from "../db/client.js";
-import { PlatformError } from "../errors.js";
+import { PlatformError, SecretsError } from "../errors.js";
+import type { FaasFunction } from "../functions/function-service.js";
 import { Prisma } from "../generated/prisma/client.js";
 import { isTerminal } from "../invocations/invocation-status.js";
 import { type Delivery, deliveryOf } from "../invocations/invocation-transitions.js";
@@ -18,7 +19,7 @@ import type { ClaimedMessage } from "../queue/reliable-queue.js";
 import { createRedis, pingRedis } from "../redis/connection.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { toTerminalUpdate } from "./result-mapping.js";
-import type { FunctionRuntime } from "./runtimes/runtime.js";
+import { type FunctionRuntime, failedBeforeStart } from "./runtimes/runtime.js";
 
 /** A message whose invocation row is not visible yet may belong to a transaction still committing. */
 const UNCOMMITTED_GRACE_MS = 10_000;
@@ -227,21 +228,25 @@ export class Worker {
         return;
       }
       held = deliveryOf(running);
+      const environment = this.environmentToRun(fn, log);
       const code = await this.app.storage.get(invocation.codeRef);
-      const result = await this.runtime.run({
-        invocationId: invocation.id,
-        functionId: fn.id,
-        runtime: fn.runtime as "go" | "python" | "nodejs",
-        code,
-        codeSha256: invocation.codeSha256,
-        payload: JSON.stringify(invocation.payload ?? null),
-        headers: (invocation.headers ?? {}) as Record<string, string>,
-        environment: (fn.environment ?? {}) as Record<string, string>,
-        timeoutMs: invocation.timeoutMs,
-        memoryMb: fn.memoryMb,
-        network: fn.networkEnabled,
-        signal,
-      });
+      const result =
+        environment instanceof SecretsError
+          ? failedBeforeStart(`cannot decrypt the function's environment: ${environment.message}`)
+          : await this.runtime.run({
+              invocationId: invocation.id,
+              functionId: fn.id,
+              runtime: fn.runtime as "go" | "python" | "nodejs",
+              code,
+              codeSha256: invocation.codeSha256,
+              payload: JSON.stringify(invocation.payload ?? null),
+              headers: (invocation.headers ?? {}) as Record<string, string>,
+              environment,
+              timeoutMs: invocation.timeoutMs,
+              memoryMb: fn.memoryMb,
+              network: fn.networkEnabled,
+              signal,
+            });
       if (signal.aborted) throw new PlatformError("worker shutting down");
       const update = toTerminalUpdate(result, this.app.config.limits);
       // The function has run: its result is kept and written once the database is back,
@@ -260,6 +265,23 @@ export class Worker {
     } finally {
       await this.leases.release(raw);
       if (slot) await limiter.release(message.function_id, message.invocation_id).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The function's environment, decrypted to run it (the only place the worker decrypts),
+   * or the SecretsError of a row no key of this worker opens: that fails the invocation, as
+   * no retry could change it.
+   */
+  private environmentToRun(fn: Pick<FaasFunction, "environment">, log: Logger): Record<string, string> | SecretsError {
+    try {
+      return this.app.functions.environmentOf(fn);
+    } catch (err) {
+      if (!(err instanceof SecretsError)) throw err;
+      log.error("cannot decrypt the function's environment (see SECRETS_KEY, SECRETS_KEY_PREVIOUS)", {
+        err: err.message,
+      });
+      return err;
     }
   }
 
