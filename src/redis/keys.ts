@@ -23,6 +23,12 @@ export interface RedisKeys {
   concurrency(functionId: string): string;
   /** Hash of workers: worker id → last heartbeat (ms); /health counts the live ones. */
   workers: string;
+  /** rate-limiter-flexible's key prefix for requests per second: one counter per subject at `<this>:<subject>`. */
+  rateLimitRequests: string;
+  /** The same for invocations per second. */
+  rateLimitInvocations: string;
+  /** ZSET per subject ("key:<id>", "ip:<address>"): waiting token → slot expiry (ms); the cap on concurrent ?wait requests. */
+  rateLimitWaiting(subject: string): string;
 }
 
 export function redisKeys(prefix: string, queueName = QUEUE_NAME): RedisKeys {
@@ -36,6 +42,9 @@ export function redisKeys(prefix: string, queueName = QUEUE_NAME): RedisKeys {
     recoveryLock: `${prefix}:recovery_lock:${queueName}`,
     concurrency: (functionId) => `${prefix}:concurrency:${functionId}`,
     workers: `${prefix}:workers`,
+    rateLimitRequests: `${prefix}:ratelimit:requests`,
+    rateLimitInvocations: `${prefix}:ratelimit:invocations`,
+    rateLimitWaiting: (subject) => `${prefix}:ratelimit:waiting:${subject}`,
   };
 }
 
