@@ -7,7 +7,7 @@ PRISMA_CLIENT := src/generated/prisma/client.ts
 
 .PHONY: help install generate services docker-up docker-down migrate-up build-runtime-images \
         run-controller run-worker dev test test-unit bench fmt lint typecheck build clean \
-        redrive-dead-letters queue-stats codegen mutation chaos runsc
+        redrive-dead-letters queue-stats codegen mutation chaos runsc rotate-secrets
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -92,6 +92,12 @@ redrive-dead-letters: generate ## move dead letters back to the queue (their inv
 
 queue-stats: generate ## queued / processing / delayed / dead-letter counts
 	$(TSX) src/main.ts queue-stats
+
+api-key: generate ## API keys: ARGS="create --name ci --role admin" (key on the last line; with make -s), "list", "revoke ID|NAME"
+	@$(TSX) src/main.ts api-key $(ARGS)
+
+rotate-secrets: generate ## re-encrypt every function's environment with SECRETS_KEY (old keys in SECRETS_KEY_PREVIOUS)
+	$(TSX) src/main.ts rotate-secrets
 
 codegen: generate ## print schema.graphql and the typed test documents from the code (a test checks they are current)
 	npx graphql-codegen --config codegen.ts

@@ -6,7 +6,9 @@
 // except by a worker that was SIGKILLed right after it. Functions are sandboxed (they see
 // nothing of the host), so each reports its start and end over the network to a recorder
 // in a network namespace made for the run (allowed with FUNCTION_NETWORK_ALLOW).
+
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -113,6 +115,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     WORKER_CONCURRENCY: "4",
     FUNCTION_NETWORK_ALLOW: runLog.allow,
     LOG_LEVEL: "error",
+    // The load is the point here: one loopback client sends thousands of invocations.
+    RATE_LIMIT_REQUESTS_PER_SECOND: "0",
+    RATE_LIMIT_INVOCATIONS_PER_SECOND: "0",
+    RATE_LIMIT_MAX_WAITING: "0",
+    SECRETS_KEY: randomBytes(32).toString("base64"),
   };
   const parts: Part[] = [];
   const db = new pg.Client({ connectionString: postgres.url });

@@ -1,5 +1,6 @@
 // The services of one process, wired once. Controller, worker and tests all build on this.
 import type { Redis } from "ioredis";
+import { ApiKeyService } from "./auth/api-key-service.js";
 import type { Config } from "./config.js";
 import { createDb, type Db } from "./db/client.js";
 import { FunctionService } from "./functions/function-service.js";
@@ -11,6 +12,8 @@ import { ConcurrencyLimiter } from "./queue/concurrency-limiter.js";
 import { ReliableQueue } from "./queue/reliable-queue.js";
 import { createRedis } from "./redis/connection.js";
 import { type RedisKeys, redisKeys } from "./redis/keys.js";
+import { loadSecretBox } from "./secrets/key-ring.js";
+import type { SecretBox } from "./secrets/secret-box.js";
 import { type CodeStorage, LocalCodeStorage } from "./storage/code-storage.js";
 
 export interface AppOptions {
@@ -27,12 +30,15 @@ export class App {
   readonly subscriber: Redis;
   readonly keys: RedisKeys;
   readonly storage: CodeStorage;
+  /** Seals and opens functions' environments (SECRETS_KEY, SECRETS_KEY_PREVIOUS, or the key file). */
+  readonly secrets: SecretBox;
   readonly queue: ReliableQueue;
   readonly limiter: ConcurrencyLimiter;
   readonly events: InvocationEvents;
   readonly transitions: InvocationTransitions;
   readonly functions: FunctionService;
   readonly invocations: InvocationService;
+  readonly apiKeys: ApiKeyService;
   private stopped = false;
 
   constructor(
@@ -40,6 +46,8 @@ export class App {
     options: AppOptions = {},
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel);
+    // First: a malformed key stops the process before it opens any connection.
+    this.secrets = loadSecretBox(config.secrets, this.logger);
     this.db = createDb({ ...config.db, onQuery: options.onQuery });
     this.redis = createRedis(config.redis, "faas");
     this.subscriber = createRedis(config.redis, "faas-subscriber");
@@ -53,7 +61,7 @@ export class App {
     this.limiter = new ConcurrencyLimiter(this.redis, this.keys, config.worker.leaseMs);
     this.events = new InvocationEvents(this.redis, this.subscriber, config.redis.keyPrefix);
     this.transitions = new InvocationTransitions(this.db, this.events, this.logger);
-    this.functions = new FunctionService(this.db, this.storage, config.limits);
+    this.functions = new FunctionService(this.db, this.storage, config.limits, this.secrets);
     this.invocations = new InvocationService(
       this.db,
       this.functions,
@@ -63,6 +71,7 @@ export class App {
       config.limits,
       this.logger,
     );
+    this.apiKeys = new ApiKeyService(this.db, this.logger);
   }
 
   /** Closes Redis and PostgreSQL connections. Idempotent. */

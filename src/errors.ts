@@ -18,6 +18,11 @@ export abstract class AppError extends Error {
     this.name = new.target.name;
     this.details = details;
   }
+
+  /** HTTP headers that go with this error's status (REST and GraphQL over HTTP send them). */
+  responseHeaders(): Record<string, string> {
+    return {};
+  }
 }
 
 export class ValidationError extends AppError {
@@ -45,11 +50,57 @@ export class ConflictError extends AppError {
   readonly status = 409;
 }
 
+/** No valid credentials: the client must authenticate (WWW-Authenticate: Bearer). */
+export class UnauthorizedError extends AppError {
+  readonly code = "UNAUTHENTICATED";
+  readonly status = 401;
+  override responseHeaders() {
+    return { "www-authenticate": "Bearer" };
+  }
+}
+
+/** Authenticated, but the caller's role does not allow this. */
+export class ForbiddenError extends AppError {
+  readonly code = "FORBIDDEN";
+  readonly status = 403;
+}
+
 export class PayloadTooLargeError extends AppError {
   readonly code = "PAYLOAD_TOO_LARGE";
   readonly status = 413;
   constructor(limitBytes: number) {
     super(`request body exceeds the limit of ${limitBytes} bytes`, { limit_bytes: limitBytes });
+  }
+}
+
+/** Which rate limit refused a request (src/auth/rate-limits.ts), as RateLimitedError names it. */
+export type RateLimitName = "requests_per_second" | "invocations_per_second" | "max_waiting";
+
+const RATE_LIMIT_TEXT: Record<RateLimitName, (value: number) => string> = {
+  requests_per_second: (n) => `at most ${n} requests per second`,
+  invocations_per_second: (n) => `at most ${n} invocations per second`,
+  max_waiting: (n) => `at most ${n} waiting requests (?wait) at a time`,
+};
+
+/** Over a rate limit: 429, and the REST shim sends `Retry-After: <retryAfterSeconds>`. */
+export class RateLimitedError extends AppError {
+  readonly code = "RATE_LIMITED";
+  readonly status = 429;
+  declare readonly details: { limit: RateLimitName; value: number; retry_after_seconds: number };
+  constructor(
+    readonly limit: RateLimitName,
+    value: number,
+    /** Whole seconds, at least 1. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`rate limit exceeded: ${RATE_LIMIT_TEXT[limit](value)}; retry after ${retryAfterSeconds} s`, {
+      limit,
+      value,
+      retry_after_seconds: retryAfterSeconds,
+    });
+  }
+  override responseHeaders() {
+    return { "retry-after": String(this.retryAfterSeconds) };
   }
 }
 
@@ -62,6 +113,16 @@ export class ServiceUnavailableError extends AppError {
 export class PlatformError extends AppError {
   readonly code = "PLATFORM_ERROR";
   readonly status = 503;
+}
+
+/**
+ * A function's stored environment cannot be decrypted: sealed with a key this process does
+ * not have (SECRETS_KEY, SECRETS_KEY_PREVIOUS), tampered with, or malformed. The message
+ * names the key id, never a value.
+ */
+export class SecretsError extends AppError {
+  readonly code = "SECRETS_UNAVAILABLE";
+  readonly status = 500;
 }
 
 export function isAppError(err: unknown): err is AppError {

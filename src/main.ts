@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { createGraphqlEndpoint } from "./api/graphql/endpoint.js";
-// CLI entry: controller | worker | dev | migrate | redrive-dead-letters | queue-stats
+// CLI entry: controller | worker | dev | migrate | redrive-dead-letters | queue-stats | rotate-secrets | api-key
 import { ApiServer } from "./api/server.js";
 import { App } from "./app.js";
+import { runApiKeyCommand } from "./auth/api-key-command.js";
 import { type Config, loadConfigOrExit } from "./config.js";
 import { migrateUp } from "./db/migrate.js";
 import { createLogger, type Logger } from "./lib/logger.js";
 import { redriveDeadLetters } from "./queue/redrive.js";
+import { rotateSecrets } from "./secrets/rotate.js";
 import { createRuntime } from "./worker/runtime-factory.js";
 import { createDockerClient, pingEngine } from "./worker/runtimes/docker-client.js";
 import { Worker } from "./worker/worker.js";
@@ -58,6 +60,7 @@ async function startController(config: Config, app: App): Promise<Stoppable> {
     port: config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
     graphql: createGraphqlEndpoint,
+    tls: config.tls,
   });
   const { url } = await server.start();
   app.logger.info(`REST at ${url}, GraphQL (GraphiQL) at ${url}/graphql`);
@@ -85,6 +88,37 @@ async function main(): Promise<void> {
       const app = new App(config, { logger });
       process.stdout.write(`${JSON.stringify(await app.queue.stats())}\n`);
       await app.stop();
+      return;
+    }
+    case "rotate-secrets": {
+      const app = new App(config, { logger });
+      try {
+        const report = await rotateSecrets(app);
+        process.stdout.write(`re-encrypted ${report.rotated} of ${report.total} function(s)\n`);
+        for (const { id, reason } of report.unreadable) process.stderr.write(`function ${id}: ${reason}\n`);
+        if (report.contended.length > 0) {
+          process.stderr.write(
+            `${report.contended.length} function(s) kept changing while being re-encrypted; run again: ${report.contended.join(", ")}\n`,
+          );
+        }
+        if (report.unreadable.length > 0 || report.contended.length > 0) process.exitCode = 1;
+      } finally {
+        await app.stop();
+      }
+      return;
+    }
+    case "api-key": {
+      // Applied first: creating the first key must not depend on having run `make migrate-up`.
+      await migrateUp(config.db.url, createLogger("warn"));
+      const app = new App(config, { logger: createLogger("warn") });
+      try {
+        process.exitCode = await runApiKeyCommand(app.apiKeys, process.argv.slice(3), {
+          out: (line) => process.stdout.write(`${line}\n`),
+          err: (line) => process.stderr.write(`${line}\n`),
+        });
+      } finally {
+        await app.stop();
+      }
       return;
     }
     case "controller": {
@@ -125,7 +159,7 @@ async function main(): Promise<void> {
     }
     default:
       process.stderr.write(
-        `unknown command "${command}". Use: controller | worker | dev | migrate | redrive-dead-letters | queue-stats\n`,
+        `unknown command "${command}". Use: controller | worker | dev | migrate | redrive-dead-letters | queue-stats | rotate-secrets | api-key\n`,
       );
       process.exit(2);
   }

@@ -1,7 +1,14 @@
 // One HTTP server: GraphQL (HTTP, SSE, WebSocket) at /graphql, the REST routes, /health.
+// With TLS_CERT_FILE/TLS_KEY_FILE it is an HTTPS server: HTTPS and WSS on the same port.
+import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { createSecureContext } from "node:tls";
 import type { App } from "../app.js";
+import { RequestAuthenticator } from "../auth/authenticator.js";
+import { RateLimits } from "../auth/rate-limits.js";
+import { ConfigError } from "../config.js";
 import { createRestHandler } from "./rest/rest-router.js";
 
 /** What the GraphQL layer plugs into the server. */
@@ -11,11 +18,46 @@ export interface GraphqlEndpoint {
   stop(): Promise<void>;
 }
 
+/** PEM files: the certificate (chain) and its private key (unencrypted). */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+/** Reads and checks the certificate and key; a problem names the environment variable to fix. */
+async function loadTls(files: TlsFiles): Promise<{ cert: Buffer; key: Buffer }> {
+  const problem = (message: string) => new ConfigError([message]);
+  const read = async (variable: string, file: string) => {
+    try {
+      return await readFile(file);
+    } catch (err) {
+      throw problem(`${variable}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  const cert = await read("TLS_CERT_FILE", files.certFile);
+  const key = await read("TLS_KEY_FILE", files.keyFile);
+  try {
+    createSecureContext({ cert });
+  } catch (err) {
+    throw problem(`TLS_CERT_FILE: ${files.certFile} is not a PEM certificate (${(err as Error).message})`);
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw problem(
+      `TLS_KEY_FILE: ${files.keyFile} is not an unencrypted PEM private key of the certificate in TLS_CERT_FILE (${(err as Error).message})`,
+    );
+  }
+  return { cert, key };
+}
+
 export interface ApiServerOptions {
   host: string;
   port: number;
   bodyLimitBytes: number;
-  graphql?: (app: App) => GraphqlEndpoint;
+  /** Serve HTTPS and WSS instead of HTTP and WS (config.tls). */
+  tls?: TlsFiles | null;
+  graphql?: (app: App, auth: RequestAuthenticator) => GraphqlEndpoint;
 }
 
 export class ApiServer {
@@ -29,17 +71,24 @@ export class ApiServer {
   ) {}
 
   async start(): Promise<{ host: string; port: number; url: string }> {
-    const rest = createRestHandler(this.app, this.options.bodyLimitBytes);
-    this.graphql = this.options.graphql?.(this.app);
+    const tls = this.options.tls ? await loadTls(this.options.tls) : null;
+    const { config } = this.app;
+    const rateLimits = new RateLimits(this.app.redis, config.redis.keyPrefix, config.rateLimits, this.app.logger);
+    const auth = new RequestAuthenticator(this.app.apiKeys, config.auth.mode, rateLimits, this.app.logger);
+    auth.warnIfOpen();
+    const rest = createRestHandler(this.app, this.options.bodyLimitBytes, auth);
+    this.graphql = this.options.graphql?.(this.app, auth);
     const graphql = this.graphql;
-    const server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       const path = (req.url ?? "/").split("?")[0];
       if (graphql && (path === "/graphql" || path?.startsWith("/graphql/"))) {
         void graphql.handle(req, res);
         return;
       }
       void rest(req, res);
-    });
+    };
+    // An https.Server is an http.Server on TLS sockets: same requests, upgrades and timeouts.
+    const server: Server = tls ? createHttpsServer(tls, handler) : createServer(handler);
     // Long-polling (?wait=) and SSE responses must not be cut by Node's defaults.
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;
@@ -54,8 +103,8 @@ export class ApiServer {
     });
     const addr = server.address() as AddressInfo;
     const host = addr.address === "0.0.0.0" || addr.address === "::" ? "127.0.0.1" : addr.address;
-    this.app.logger.info("controller listening", { port: addr.port, host: addr.address });
-    return { host, port: addr.port, url: `http://${host}:${addr.port}` };
+    this.app.logger.info("controller listening", { port: addr.port, host: addr.address, tls: tls !== null });
+    return { host, port: addr.port, url: `${tls ? "https" : "http"}://${host}:${addr.port}` };
   }
 
   /** Stops taking connections, ends open ones after a grace period. Idempotent. */

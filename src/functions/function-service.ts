@@ -4,12 +4,17 @@ import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import type { FaasFunction, Prisma } from "../generated/prisma/client.js";
+import { textProblem } from "../lib/json-input.js";
 import { assertUuid, fetchPage, type Page, type PageRequest, parsePageRequest } from "../lib/pagination.js";
 import { parseOrThrow } from "../lib/zod-errors.js";
+import type { SecretBox } from "../secrets/secret-box.js";
 import type { CodeStorage } from "../storage/code-storage.js";
 import { createFunctionSchema, RUNTIMES, type Runtime, updateFunctionSchema } from "./function-input.js";
 
 export type { FaasFunction };
+
+/** Function names a caller is limited to (an invoker key's list); null: every function. */
+export type FunctionScope = readonly string[] | null;
 
 export interface FunctionFilter {
   runtime?: string;
@@ -24,16 +29,26 @@ export class FunctionService {
     private readonly db: Db,
     private readonly storage: CodeStorage,
     private readonly limits: Config["limits"],
+    private readonly secrets: SecretBox,
   ) {
     this.createSchema = createFunctionSchema(limits);
     this.updateSchema = updateFunctionSchema(limits);
+  }
+
+  /**
+   * A function's environment, decrypted: the one place that reveals it to a reader (REST
+   * and GraphQL views; the worker decrypts only to run). Records from this service keep
+   * `environment` as stored, sealed. A SecretsError when it cannot be decrypted.
+   */
+  environmentOf(fn: Pick<FaasFunction, "environment">): Record<string, string> {
+    return this.secrets.open(fn.environment);
   }
 
   async create(input: unknown): Promise<FaasFunction> {
     const data = parseOrThrow(this.createSchema, input);
     const stored = await this.storage.put(data.code);
     try {
-      return await this.db.faasFunction.create({
+      const created = await this.db.faasFunction.create({
         data: {
           name: data.name,
           version: data.version,
@@ -45,11 +60,12 @@ export class FunctionService {
           timeoutMs: data.timeout ?? this.limits.defaultTimeoutMs,
           memoryMb: data.memory_mb,
           maxConcurrency: data.max_concurrency,
-          environment: data.environment,
+          environment: this.sealed(data.environment),
           metadata: data.metadata as Prisma.InputJsonObject,
           networkEnabled: data.network,
         },
       });
+      return created;
     } catch (err) {
       if (isUniqueViolation(err)) {
         throw new ConflictError(`function ${data.name} version ${data.version} already exists`, {
@@ -60,9 +76,13 @@ export class FunctionService {
     }
   }
 
-  async get(id: string): Promise<FaasFunction> {
+  /**
+   * One function. `scope` (function names a caller is limited to; null: all) hides the
+   * others as if they did not exist.
+   */
+  async get(id: string, scope: FunctionScope = null): Promise<FaasFunction> {
     const fn = await this.db.faasFunction.findUnique({ where: { id: assertUuid(id) } });
-    if (!fn) throw new NotFoundError("function", id);
+    if (!fn || (scope !== null && !scope.includes(fn.name))) throw new NotFoundError("function", id);
     return fn;
   }
 
@@ -73,13 +93,14 @@ export class FunctionService {
     return ids.map((id) => byId.get(id) ?? null);
   }
 
-  async list(filter: FunctionFilter, page: PageRequest): Promise<Page<FaasFunction>> {
-    return fetchPage((args) => this.db.faasFunction.findMany(args), this.filterWhere(filter), page);
+  async list(filter: FunctionFilter, page: PageRequest, scope: FunctionScope = null): Promise<Page<FaasFunction>> {
+    const where = { ...this.filterWhere(filter), ...(scope === null ? {} : { AND: [{ name: { in: [...scope] } }] }) };
+    return fetchPage((args) => this.db.faasFunction.findMany(args), where, page);
   }
 
   /** REST entry: filter and page from query-string values. */
-  listFromQuery(query: Record<string, string | undefined>): Promise<Page<FaasFunction>> {
-    return this.list({ runtime: query.runtime, name: query.name }, parsePageRequest(query));
+  listFromQuery(query: Record<string, string | undefined>, scope: FunctionScope = null): Promise<Page<FaasFunction>> {
+    return this.list({ runtime: query.runtime, name: query.name }, parsePageRequest(query), scope);
   }
 
   async update(id: string, input: unknown): Promise<FaasFunction> {
@@ -90,19 +111,21 @@ export class FunctionService {
     }
     const stored = data.code ? await this.storage.put(data.code) : undefined;
     try {
-      return await this.db.faasFunction.update({
+      const updated = await this.db.faasFunction.update({
         where: { id: uuid },
         data: {
           handler: data.handler,
           timeoutMs: data.timeout,
           memoryMb: data.memory_mb,
           maxConcurrency: data.max_concurrency,
-          environment: data.environment,
+          // Replaces the whole environment, as before encryption: sealed anew.
+          environment: data.environment === undefined ? undefined : this.sealed(data.environment),
           metadata: data.metadata as Prisma.InputJsonObject | undefined,
           networkEnabled: data.network,
           ...(stored ? { codeRef: stored.ref, codeSha256: stored.sha256, codeSize: stored.size } : {}),
         },
       });
+      return updated;
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError("function", id);
       throw err;
@@ -118,7 +141,14 @@ export class FunctionService {
     }
   }
 
+  /** What `functions.environment` stores: the environment sealed under the current key. */
+  private sealed(env: Record<string, string>): Prisma.InputJsonObject {
+    return this.secrets.seal(env) as unknown as Prisma.InputJsonObject;
+  }
+
   private filterWhere(filter: FunctionFilter): Prisma.FaasFunctionWhereInput {
+    const nameProblem = filter.name === undefined ? null : textProblem(filter.name);
+    if (nameProblem) throw ValidationError.field("name", nameProblem);
     if (filter.runtime !== undefined && !RUNTIMES.includes(filter.runtime as Runtime)) {
       throw ValidationError.field("runtime", `must be one of ${RUNTIMES.join(", ")}`);
     }

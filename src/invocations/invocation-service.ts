@@ -2,7 +2,7 @@
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import { NotFoundError, ServiceUnavailableError, ValidationError } from "../errors.js";
-import type { FunctionService } from "../functions/function-service.js";
+import type { FaasFunction, FunctionScope, FunctionService } from "../functions/function-service.js";
 import type { Invocation, InvocationStatus, Prisma } from "../generated/prisma/client.js";
 import { isDependencyFailure } from "../lib/dependency-failure.js";
 import type { Logger } from "../lib/logger.js";
@@ -12,7 +12,7 @@ import { newMessage } from "../queue/queue-message.js";
 import type { ReliableQueue } from "../queue/reliable-queue.js";
 import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, replayable, requestSha256 } from "./idempotency.js";
 import type { InvocationEvents } from "./invocation-events.js";
-import { invokeSchema, statusFilterSchema } from "./invocation-input.js";
+import { type InvokeInput, invokeSchema, statusFilterSchema } from "./invocation-input.js";
 import { isTerminal } from "./invocation-status.js";
 import type { InvocationTransitions } from "./invocation-transitions.js";
 
@@ -31,11 +31,25 @@ export interface InvokeResult {
   replayed: boolean;
 }
 
+/** What the invoke path needs of the API caller (src/auth's Caller): its scope and budgets. */
+export interface InvokeCaller {
+  readonly functionScope: FunctionScope;
+  /** Counts one invocation against the caller's rate limit; throws when over it. */
+  countInvocation(): Promise<void>;
+  /** Holds one of the caller's concurrent waiting requests; throws when none is free. */
+  holdWait(holdMs: number): Promise<() => Promise<void>>;
+}
+
 export interface InvokeOptions {
   wait?: string;
   /** Idempotency-Key: the same key and request within 24 h return the same invocation. */
   idempotencyKey?: string | null;
+  /** The API caller; without one (internal use) nothing is limited. */
+  caller?: InvokeCaller;
 }
+
+/** A waiting slot outlives its wait by this much, so a slow answer never runs unaccounted. */
+const WAIT_SLOT_SLACK_MS = 5000;
 
 /** Safety net under pub/sub: how often a follower re-reads the row in case an event was lost. */
 const WATCH_POLL_MS = 5000;
@@ -68,11 +82,23 @@ export class InvocationService {
     if (data.wait !== undefined && data.wait > this.limits.maxWaitMs) {
       throw ValidationError.field("wait", `must not exceed ${this.limits.maxWaitMs / 1000}s`);
     }
-    const fn = await this.functions.get(data.function_id);
+    const caller = options.caller;
+    const fn = await this.functions.get(data.function_id, caller?.functionScope ?? null);
     if (data.timeout !== undefined && data.timeout > fn.timeoutMs) {
       throw ValidationError.field("timeout", `must not exceed the function's timeout of ${fn.timeoutMs / 1000}s`);
     }
 
+    await caller?.countInvocation();
+    // Waiting requests hold a connection each: a caller may keep only so many open at once.
+    const release = data.wait === undefined ? undefined : await caller?.holdWait(data.wait + WAIT_SLOT_SLACK_MS);
+    try {
+      return await this.invokeFunction(fn, data, key);
+    } finally {
+      await release?.();
+    }
+  }
+
+  private async invokeFunction(fn: FaasFunction, data: InvokeInput, key: string | undefined): Promise<InvokeResult> {
     const sha256 = key === undefined ? undefined : requestSha256(data);
     if (key !== undefined && sha256 !== undefined) {
       const earlier = replayable(await this.byKey(fn.id, key), key, sha256);
@@ -137,22 +163,27 @@ export class InvocationService {
     return { invocation: final, finished: waitMs !== undefined && isTerminal(final.status), replayed: true };
   }
 
-  async get(id: string): Promise<Invocation> {
-    const row = await this.db.invocation.findUnique({ where: { id: assertUuid(id) } });
+  /** One invocation; `scope` (function names; null: all) hides those of other functions. */
+  async get(id: string, scope: FunctionScope = null): Promise<Invocation> {
+    const uuid = assertUuid(id);
+    const row =
+      scope === null
+        ? await this.db.invocation.findUnique({ where: { id: uuid } })
+        : await this.db.invocation.findFirst({ where: { id: uuid, function: { name: { in: [...scope] } } } });
     if (!row) throw new NotFoundError("invocation", id);
     return row;
   }
 
-  async list(filter: InvocationFilter, page: PageRequest): Promise<Page<Invocation>> {
-    const where: Prisma.InvocationWhereInput = {};
+  async list(filter: InvocationFilter, page: PageRequest, scope: FunctionScope = null): Promise<Page<Invocation>> {
+    const where: Prisma.InvocationWhereInput = scope === null ? {} : { function: { name: { in: [...scope] } } };
     if (filter.functionId) where.functionId = assertUuid(filter.functionId, "function_id");
     if (filter.status)
       where.status = parseOrThrow(statusFilterSchema, { status: filter.status }).status as InvocationStatus;
     return fetchPage((args) => this.db.invocation.findMany(args), where, page);
   }
 
-  listFromQuery(query: Record<string, string | undefined>): Promise<Page<Invocation>> {
-    return this.list({ functionId: query.function_id, status: query.status }, parsePageRequest(query));
+  listFromQuery(query: Record<string, string | undefined>, scope: FunctionScope = null): Promise<Page<Invocation>> {
+    return this.list({ functionId: query.function_id, status: query.status }, parsePageRequest(query), scope);
   }
 
   /** Resolves with the invocation once terminal, or with its current state after `waitMs`. */
@@ -172,7 +203,7 @@ export class InvocationService {
    * The current state, then every change, ending after a terminal status (or when the
    * signal aborts). Subscribes before reading, so no change between the two is missed.
    */
-  async *watch(id: string, signal?: AbortSignal): AsyncGenerator<Invocation> {
+  async *watch(id: string, signal?: AbortSignal, scope: FunctionScope = null): AsyncGenerator<Invocation> {
     assertUuid(id);
     const inbox: Invocation[] = [];
     let wake: (() => void) | undefined;
@@ -195,7 +226,7 @@ export class InvocationService {
     }, WATCH_POLL_MS);
     signal?.addEventListener("abort", notify, { once: true });
     try {
-      let last = await this.get(id);
+      let last = await this.get(id, scope);
       yield last;
       while (!isTerminal(last.status) && !signal?.aborted) {
         const next = inbox.shift();

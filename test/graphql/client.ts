@@ -13,10 +13,11 @@ export async function gql<TData, TVariables>(
   platform: Pick<Platform, "url">,
   document: TypedDocumentNode<TData, TVariables> | string,
   variables?: TVariables,
+  headers: Record<string, string> = {},
 ): Promise<GraphqlResponse<TData>> {
   const res = await fetch(`${platform.url}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
+    headers: { "content-type": "application/json", accept: "application/graphql-response+json", ...headers },
     body: JSON.stringify({ query: typeof document === "string" ? document : print(document), variables }),
   });
   const body = (await res.json()) as Omit<GraphqlResponse<TData>, "status">;

@@ -22,7 +22,8 @@ async function seed(platform: Platform, functions: number, invocationsEach: numb
 async function countStatements(platform: Platform, first: number) {
   statements.length = 0;
   const data = await gqlData(platform, FunctionsWithInvocationsDocument, { first, invocations: 2 });
-  return { count: statements.length, data };
+  // Authentication reads api_keys (cached for a second): not part of what is counted here.
+  return { count: statements.filter((sql) => !sql.includes('"api_keys"')).length, data };
 }
 
 describe("Function.invocations without N+1 queries", () => {

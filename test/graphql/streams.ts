@@ -7,9 +7,11 @@ import WebSocket from "ws";
 
 export type Result<T> = ExecutionResult<T, { code?: string }>;
 
-export function wsClient(httpUrl: string): Client {
+/** `connectionParams`: what the client sends in connection_init (an API key: `{ authorization: "Bearer …" }`). */
+export function wsClient(httpUrl: string, connectionParams?: Record<string, unknown>): Client {
   return createClient({
     url: `${httpUrl.replace(/^http/, "ws")}/graphql`,
+    ...(connectionParams ? { connectionParams } : {}),
     webSocketImpl: WebSocket,
     retryAttempts: 0,
     lazy: true,
@@ -30,10 +32,11 @@ export async function* sseSubscribe<TData, TVariables>(
   document: TypedDocumentNode<TData, TVariables>,
   variables: TVariables,
   signal?: AbortSignal,
+  headers: Record<string, string> = {},
 ): AsyncGenerator<Result<TData>> {
   const res = await fetch(`${httpUrl}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "text/event-stream" },
+    headers: { "content-type": "application/json", accept: "text/event-stream", ...headers },
     body: JSON.stringify({ query: print(document), variables }),
     signal,
   });

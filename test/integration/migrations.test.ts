@@ -75,7 +75,7 @@ describe("migrations", () => {
         url,
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
       );
-      expect(tables.map((t) => t.table_name)).toEqual(["_prisma_migrations", "functions", "invocations"]);
+      expect(tables.map((t) => t.table_name)).toEqual(["_prisma_migrations", "api_keys", "functions", "invocations"]);
 
       const rows = await query<{ migration_name: string; ok: boolean }>(
         url,

@@ -109,7 +109,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   await migrateUp(config.db.url);
   const logger = createLogger(config.logLevel, { test: id });
   const app = new App(config, { logger, onQuery: options.onQuery });
-  let graphql: ((a: App) => import("../../src/api/server.js").GraphqlEndpoint) | undefined;
+  let graphql: import("../../src/api/server.js").ApiServerOptions["graphql"];
   if (options.graphql !== false) {
     graphql = await import("../../src/api/graphql/endpoint.js")
       .then((m) => m.createGraphqlEndpoint)
@@ -120,6 +120,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     port: config.server.port,
     bodyLimitBytes: config.server.bodyLimitBytes,
     graphql,
+    tls: config.tls,
   });
   const { url } = await server.start();
 

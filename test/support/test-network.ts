@@ -80,3 +80,40 @@ export async function createTestNetns(port = 7070, server: (port: number) => str
   }
   return { name, hostAddress, allowedAddress, deniedAddress, port, remove };
 }
+
+/** A namespace with no server of its own: a client elsewhere than loopback (print "ready", then idle). */
+export const IDLE = () => 'import time\nprint("ready", flush=True)\ntime.sleep(3600)\n';
+
+const HTTP_CLIENT = `import json, sys, urllib.request, urllib.error
+url, headers = sys.argv[1], json.loads(sys.argv[2])
+req = urllib.request.Request(url, headers=headers)
+try:
+    with urllib.request.urlopen(req, timeout=20) as r:
+        print(json.dumps({"status": r.status, "body": r.read().decode()}))
+except urllib.error.HTTPError as e:
+    print(json.dumps({"status": e.code, "body": e.read().decode()}))
+`;
+
+/** GET `url` from inside the namespace (a client with a non-loopback address). */
+export async function getFromNetns(
+  ns: Pick<TestNetns, "name">,
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
+  const { stdout } = await run("ip", [
+    "netns",
+    "exec",
+    ns.name,
+    "python3",
+    "-c",
+    HTTP_CLIENT,
+    url,
+    JSON.stringify(headers),
+  ]);
+  const { status, body } = JSON.parse(stdout) as { status: number; body: string };
+  try {
+    return { status, body: JSON.parse(body) };
+  } catch {
+    return { status, body };
+  }
+}

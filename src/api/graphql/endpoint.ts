@@ -4,8 +4,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createYoga, type YogaLogger } from "graphql-yoga";
 import type { App } from "../../app.js";
+import type { RequestAuthenticator } from "../../auth/authenticator.js";
+import type { Caller } from "../../auth/caller.js";
 import type { Logger } from "../../lib/logger.js";
 import type { GraphqlEndpoint } from "../server.js";
+import { httpCaller } from "./authentication.js";
 import { buildContext, type GraphqlContext } from "./context.js";
 import { createErrorMasker } from "./error-masking.js";
 import { renderOfflineGraphiQL } from "./graphiql.js";
@@ -18,6 +21,7 @@ export const GRAPHQL_PATH = "/graphql";
 
 const EXAMPLE_QUERY = `# Functions and their latest invocations. Follow one live with:
 #   subscription { invocationUpdated(id: "<invocation id>") { status result error } }
+# Once API keys exist, open "Headers" below and add {"Authorization": "Bearer faas_…"}.
 query Functions {
   functions(first: 10) {
     edges {
@@ -50,13 +54,20 @@ function yogaLogger(log: Logger): YogaLogger {
   };
 }
 
-export function createGraphqlEndpoint(app: App): GraphqlEndpoint {
+/** What the server hands Yoga: Node's request (HTTP, SSE), or the WebSocket connection's caller. */
+interface ServerContext {
+  req?: IncomingMessage;
+  caller?: Caller;
+}
+
+export function createGraphqlEndpoint(app: App, auth: RequestAuthenticator): GraphqlEndpoint {
   const settings = app.config.graphql;
   const log = app.logger.child({ component: "graphql" });
-  const yoga = createYoga<Record<string, unknown>, GraphqlContext>({
+  const yoga = createYoga<ServerContext, GraphqlContext>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
-    context: () => buildContext(app),
+    // WebSocket connections are authenticated once, at connection_init (websocket.ts).
+    context: async ({ req, caller }) => buildContext(app, caller ?? (await httpCaller(auth, req))),
     maskedErrors: { maskError: createErrorMasker(log) },
     // GraphiQL needs introspection; a deployment that hides the schema offers no IDE either.
     graphiql: settings.introspection ? { title: "FaaS platform", defaultQuery: EXAMPLE_QUERY } : false,
@@ -68,7 +79,9 @@ export function createGraphqlEndpoint(app: App): GraphqlEndpoint {
     plugins: [useLimits(settings)],
     logging: yogaLogger(log),
   });
-  const websocket = createWebSocketTransport(yoga, GRAPHQL_PATH);
+  const websocket = createWebSocketTransport(yoga, GRAPHQL_PATH, auth, {
+    maxPayload: app.config.server.bodyLimitBytes,
+  });
   return {
     handle: (req: IncomingMessage, res: ServerResponse) => yoga(req, res),
     attach: (server) => websocket.attach(server),

@@ -4,6 +4,7 @@
 import { ConflictError, NotFoundError, ValidationError } from "../../errors.js";
 import type { FaasFunction } from "../../functions/function-service.js";
 import { builder } from "./builder.js";
+import { allowed } from "./context.js";
 import { RuntimeEnum } from "./enums.js";
 import { located } from "./errors.js";
 import { FunctionRef } from "./function-types.js";
@@ -55,21 +56,28 @@ builder.mutationFields((t) => ({
     type: CreateFunctionSuccess,
     args: { input: t.arg({ type: CreateFunctionInput, required: true }) },
     errors: { types: [ValidationError, ConflictError], directResult: true, union: { name: "CreateFunctionResult" } },
-    resolve: (_root, { input }, { app }) =>
-      located("input", async () => ({ function: await app.functions.create(toServiceInput(input)) })),
+    resolve: (_root, { input }, ctx) => {
+      allowed(ctx, "functions:write");
+      return located("input", async () => ({ function: await ctx.app.functions.create(toServiceInput(input)) }));
+    },
   }),
   updateFunction: t.field({
     type: UpdateFunctionSuccess,
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateFunctionInput, required: true }) },
     errors: { types: [ValidationError, NotFoundError], directResult: true, union: { name: "UpdateFunctionResult" } },
-    resolve: (_root, { id, input }, { app }) =>
-      located("input", async () => ({ function: await app.functions.update(id, toServiceInput(input)) })),
+    resolve: (_root, { id, input }, ctx) => {
+      allowed(ctx, "functions:write");
+      return located("input", async () => ({ function: await ctx.app.functions.update(id, toServiceInput(input)) }));
+    },
   }),
   deleteFunction: t.field({
     type: DeleteFunctionSuccess,
     description: "Deletes a function and its invocations; returns the deleted function.",
     args: { id: t.arg.id({ required: true }) },
     errors: { types: [ValidationError, NotFoundError], directResult: true, union: { name: "DeleteFunctionResult" } },
-    resolve: (_root, { id }, { app }) => located(null, async () => ({ function: await app.functions.delete(id) })),
+    resolve: (_root, { id }, ctx) => {
+      allowed(ctx, "functions:write");
+      return located(null, async () => ({ function: await ctx.app.functions.delete(id) }));
+    },
   }),
 }));

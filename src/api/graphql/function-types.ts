@@ -5,6 +5,7 @@ import { formatDuration } from "../../lib/duration.js";
 import { newestFirst } from "../../lib/pagination.js";
 import { builder } from "./builder.js";
 import { connectionComplexity, PAGE_ARG_PATHS, pageArgs, pageRequest, toConnection } from "./connections.js";
+import { allowed } from "./context.js";
 import { InvocationStatusEnum, RuntimeEnum } from "./enums.js";
 import { located } from "./errors.js";
 import { InvocationConnection } from "./invocation-types.js";
@@ -30,9 +31,14 @@ export const FunctionRef = builder.prismaObject("FaasFunction", {
       description: "Most invocations running at once, across all workers.",
     }),
     network: t.exposeBoolean("networkEnabled", { description: "Whether the function may use the network." }),
-    environment: t.expose("environment", {
+    environment: t.field({
       type: "JSON",
-      description: "Environment variables (an object of strings).",
+      nullable: true,
+      description:
+        "Environment variables (an object of strings). Secrets: null unless the caller's role may edit functions (admin, developer).",
+      // Stored sealed; decrypted here, by FunctionService.environmentOf, the one place that reveals it.
+      resolve: (fn, _args, { app, caller }) =>
+        caller.may("functions:secrets") ? app.functions.environmentOf(fn) : null,
     }),
     metadata: t.expose("metadata", { type: "JSON" }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
@@ -71,19 +77,21 @@ builder.queryFields((t) => ({
     nullable: true,
     description: "One function by id (error NOT_FOUND when there is none).",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, { app }) => located(null, () => app.functions.get(id)),
+    resolve: (_root, { id }, ctx) =>
+      located(null, () => ctx.app.functions.get(id, allowed(ctx, "functions:read").functionScope)),
   }),
   functions: t.field({
     type: FunctionConnection,
     description: "Functions, newest first.",
     args: { ...pageArgs, filter: t.arg({ type: FunctionFilter }) },
     complexity: connectionComplexity,
-    resolve: (_root, args, { app }) =>
+    resolve: (_root, args, ctx) =>
       located(
         "filter",
         async () => {
+          const { functionScope } = allowed(ctx, "functions:read");
           const filter = { runtime: args.filter?.runtime ?? undefined, name: args.filter?.name ?? undefined };
-          return toConnection(await app.functions.list(filter, pageRequest(args)), args.after);
+          return toConnection(await ctx.app.functions.list(filter, pageRequest(args), functionScope), args.after);
         },
         PAGE_ARG_PATHS,
       ),

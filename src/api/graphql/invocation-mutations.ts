@@ -3,6 +3,7 @@
 import { ConflictError, NotFoundError, ValidationError } from "../../errors.js";
 import type { InvokeResult } from "../../invocations/invocation-service.js";
 import { builder } from "./builder.js";
+import { allowed } from "./context.js";
 import { located } from "./errors.js";
 import { toServiceInput } from "./inputs.js";
 import { InvocationRef } from "./invocation-types.js";
@@ -50,12 +51,13 @@ builder.mutationFields((t) => ({
       directResult: true,
       union: { name: "InvokeResult" },
     },
-    resolve: (_root, { input }, { app }) =>
+    resolve: (_root, { input }, ctx) =>
       located(
         "input",
         () => {
+          const caller = allowed(ctx, "invoke");
           const { wait, idempotencyKey, ...rest } = input;
-          return app.invocations.invoke(toServiceInput(rest), { wait: wait ?? undefined, idempotencyKey });
+          return ctx.app.invocations.invoke(toServiceInput(rest), { wait: wait ?? undefined, idempotencyKey, caller });
         },
         { "Idempotency-Key": ["input", "idempotencyKey"] },
       ),

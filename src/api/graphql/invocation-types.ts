@@ -2,6 +2,7 @@
 import { formatDuration } from "../../lib/duration.js";
 import { builder } from "./builder.js";
 import { connectionComplexity, PAGE_ARG_PATHS, pageArgs, pageRequest, toConnection } from "./connections.js";
+import { allowed } from "./context.js";
 import { InvocationStatusEnum } from "./enums.js";
 import { located } from "./errors.js";
 
@@ -60,19 +61,21 @@ builder.queryFields((t) => ({
     nullable: true,
     description: "One invocation by id (error NOT_FOUND when there is none).",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, { app }) => located(null, () => app.invocations.get(id)),
+    resolve: (_root, { id }, ctx) =>
+      located(null, () => ctx.app.invocations.get(id, allowed(ctx, "invocations:read").functionScope)),
   }),
   invocations: t.field({
     type: InvocationConnection,
     description: "Invocations, newest first.",
     args: { ...pageArgs, filter: t.arg({ type: InvocationFilter }) },
     complexity: connectionComplexity,
-    resolve: (_root, args, { app }) =>
+    resolve: (_root, args, ctx) =>
       located(
         "filter",
         async () => {
+          const { functionScope } = allowed(ctx, "invocations:read");
           const filter = { functionId: args.filter?.functionId ?? undefined, status: args.filter?.status ?? undefined };
-          return toConnection(await app.invocations.list(filter, pageRequest(args)), args.after);
+          return toConnection(await ctx.app.invocations.list(filter, pageRequest(args), functionScope), args.after);
         },
         PAGE_ARG_PATHS,
       ),

@@ -9,6 +9,7 @@ import "./function-types.js";
 import "./function-mutations.js";
 import "./invocation-mutations.js";
 import "./subscriptions.js";
+import "./api-key-types.js";
 
 // Sorted, so the printed SDL does not depend on the order the files register types in.
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,8 +1,10 @@
 // Subscription.invocationUpdated: the invocation service's watch() (current state, then every
 // change published on Redis by any worker, ending after a final status) as a GraphQL stream.
 import type { App } from "../../app.js";
+import type { FunctionScope } from "../../functions/function-service.js";
 import type { Invocation } from "../../invocations/invocation-service.js";
 import { builder } from "./builder.js";
+import { allowed } from "./context.js";
 import { located } from "./errors.js";
 import { InvocationRef } from "./invocation-types.js";
 
@@ -13,9 +15,13 @@ import { InvocationRef } from "./invocation-types.js";
  * Not an async generator on purpose: a generator's return() waits for the pending next(),
  * which may wait for a Redis event that never comes; here return() aborts the watch at once.
  */
-export async function followInvocation(app: App, id: string): Promise<AsyncIterableIterator<Invocation>> {
+export async function followInvocation(
+  app: App,
+  id: string,
+  scope: FunctionScope = null,
+): Promise<AsyncIterableIterator<Invocation>> {
   const abort = new AbortController();
-  const watch = app.invocations.watch(id, abort.signal);
+  const watch = app.invocations.watch(id, abort.signal, scope);
   let first: IteratorResult<Invocation> | undefined;
   try {
     first = await located(null, () => watch.next());
@@ -51,7 +57,7 @@ builder.subscriptionFields((t) => ({
     description:
       "The invocation's current state, then every change until it reaches a final status (then the stream completes). Works across processes: whichever worker runs it, this server delivers it.",
     args: { id: t.arg.id({ required: true }) },
-    subscribe: (_root, { id }, { app }) => followInvocation(app, id),
+    subscribe: (_root, { id }, ctx) => followInvocation(ctx.app, id, allowed(ctx, "invocations:read").functionScope),
     resolve: (invocation) => invocation,
   }),
 }));

@@ -54,6 +54,7 @@ export function sendError(res: ServerResponse, err: unknown, logger: Logger): vo
     err = dependency;
   }
   if (err instanceof AppError) {
+    for (const [name, value] of Object.entries(err.responseHeaders())) res.setHeader(name, value);
     sendJson(res, err.status, { error: { code: err.code, message: err.message, details: err.details ?? null } });
     return;
   }

@@ -1,11 +1,16 @@
 // The REST shim of the quick reference: a thin mapping of HTTP to the services.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { App } from "../../app.js";
+import type { RequestAuthenticator } from "../../auth/authenticator.js";
+import { Caller } from "../../auth/caller.js";
+import type { Permission } from "../../auth/roles.js";
 import { AppError, ValidationError } from "../../errors.js";
-import type { Page } from "../../lib/pagination.js";
+import type { FaasFunction } from "../../functions/function-service.js";
+import { decodeUrlText, parseQuery } from "../../lib/json-input.js";
+import { type Page, parsePageRequest } from "../../lib/pagination.js";
 import { checkHealth } from "../health.js";
 import { readJsonBody, sendData, sendError, sendJson } from "./http-io.js";
-import { functionView, invocationView } from "./views.js";
+import { apiKeyView, functionView, invocationView } from "./views.js";
 
 interface RouteContext {
   req: IncomingMessage;
@@ -13,6 +18,8 @@ interface RouteContext {
   params: string[];
   query: Record<string, string | undefined>;
   body: () => Promise<unknown>;
+  /** Who is calling (on a public route: nobody, allowed nothing). */
+  caller: Caller;
 }
 
 type Handler = (ctx: RouteContext) => Promise<void>;
@@ -20,6 +27,8 @@ type Handler = (ctx: RouteContext) => Promise<void>;
 export interface Route {
   method: string;
   pattern: RegExp;
+  /** What the caller's role must allow; "public": anyone, with no rights (only /health). */
+  permission: Permission | "public";
   handler: Handler;
 }
 
@@ -39,11 +48,15 @@ function pageExtra<T>(page: Page<T>) {
 
 /** The route table; exported so the matching can be tested without a server. */
 export function restRoutes(app: App): Route[] {
-  const { functions, invocations } = app;
+  const { functions, invocations, apiKeys } = app;
+  // Environment values are secrets: decrypted only for roles that may edit functions.
+  const fnView = (caller: Caller) => (fn: FaasFunction) =>
+    functionView(fn, caller.may("functions:secrets") ? functions.environmentOf(fn) : null);
   return [
     {
       method: "GET",
       pattern: /^\/health$/,
+      permission: "public",
       handler: async ({ res }) => {
         const health = await checkHealth(app);
         sendJson(res, health.status === "ok" ? 200 : 503, { data: health });
@@ -52,39 +65,49 @@ export function restRoutes(app: App): Route[] {
     {
       method: "POST",
       pattern: /^\/functions$/,
-      handler: async ({ res, body }) => sendData(res, 201, functionView(await functions.create(await body()))),
+      permission: "functions:write",
+      handler: async ({ res, body, caller }) =>
+        sendData(res, 201, fnView(caller)(await functions.create(await body()))),
     },
     {
       method: "GET",
       pattern: /^\/functions$/,
-      handler: async ({ res, query }) => {
-        const page = await functions.listFromQuery(query);
-        sendData(res, 200, page.items.map(functionView), pageExtra(page));
+      permission: "functions:read",
+      handler: async ({ res, query, caller }) => {
+        const page = await functions.listFromQuery(query, caller.functionScope);
+        sendData(res, 200, page.items.map(fnView(caller)), pageExtra(page));
       },
     },
     {
       method: "GET",
       pattern: /^\/functions\/([^/]+)$/,
-      handler: async ({ res, params }) => sendData(res, 200, functionView(await functions.get(params[0] as string))),
+      permission: "functions:read",
+      handler: async ({ res, params, caller }) =>
+        sendData(res, 200, fnView(caller)(await functions.get(params[0] as string, caller.functionScope))),
     },
     {
       method: "PUT",
       pattern: /^\/functions\/([^/]+)$/,
-      handler: async ({ res, params, body }) =>
-        sendData(res, 200, functionView(await functions.update(params[0] as string, await body()))),
+      permission: "functions:write",
+      handler: async ({ res, params, body, caller }) =>
+        sendData(res, 200, fnView(caller)(await functions.update(params[0] as string, await body()))),
     },
     {
       method: "DELETE",
       pattern: /^\/functions\/([^/]+)$/,
-      handler: async ({ res, params }) => sendData(res, 200, functionView(await functions.delete(params[0] as string))),
+      permission: "functions:write",
+      handler: async ({ res, params, caller }) =>
+        sendData(res, 200, fnView(caller)(await functions.delete(params[0] as string))),
     },
     {
       method: "POST",
       pattern: /^\/invoke$/,
-      handler: async ({ req, res, query, body }) => {
+      permission: "invoke",
+      handler: async ({ req, res, query, body, caller }) => {
         const { invocation, finished, replayed } = await invocations.invoke(await body(), {
           wait: query.wait,
           idempotencyKey: singleHeader(req, "Idempotency-Key"),
+          caller,
         });
         if (replayed) res.setHeader("idempotent-replayed", "true");
         sendData(res, finished ? 200 : 202, invocationView(invocation));
@@ -93,16 +116,42 @@ export function restRoutes(app: App): Route[] {
     {
       method: "GET",
       pattern: /^\/invocations$/,
-      handler: async ({ res, query }) => {
-        const page = await invocations.listFromQuery(query);
+      permission: "invocations:read",
+      handler: async ({ res, query, caller }) => {
+        const page = await invocations.listFromQuery(query, caller.functionScope);
         sendData(res, 200, page.items.map(invocationView), pageExtra(page));
       },
     },
     {
       method: "GET",
       pattern: /^\/invocations\/([^/]+)$/,
-      handler: async ({ res, params }) =>
-        sendData(res, 200, invocationView(await invocations.get(params[0] as string))),
+      permission: "invocations:read",
+      handler: async ({ res, params, caller }) =>
+        sendData(res, 200, invocationView(await invocations.get(params[0] as string, caller.functionScope))),
+    },
+    {
+      method: "POST",
+      pattern: /^\/api-keys$/,
+      permission: "keys:manage",
+      handler: async ({ res, body }) => {
+        const { key, token } = await apiKeys.create(await body());
+        sendData(res, 201, { ...apiKeyView(key), token });
+      },
+    },
+    {
+      method: "GET",
+      pattern: /^\/api-keys$/,
+      permission: "keys:manage",
+      handler: async ({ res, query }) => {
+        const page = await apiKeys.list(parsePageRequest(query));
+        sendData(res, 200, page.items.map(apiKeyView), pageExtra(page));
+      },
+    },
+    {
+      method: "DELETE",
+      pattern: /^\/api-keys\/([^/]+)$/,
+      permission: "keys:manage",
+      handler: async ({ res, params }) => sendData(res, 200, apiKeyView(await apiKeys.revoke(params[0] as string))),
     },
   ];
 }
@@ -119,10 +168,12 @@ export function matchRoute(table: readonly Route[], method: string | undefined, 
   if (matching.length === 0) return { path };
   const route = matching.find((r) => r.method === method);
   if (!route) return { path, allowed: matching.map((r) => r.method) };
-  return { path, route, params: (route.pattern.exec(path) ?? []).slice(1).map(decodeURIComponent) };
+  // Every parameter is an id; one that is not valid percent-encoded UTF-8, or holds a NUL, is a 400 naming it.
+  const params = (route.pattern.exec(path) ?? []).slice(1).map((raw) => decodeUrlText(raw, "id"));
+  return { path, route, params };
 }
 
-export function createRestHandler(app: App, bodyLimitBytes: number) {
+export function createRestHandler(app: App, bodyLimitBytes: number, auth: RequestAuthenticator) {
   const table = restRoutes(app);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
@@ -135,13 +186,24 @@ export function createRestHandler(app: App, bodyLimitBytes: number) {
       }
       if (!match.route) throw new RouteNotFoundError(`no route for ${req.method} ${path}`);
       const { route, params } = match;
-      const query = Object.fromEntries(url.searchParams.entries());
-      await route.handler({ req, res, params, query, body: () => readJsonBody(req, bodyLimitBytes) });
+      let caller = PUBLIC_CALLER;
+      if (route.permission !== "public") {
+        caller = await auth.authenticate({
+          authorization: req.headersDistinct.authorization,
+          remoteAddress: req.socket.remoteAddress,
+        });
+        caller.require(route.permission);
+      }
+      const query = parseQuery(url.search); // strict: a value with a NUL or bad UTF-8 is a 400 naming it
+      await route.handler({ req, res, params, query, caller, body: () => readJsonBody(req, bodyLimitBytes) });
     } catch (err) {
       sendError(res, err, app.logger);
     }
   };
 }
+
+/** Public routes (/health) run with no rights at all. */
+const PUBLIC_CALLER = new Caller({ kind: "public" }, null);
 
 /** A request header that may be given once; sent twice it is ambiguous, so it is refused. */
 function singleHeader(req: IncomingMessage, name: string): string | undefined {

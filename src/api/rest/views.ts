@@ -1,9 +1,15 @@
 // The REST representation: snake_case, as in the quick reference.
+
+import type { ApiKey } from "../../auth/api-key-service.js";
 import type { FaasFunction } from "../../functions/function-service.js";
 import type { Invocation } from "../../invocations/invocation-service.js";
 import { formatDuration } from "../../lib/duration.js";
 
-export function functionView(fn: FaasFunction) {
+/**
+ * `environment`: the decrypted values for a caller whose role may see them (admin,
+ * developer), else null: for other roles they are not even decrypted.
+ */
+export function functionView(fn: FaasFunction, environment: Record<string, string> | null) {
   return {
     id: fn.id,
     name: fn.name,
@@ -17,7 +23,7 @@ export function functionView(fn: FaasFunction) {
     memory_mb: fn.memoryMb,
     max_concurrency: fn.maxConcurrency,
     network: fn.networkEnabled,
-    environment: fn.environment,
+    environment,
     metadata: fn.metadata,
     created_at: fn.createdAt.toISOString(),
     updated_at: fn.updatedAt.toISOString(),
@@ -44,5 +50,20 @@ export function invocationView(inv: Invocation) {
     created_at: inv.createdAt.toISOString(),
     started_at: inv.startedAt?.toISOString() ?? null,
     completed_at: inv.completedAt?.toISOString() ?? null,
+  };
+}
+
+/** An API key as listed: never its token or hash, only the token's first characters. */
+export function apiKeyView(key: ApiKey) {
+  return {
+    id: key.id,
+    name: key.name,
+    role: key.role,
+    functions: key.functions,
+    token_prefix: key.tokenPrefix,
+    expires_at: key.expiresAt?.toISOString() ?? null,
+    last_used_at: key.lastUsedAt?.toISOString() ?? null,
+    revoked_at: key.revokedAt?.toISOString() ?? null,
+    created_at: key.createdAt.toISOString(),
   };
 }
