@@ -9,6 +9,7 @@ import { type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { platformTest } from "../support/fixtures.js";
 import { b64, functionBody, HELLO } from "../support/functions.js";
+import { startPlatform } from "../support/platform.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOT = process.env.GRAPHIQL_SCREENSHOT ?? "/tmp/graphiql.png";
@@ -80,5 +81,39 @@ describe("GraphiQL", () => {
     expect(offHost, "GraphiQL must not load anything from other hosts").toEqual([]);
     expect(pageErrors).toEqual([]);
     await page.close();
+  });
+
+  test("sends the API key from its header editor (required once keys exist)", async () => {
+    // A platform of its own: once a key exists, every client needs one.
+    const platform = await startPlatform();
+    try {
+      const fn = await platform.app.functions.create(functionBody({ name: "graphiql-keyed" }));
+      const { token } = await platform.app.apiKeys.create({ name: "browser", role: "viewer" });
+      const page = await browser.newPage();
+      const query = "{ functions { edges { node { name } } } }";
+      const url = `${platform.url}/graphql?query=${encodeURIComponent(query)}`;
+      // biome-ignore lint/performance/useDomNodeTextContent: what the user sees (Monaco renders lazily)
+      const response = async () => (await page.locator(".graphiql-response").innerText()).replace(/\s+/g, " ");
+
+      await page.goto(url, { waitUntil: "load" });
+      await page.locator(".graphiql-container").first().waitFor({ timeout: 60_000 });
+      await page.locator(".graphiql-execute-button").click();
+      await expect.poll(response, { timeout: 30_000 }).toContain("UNAUTHENTICATED");
+
+      // What the user types in the Headers tab is kept by GraphiQL in localStorage and sent
+      // with every request (introspection and operations): put it there and reload.
+      await page.evaluate(
+        (headers) => localStorage.setItem("graphiql:headers", headers),
+        JSON.stringify({ Authorization: `Bearer ${token}` }),
+      );
+      await page.goto(url, { waitUntil: "load" });
+      await page.locator(".graphiql-container").first().waitFor({ timeout: 60_000 });
+      await page.locator(".graphiql-execute-button").click();
+      await expect.poll(response, { timeout: 30_000 }).toContain(fn.name);
+      expect(await response()).not.toContain("UNAUTHENTICATED");
+      await page.close();
+    } finally {
+      await platform.stop();
+    }
   });
 });
