@@ -120,6 +120,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     RATE_LIMIT_INVOCATIONS_PER_SECOND: "0",
     RATE_LIMIT_MAX_WAITING: "0",
     SECRETS_KEY: randomBytes(32).toString("base64"),
+    WORKER_METRICS_ADDR: "off",
   };
   const parts: Part[] = [];
   const db = new pg.Client({ connectionString: postgres.url });

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
-import { parseDuration } from "./lib/duration.js";
+import { parseDuration, parseLongDuration } from "./lib/duration.js";
 
 const bool = (def: boolean) =>
   z
@@ -171,6 +171,41 @@ const envSchema = z.object({
   SECRETS_KEY_PREVIOUS: z.string().default(""),
   SECRETS_KEY_FILE: z.string().min(1).default("./storage/secrets.key"),
 
+  // Operating it: metrics, retention.
+  WORKER_METRICS_ADDR: z
+    .string()
+    .default(":9091")
+    .transform((v, ctx) => {
+      if (v === "off") return null;
+      const idx = v.lastIndexOf(":");
+      const host = idx <= 0 ? "0.0.0.0" : v.slice(0, idx).replace(/^\[|\]$/g, "");
+      const port = Number(idx < 0 ? v : v.slice(idx + 1));
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        ctx.addIssue({ code: "custom", message: `must be host:port (port 0-65535) or "off", got "${v}"` });
+        return z.NEVER;
+      }
+      return { host, port };
+    }),
+  METRICS_PER_FUNCTION: bool(true),
+  METRICS_MAX_FUNCTIONS: int(100, 1, 100000),
+  INVOCATION_RETENTION: z
+    .string()
+    .default("30d")
+    .transform((v, ctx) => {
+      if (v === "0") return 0;
+      const ms = parseLongDuration(v);
+      if (ms === null || ms <= 0) {
+        ctx.addIssue({
+          code: "custom",
+          message: `must be a duration such as "30d" or "12h", or 0 to keep forever, got "${v}"`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+  CODE_GC_GRACE: duration("24h"),
+  GC_INTERVAL: duration("1h"),
+
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
@@ -254,6 +289,19 @@ function buildConfig(e: z.infer<typeof envSchema>) {
         .map((k) => k.trim())
         .filter((k) => k !== ""),
       keyFile: e.SECRETS_KEY_FILE,
+    },
+    metrics: {
+      /** The worker's metrics endpoint; null: none (WORKER_METRICS_ADDR=off). */
+      workerAddr: e.WORKER_METRICS_ADDR,
+      perFunction: e.METRICS_PER_FUNCTION,
+      maxFunctions: e.METRICS_MAX_FUNCTIONS,
+    },
+    gc: {
+      /** Terminal invocations older than this are deleted; 0 keeps them forever. */
+      invocationRetentionMs: e.INVOCATION_RETENTION,
+      /** Stored code no function or active invocation uses is deleted after this. */
+      codeGraceMs: e.CODE_GC_GRACE,
+      intervalMs: e.GC_INTERVAL,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -1,17 +1,10 @@
 // What a new API key may be given: validated once, for REST, GraphQL and `make api-key`.
 import { z } from "zod";
-import { parseDuration } from "../lib/duration.js";
+import { parseLongDuration } from "../lib/duration.js";
 import { ROLES } from "./roles.js";
 
-const DAY_MS = 24 * 3_600_000;
 /** Longest expiry: ten years; "never" is no expiry at all. */
-const MAX_EXPIRY_MS = 3650 * DAY_MS;
-
-/** "30d", "12h", "90m": durations as the API writes them, plus whole days. */
-export function parseExpiry(text: string): number | null {
-  const days = /^(\d{1,4})d$/.exec(text);
-  return days ? Number(days[1]) * DAY_MS : parseDuration(text);
-}
+const MAX_EXPIRY_MS = 3650 * 24 * 3_600_000;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9 _.:@-]{0,99}$/;
 const FUNCTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
@@ -31,7 +24,7 @@ export const createApiKeySchema = z
     expires_in: z
       .string({ message: 'must be a duration such as "30d" or "12h"' })
       .transform((text, ctx) => {
-        const ms = parseExpiry(text);
+        const ms = parseLongDuration(text);
         if (ms === null || ms <= 0 || ms > MAX_EXPIRY_MS) {
           ctx.addIssue({ code: "custom", message: `"${text.slice(0, 20)}" is not a duration from 1s to 3650d` });
           return z.NEVER;

@@ -31,3 +31,11 @@ export function formatDuration(ms: number): string {
   if (rest > 0) out += `${rest / 1000}s`;
   return out;
 }
+
+const DAY_MS = 24 * 3_600_000;
+
+/** Like parseDuration, plus whole days ("30d"): for lifetimes such as retention and key expiry. */
+export function parseLongDuration(text: string): number | null {
+  const days = typeof text === "string" ? /^(\d{1,4})d$/.exec(text) : null;
+  return days ? Number(days[1]) * DAY_MS : parseDuration(text);
+}

@@ -103,6 +103,8 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     RATE_LIMIT_MAX_WAITING: "0",
     // The documented defaults keep their data between runs, so they keep the key file too.
     ...(shared ? {} : { SECRETS_KEY: randomBytes(32).toString("base64") }),
+    // Workers of one test share a host: a fixed metrics port would clash (metrics tests set one).
+    WORKER_METRICS_ADDR: "off",
     ...options.env,
   };
   const config = loadConfig(env);
