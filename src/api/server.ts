@@ -9,6 +9,7 @@ import type { App } from "../app.js";
 import { RequestAuthenticator } from "../auth/authenticator.js";
 import { RateLimits } from "../auth/rate-limits.js";
 import { ConfigError } from "../config.js";
+import { requestIdFrom, withRequestId } from "../lib/request-context.js";
 import { createRestHandler } from "./rest/rest-router.js";
 
 /** What the GraphQL layer plugs into the server. */
@@ -79,13 +80,32 @@ export class ApiServer {
     const rest = createRestHandler(this.app, this.options.bodyLimitBytes, auth);
     this.graphql = this.options.graphql?.(this.app, auth);
     const graphql = this.graphql;
-    const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const log = this.app.logger.child({ component: "http" });
+    const route = (req: IncomingMessage, res: ServerResponse) => {
       const path = (req.url ?? "/").split("?")[0];
       if (graphql && (path === "/graphql" || path?.startsWith("/graphql/"))) {
         void graphql.handle(req, res);
         return;
       }
       void rest(req, res);
+    };
+    // Every request runs as its own request id: on each log line, in the answer's header and
+    // in the queue message of any invocation it makes (the worker logs it too).
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      const requestId = requestIdFrom(req.headers["x-request-id"]);
+      const started = performance.now();
+      res.setHeader("x-request-id", requestId);
+      res.once("finish", () =>
+        withRequestId(requestId, () =>
+          log.debug("request", {
+            method: req.method,
+            path: (req.url ?? "/").split("?")[0]?.slice(0, 200),
+            status: res.statusCode,
+            durationMs: Math.round(performance.now() - started),
+          }),
+        ),
+      );
+      withRequestId(requestId, () => route(req, res));
     };
     // An https.Server is an http.Server on TLS sockets: same requests, upgrades and timeouts.
     const server: Server = tls ? createHttpsServer(tls, handler) : createServer(handler);

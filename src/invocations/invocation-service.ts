@@ -7,6 +7,7 @@ import type { Invocation, InvocationStatus, Prisma } from "../generated/prisma/c
 import { isDependencyFailure } from "../lib/dependency-failure.js";
 import type { Logger } from "../lib/logger.js";
 import { assertUuid, fetchPage, type Page, type PageRequest, parsePageRequest } from "../lib/pagination.js";
+import { currentRequestId } from "../lib/request-context.js";
 import { parseOrThrow } from "../lib/zod-errors.js";
 import { newMessage } from "../queue/queue-message.js";
 import type { ReliableQueue } from "../queue/reliable-queue.js";
@@ -132,7 +133,7 @@ export class InvocationService {
             requestSha256: sha256 ?? null,
           },
         });
-        await this.queue.enqueue(newMessage(row.id, fn.id, fn.maxConcurrency));
+        await this.queue.enqueue(newMessage(row.id, fn.id, fn.maxConcurrency, currentRequestId()));
         return row;
       });
     } catch (err) {

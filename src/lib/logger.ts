@@ -1,7 +1,10 @@
-// Minimal structured logger: one JSON object a line on stderr. Callers pass context
-// objects; never put secrets or function environment values in them.
+// Structured logs: pino, one JSON object a line on stderr, with the request id of the request
+// (or invocation) a line belongs to. Callers pass context objects; never put secrets or
+// function environment values in them.
+import pino from "pino";
+import { currentRequestId } from "./request-context.js";
+
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 export interface Logger {
   debug(msg: string, ctx?: Record<string, unknown>): void;
@@ -11,24 +14,39 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
-function serializeError(err: unknown): unknown {
-  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
-  return err;
+/** One stderr stream for every logger of the process; synchronous, so no line is lost on exit. */
+let stderr: pino.DestinationStream | undefined;
+
+function wrap(log: pino.Logger): Logger {
+  return {
+    debug: (msg, ctx) => (ctx ? log.debug(ctx, msg) : log.debug(msg)),
+    info: (msg, ctx) => (ctx ? log.info(ctx, msg) : log.info(msg)),
+    warn: (msg, ctx) => (ctx ? log.warn(ctx, msg) : log.warn(msg)),
+    error: (msg, ctx) => (ctx ? log.error(ctx, msg) : log.error(msg)),
+    child: (bindings) => wrap(log.child(bindings)),
+  };
 }
 
-export function createLogger(level: LogLevel = "info", bindings: Record<string, unknown> = {}): Logger {
-  const min = ORDER[level];
-  const write = (lvl: Exclude<LogLevel, "silent">, msg: string, ctx?: Record<string, unknown>) => {
-    if (ORDER[lvl] < min) return;
-    const entry: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg, ...bindings };
-    if (ctx) for (const [k, v] of Object.entries(ctx)) entry[k] = k === "err" ? serializeError(v) : v;
-    process.stderr.write(`${JSON.stringify(entry)}\n`);
-  };
-  return {
-    debug: (m, c) => write("debug", m, c),
-    info: (m, c) => write("info", m, c),
-    warn: (m, c) => write("warn", m, c),
-    error: (m, c) => write("error", m, c),
-    child: (b) => createLogger(level, { ...bindings, ...b }),
-  };
+/** `destination`: where lines go instead of stderr (tests read them). */
+export function createLogger(
+  level: LogLevel = "info",
+  bindings: Record<string, unknown> = {},
+  destination?: pino.DestinationStream,
+): Logger {
+  stderr ??= pino.destination({ dest: 2, sync: true });
+  const root = pino(
+    {
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: pino.stdSerializers.err },
+      mixin: () => {
+        const requestId = currentRequestId();
+        return requestId === undefined ? {} : { requestId };
+      },
+    },
+    destination ?? stderr,
+  );
+  return wrap(Object.keys(bindings).length > 0 ? root.child(bindings) : root);
 }

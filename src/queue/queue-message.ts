@@ -15,6 +15,8 @@ const messageSchema = z.object({
    * waits at no database cost. Absent in messages rebuilt from a row (recovery, redrive).
    */
   max_concurrency: z.number().int().min(1).optional(),
+  /** The API request that made the invocation: the worker logs its run under the same id. */
+  request_id: z.string().max(128).optional(),
 });
 
 export type QueueMessage = z.infer<typeof messageSchema>;
@@ -26,7 +28,12 @@ export interface DeadLetter extends Partial<QueueMessage> {
   raw?: string;
 }
 
-export function newMessage(invocationId: string, functionId: string, maxConcurrency?: number): QueueMessage {
+export function newMessage(
+  invocationId: string,
+  functionId: string,
+  maxConcurrency?: number,
+  requestId?: string,
+): QueueMessage {
   return {
     id: randomUUID(),
     invocation_id: invocationId,
@@ -34,6 +41,7 @@ export function newMessage(invocationId: string, functionId: string, maxConcurre
     attempt: 1,
     enqueued_at: Date.now(),
     ...(maxConcurrency === undefined ? {} : { max_concurrency: maxConcurrency }),
+    ...(requestId === undefined ? {} : { request_id: requestId }),
   };
 }
 

@@ -13,6 +13,7 @@ import { isDependencyFailure } from "../lib/dependency-failure.js";
 import { waitForDependencies } from "../lib/dependency-wait.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicTask } from "../lib/periodic-task.js";
+import { withRequestId } from "../lib/request-context.js";
 import type { QueueMessage } from "../queue/queue-message.js";
 import { requeueLostInvocations } from "../queue/recovery.js";
 import type { ClaimedMessage } from "../queue/reliable-queue.js";
@@ -169,7 +170,8 @@ export class Worker {
 
   private dispatch(claimed: ClaimedMessage): void {
     const abort = new AbortController();
-    const done = this.handle(claimed, abort.signal)
+    // Logged as part of the API request that made the invocation (its X-Request-Id).
+    const done = withRequestId(claimed.message?.request_id, () => this.handle(claimed, abort.signal))
       .catch((err) => this.logger.error("unexpected failure handling a message", { err }))
       .finally(() => {
         this.inFlight.delete(claimed.raw);

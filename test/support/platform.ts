@@ -30,6 +30,8 @@ export interface PlatformOptions {
   /** Build the GraphQL endpoint too (default true once it exists). */
   graphql?: boolean;
   onQuery?: (sql: string) => void;
+  /** Where the platform's log lines go (default stderr): a test that reads them passes a stream. */
+  logDestination?: import("pino").DestinationStream;
   /**
    * Run against the documented defaults (database "faas", key prefix "faas", port 8080)
    * and leave their data in place: only the quick-reference acceptance test does this.
@@ -109,7 +111,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   };
   const config = loadConfig(env);
   await migrateUp(config.db.url);
-  const logger = createLogger(config.logLevel, { test: id });
+  const logger = createLogger(config.logLevel, { test: id }, options.logDestination);
   const app = new App(config, { logger, onQuery: options.onQuery });
   let graphql: import("../../src/api/server.js").ApiServerOptions["graphql"];
   if (options.graphql !== false) {
