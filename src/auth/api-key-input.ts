@@ -23,6 +23,7 @@ export const createApiKeySchema = z
       .default([]),
     expires_in: z
       .string({ message: 'must be a duration such as "30d" or "12h"' })
+      .meta({ description: 'a duration from 1s to 3650d, such as "30d" or "12h"', examples: ["30d"] })
       .transform((text, ctx) => {
         const ms = parseLongDuration(text);
         if (ms === null || ms <= 0 || ms > MAX_EXPIRY_MS) {

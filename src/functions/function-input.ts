@@ -29,7 +29,7 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 function codeSchema(limits: Limits) {
-  return z.string({ message: "must be a base64-encoded string" }).transform((text, ctx) => {
+  const schema = z.string({ message: "must be a base64-encoded string" }).transform((text, ctx) => {
     const compact = text.replace(/\s+/g, "");
     // Checked before decoding so an oversized upload costs no memory twice.
     if (Math.floor((compact.length * 3) / 4) > limits.maxCodeBytes + 2) {
@@ -52,10 +52,14 @@ function codeSchema(limits: Limits) {
     }
     return code;
   });
+  return schema.meta({
+    contentEncoding: "base64",
+    description: `base64; at most ${limits.maxCodeBytes} bytes decoded`,
+  });
 }
 
 export function timeoutSchema(maxMs: number) {
-  return z.string({ message: 'must be a duration string such as "30s" or "1m30s"' }).transform((text, ctx) => {
+  const schema = z.string({ message: 'must be a duration string such as "30s" or "1m30s"' }).transform((text, ctx) => {
     const ms = parseDuration(text);
     if (ms === null) {
       ctx.addIssue({
@@ -74,6 +78,7 @@ export function timeoutSchema(maxMs: number) {
     }
     return ms;
   });
+  return schema.meta({ description: `a duration such as "30s", "500ms" or "1m30s"; at most ${maxMs / 1000}s` });
 }
 
 /** Bytes one variable takes in execve's copy of the environment: "NAME=value" in UTF-8 and a NUL. */
@@ -93,6 +98,12 @@ const count = (n: number) => n.toLocaleString("en-US");
 function environmentSchema(limits: Limits) {
   return z
     .custom<Record<string, unknown>>(isPlainObject, { message: "must be an object of string values" })
+    .meta({
+      type: "object",
+      propertyNames: { pattern: ENV_KEY.source },
+      additionalProperties: { type: "string" },
+      description: `at most ${count(MAX_ENVIRONMENT_VARIABLES)} variables, ${count(limits.maxEnvironmentBytes)} bytes of NAME=value pairs`,
+    })
     .superRefine((env, ctx) => {
       const entries = Object.entries(env);
       if (entries.length > MAX_ENVIRONMENT_VARIABLES) {
@@ -140,7 +151,10 @@ function environmentSchema(limits: Limits) {
     .transform((env) => env as Record<string, string>);
 }
 
-const metadataSchema = z.custom<Record<string, unknown>>(isPlainObject, { message: "must be a JSON object" });
+// (z.custom has no JSON Schema of its own: .meta() says what the OpenAPI document shows.)
+const metadataSchema = z
+  .custom<Record<string, unknown>>(isPlainObject, { message: "must be a JSON object" })
+  .meta({ type: "object" });
 
 function commonFields(limits: Limits) {
   return {

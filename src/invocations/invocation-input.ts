@@ -8,8 +8,8 @@ import { INVOCATION_STATUSES } from "./invocation-status.js";
 export const MAX_PAYLOAD_BYTES = 120 * 1024;
 export const MAX_HEADERS_BYTES = 16 * 1024;
 
-const duration = (what: string) =>
-  z.string({ message: `must be a duration string such as "30s"` }).transform((text, ctx) => {
+const duration = (what: string) => {
+  const schema = z.string({ message: `must be a duration string such as "30s"` }).transform((text, ctx) => {
     const ms = parseDuration(text);
     if (ms === null || ms <= 0) {
       ctx.addIssue({
@@ -20,6 +20,8 @@ const duration = (what: string) =>
     }
     return ms;
   });
+  return schema.meta({ description: `a ${what} such as "30s" or "500ms"` });
+};
 
 /**
  * The invoke body. Every field is first checked for depth (at most MAX_JSON_DEPTH levels),
