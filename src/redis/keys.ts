@@ -19,6 +19,8 @@ export interface RedisKeys {
   inflight: string;
   /** Lock so that one worker at a time looks for lost invocations. */
   recoveryLock: string;
+  /** Lock so that one process at a time collects garbage (invocation retention, unused code). */
+  gcLock: string;
   /** ZSET per function: invocation id → slot lease deadline (ms); max_concurrency across workers. */
   concurrency(functionId: string): string;
   /** Hash of workers: worker id → last heartbeat (ms); /health counts the live ones. */
@@ -40,6 +42,7 @@ export function redisKeys(prefix: string, queueName = QUEUE_NAME): RedisKeys {
     delayed: `${prefix}:delayed:${queueName}`,
     inflight: `${prefix}:inflight:${queueName}`,
     recoveryLock: `${prefix}:recovery_lock:${queueName}`,
+    gcLock: `${prefix}:gc_lock`,
     concurrency: (functionId) => `${prefix}:concurrency:${functionId}`,
     workers: `${prefix}:workers`,
     rateLimitRequests: `${prefix}:ratelimit:requests`,
