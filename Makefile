@@ -6,8 +6,8 @@ NPM_STAMP := node_modules/.package-lock.json
 PRISMA_CLIENT := src/generated/prisma/client.ts
 
 .PHONY: help install generate services docker-up docker-down migrate-up build-runtime-images \
-        run-controller run-worker dev test test-unit bench fmt lint typecheck build clean \
-        redrive-dead-letters queue-stats codegen mutation chaos runsc rotate-secrets
+        run-controller run-worker dev test test-unit bench fmt lint typecheck build platform-image clean \
+        redrive-dead-letters queue-stats codegen mutation chaos runsc rotate-secrets gc backup restore
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -41,17 +41,18 @@ migrate-up: generate ## create the database if needed and apply migrations
 build-runtime-images: ## build the function runtime images (base image from Debian packages when no registry)
 	bash scripts/build-runtime-images.sh
 
-run-controller: generate ## HTTP server: REST, GraphQL (/graphql), /health
-	$(TSX) src/main.ts controller
+run-controller: build ## HTTP server: REST, GraphQL (/graphql), /health (the built JavaScript)
+	node dist/main.js controller
 
-run-worker: generate ## worker: runs queued invocations
-	$(TSX) src/main.ts worker
+run-worker: build ## worker: runs queued invocations (the built JavaScript)
+	node dist/main.js worker
 
 dev: install ## everything on one machine: services, migrations, images, controller + worker
 	bash scripts/services.sh up
 	$(MAKE) --no-print-directory generate
 	-bash scripts/build-runtime-images.sh || echo "runtime images not built: the worker will fall back to processes"
-	$(TSX) src/main.ts dev
+	$(MAKE) --no-print-directory build
+	node dist/main.js dev
 
 test: install ## type-check, lint, then the whole suite against real PostgreSQL, Redis, Docker and Chromium
 	SERVICES_WITH_CHROMIUM=1 bash scripts/services.sh up
@@ -100,6 +101,15 @@ api-key: generate ## API keys: ARGS="create --name ci --role admin" (key on the 
 rotate-secrets: generate ## re-encrypt every function's environment with SECRETS_KEY (old keys in SECRETS_KEY_PREVIOUS)
 	$(TSX) src/main.ts rotate-secrets
 
+gc: generate ## delete invocations past INVOCATION_RETENTION and unreferenced stored code, once
+	$(TSX) src/main.ts gc
+
+backup: ## pg_dump of the database + archive of stored code into backups/faas-<UTC time>/ (not SECRETS_KEY)
+	bash scripts/backup.sh
+
+restore: ## restore a backup: BACKUP=backups/faas-... (into an empty database, or FORCE=1 to replace)
+	bash scripts/restore.sh "$(BACKUP)"
+
 codegen: generate ## print schema.graphql and the typed test documents from the code (a test checks they are current)
 	npx graphql-codegen --config codegen.ts
 
@@ -112,7 +122,12 @@ lint: install ## check formatting and lint rules
 typecheck: generate ## TypeScript, strict
 	npx tsc --noEmit -p .
 
-build: typecheck ## type-check (the platform runs TypeScript through tsx; no build output)
+build: typecheck ## compile src/ to dist/ (run with node dist/main.js controller|worker|dev|migrate|…)
+	rm -rf dist
+	npx tsc -p tsconfig.build.json --noEmitOnError
 
-clean: ## remove generated code and local storage
-	rm -rf src/generated storage .tmp
+platform-image: generate ## the platform's image faas-platform:<runtimes/VERSION> (Dockerfile; base from debootstrap)
+	bash scripts/build-platform-image.sh
+
+clean: ## remove generated code, build output and local storage
+	rm -rf src/generated dist storage .tmp

@@ -76,13 +76,15 @@ package_present() {
     bubblewrap) have bwrap ;;
     passt) have pasta ;;
     iptables) have iptables ;;
+    prometheus) [[ -x /usr/bin/prometheus ]] ;;
     *) dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' ;;
   esac
 }
 
 ensure_packages() {
   # bubblewrap, passt, iptables: the process runtime's sandbox and function network.
-  local wanted=(postgresql redis-server golang-go jq curl iproute2 bubblewrap passt iptables) missing=() p
+  # prometheus: the metrics test scrapes a controller and a worker with the real thing.
+  local wanted=(postgresql redis-server golang-go jq curl iproute2 bubblewrap passt iptables prometheus) missing=() p
   [[ $SKIP_DOCKER == 1 ]] || wanted+=(docker.io debootstrap)
   [[ $WITH_CHROMIUM == 1 ]] && wanted+=(chromium fonts-liberation)
   for p in "${wanted[@]}"; do

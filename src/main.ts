@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { createGraphqlEndpoint } from "./api/graphql/endpoint.js";
-// CLI entry: controller | worker | dev | migrate | redrive-dead-letters | queue-stats | rotate-secrets | api-key
+// CLI entry: controller | worker | dev | migrate | redrive-dead-letters | queue-stats | rotate-secrets | api-key | gc
 import { ApiServer } from "./api/server.js";
 import { App } from "./app.js";
 import { runApiKeyCommand } from "./auth/api-key-command.js";
 import { type Config, loadConfigOrExit } from "./config.js";
 import { migrateUp } from "./db/migrate.js";
+import { GarbageCollector } from "./gc/garbage-collector.js";
 import { createLogger, type Logger } from "./lib/logger.js";
+import { startWorkerMetrics } from "./metrics/worker-metrics.js";
 import { redriveDeadLetters } from "./queue/redrive.js";
 import { rotateSecrets } from "./secrets/rotate.js";
 import { createRuntime } from "./worker/runtime-factory.js";
@@ -121,6 +123,20 @@ async function main(): Promise<void> {
       }
       return;
     }
+    case "gc": {
+      const app = new App(config, { logger });
+      try {
+        const report = await new GarbageCollector(app).runOnce();
+        if (report) process.stdout.write(`${JSON.stringify(report)}\n`);
+        else {
+          process.stderr.write("another process is collecting garbage right now; nothing done\n");
+          process.exitCode = 1;
+        }
+      } finally {
+        await app.stop();
+      }
+      return;
+    }
     case "controller": {
       const app = new App(config, { logger });
       onShutdown(logger, [await startController(config, app), app]);
@@ -128,11 +144,16 @@ async function main(): Promise<void> {
     }
     case "worker": {
       const app = new App(config, { logger });
-      const worker = new Worker(app, createRuntime(config, app.logger, config.worker.runtimeType));
+      const runtime = createRuntime(config, app.logger, config.worker.runtimeType);
+      // First: scrapes show the worker while it waits for PostgreSQL and Redis.
+      const metrics = await startWorkerMetrics(config, runtime, app.logger);
+      const worker = new Worker(app, runtime, metrics.metrics.observer);
+      const gc = new GarbageCollector(app);
       // Signals are handled from the start: the worker may wait a while for PostgreSQL and Redis.
-      onShutdown(logger, [worker, app]);
+      onShutdown(logger, [gc, worker, metrics, app]);
       try {
         await worker.start();
+        gc.start();
       } catch (err) {
         logger.error(`worker cannot start: ${(err as Error).message}`);
         await app.stop();
@@ -152,14 +173,18 @@ async function main(): Promise<void> {
       logger.info(`dev: worker runs functions with the ${kind} runtime`);
       const app = new App(config, { logger });
       const controller = await startController(config, app);
-      const worker = new Worker(app, createRuntime(config, app.logger, kind));
-      onShutdown(logger, [controller, worker, app]);
+      const runtime = createRuntime(config, app.logger, kind);
+      const metrics = await startWorkerMetrics(config, runtime, app.logger);
+      const worker = new Worker(app, runtime, metrics.metrics.observer);
+      const gc = new GarbageCollector(app);
+      onShutdown(logger, [controller, gc, worker, metrics, app]);
       await worker.start();
+      gc.start();
       return;
     }
     default:
       process.stderr.write(
-        `unknown command "${command}". Use: controller | worker | dev | migrate | redrive-dead-letters | queue-stats | rotate-secrets | api-key\n`,
+        `unknown command "${command}". Use: controller | worker | dev | migrate | redrive-dead-letters | queue-stats | rotate-secrets | api-key | gc\n`,
       );
       process.exit(2);
   }

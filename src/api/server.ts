@@ -1,4 +1,4 @@
-// One HTTP server: GraphQL (HTTP, SSE, WebSocket) at /graphql, the REST routes, /health.
+// One HTTP server: GraphQL (HTTP, SSE, WebSocket) at /graphql, the REST routes, /health, /metrics.
 // With TLS_CERT_FILE/TLS_KEY_FILE it is an HTTPS server: HTTPS and WSS on the same port.
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -10,6 +10,7 @@ import { RequestAuthenticator } from "../auth/authenticator.js";
 import { RateLimits } from "../auth/rate-limits.js";
 import { ConfigError } from "../config.js";
 import { requestIdFrom, withRequestId } from "../lib/request-context.js";
+import { ControllerMetrics } from "../metrics/controller-metrics.js";
 import { createRestHandler } from "./rest/rest-router.js";
 
 /** What the GraphQL layer plugs into the server. */
@@ -58,7 +59,7 @@ export interface ApiServerOptions {
   bodyLimitBytes: number;
   /** Serve HTTPS and WSS instead of HTTP and WS (config.tls). */
   tls?: TlsFiles | null;
-  graphql?: (app: App, auth: RequestAuthenticator) => GraphqlEndpoint;
+  graphql?: (app: App, auth: RequestAuthenticator, metrics?: ControllerMetrics) => GraphqlEndpoint;
 }
 
 export class ApiServer {
@@ -77,13 +78,15 @@ export class ApiServer {
     const rateLimits = new RateLimits(this.app.redis, config.redis.keyPrefix, config.rateLimits, this.app.logger);
     const auth = new RequestAuthenticator(this.app.apiKeys, config.auth.mode, rateLimits, this.app.logger);
     auth.warnIfOpen();
-    const rest = createRestHandler(this.app, this.options.bodyLimitBytes, auth);
-    this.graphql = this.options.graphql?.(this.app, auth);
+    const metrics = new ControllerMetrics(this.app);
+    const rest = createRestHandler(this.app, this.options.bodyLimitBytes, auth, metrics);
+    this.graphql = this.options.graphql?.(this.app, auth, metrics);
     const graphql = this.graphql;
     const log = this.app.logger.child({ component: "http" });
     const route = (req: IncomingMessage, res: ServerResponse) => {
       const path = (req.url ?? "/").split("?")[0];
       if (graphql && (path === "/graphql" || path?.startsWith("/graphql/"))) {
+        metrics.routed(req, "/graphql");
         void graphql.handle(req, res);
         return;
       }
@@ -92,6 +95,7 @@ export class ApiServer {
     // Every request runs as its own request id: on each log line, in the answer's header and
     // in the queue message of any invocation it makes (the worker logs it too).
     const handler = (req: IncomingMessage, res: ServerResponse) => {
+      metrics.observeHttp(req, res);
       const requestId = requestIdFrom(req.headers["x-request-id"]);
       const started = performance.now();
       res.setHeader("x-request-id", requestId);

@@ -1,5 +1,6 @@
 // Prisma client over the pg driver adapter (Prisma 7: no native query engine).
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient } from "../generated/prisma/client.js";
 
 export type Db = PrismaClient;
@@ -11,18 +12,33 @@ export interface DbOptions {
   onQuery?: (sql: string) => void;
 }
 
+/** Each client's connection pool, whose counts the metrics read. */
+const pools = new WeakMap<Db, pg.Pool>();
+
 export function createDb(options: DbOptions): Db {
-  const adapter = new PrismaPg({
+  const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize,
     // Fail fast instead of hanging when PostgreSQL is down, so /health can answer 503.
     connectionTimeoutMillis: 3000,
   });
-  if (!options.onQuery) return new PrismaClient({ adapter });
+  // Our own pool, so that its counts can be read; $disconnect() still ends it.
+  const adapter = new PrismaPg(pool, { disposeExternalPool: true });
+  if (!options.onQuery) return withPool(new PrismaClient({ adapter }), pool);
   const client = new PrismaClient({ adapter, log: [{ emit: "event", level: "query" }] });
   const onQuery = options.onQuery;
   client.$on("query", (e) => onQuery(e.query));
-  return client;
+  return withPool(client, pool);
+}
+
+function withPool(db: Db, pool: pg.Pool): Db {
+  pools.set(db, pool);
+  return db;
+}
+
+/** The connection pool of `db`: connections in use and idle, queries waiting for one. */
+export function dbPool(db: Db): Pick<pg.Pool, "totalCount" | "idleCount" | "waitingCount"> | undefined {
+  return pools.get(db);
 }
 
 /** True when PostgreSQL answers a trivial query. */

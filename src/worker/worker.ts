@@ -14,6 +14,7 @@ import { waitForDependencies } from "../lib/dependency-wait.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicTask } from "../lib/periodic-task.js";
 import { withRequestId } from "../lib/request-context.js";
+import type { WorkerObserver } from "../metrics/worker-observer.js";
 import type { QueueMessage } from "../queue/queue-message.js";
 import { requeueLostInvocations } from "../queue/recovery.js";
 import type { ClaimedMessage } from "../queue/reliable-queue.js";
@@ -59,6 +60,8 @@ export class Worker {
   constructor(
     private readonly app: App,
     private readonly runtime: FunctionRuntime,
+    /** Told what happens (the worker's metrics); nothing by default. */
+    private readonly observer: WorkerObserver = {},
   ) {
     this.settings = app.config.worker;
     this.id = this.settings.id;
@@ -175,10 +178,12 @@ export class Worker {
       .catch((err) => this.logger.error("unexpected failure handling a message", { err }))
       .finally(() => {
         this.inFlight.delete(claimed.raw);
+        this.observer.onSlots?.(this.inFlight.size, this.settings.concurrency);
         this.slotWaiter?.();
         this.slotWaiter = undefined;
       });
     this.inFlight.set(claimed.raw, { done, abort });
+    this.observer.onSlots?.(this.inFlight.size, this.settings.concurrency);
   }
 
   private async handle({ raw, message }: ClaimedMessage, signal: AbortSignal): Promise<void> {
@@ -186,6 +191,7 @@ export class Worker {
     if (!message) {
       this.logger.warn("poison message moved to the dead-letter list", { raw: raw.slice(0, 200) });
       await queue.deadLetter(raw, "malformed message: not a valid invocation message");
+      this.observer.onDeadLetter?.("malformed");
       return;
     }
     const log = this.logger.child({ invocationId: message.invocation_id, attempt: message.attempt });
@@ -251,6 +257,13 @@ export class Worker {
             });
       if (signal.aborted) throw new PlatformError("worker shutting down");
       const update = toTerminalUpdate(result, this.app.config.limits);
+      this.observer.onExecution?.({
+        functionId: fn.id,
+        language: fn.runtime,
+        runtime: this.runtime.kind,
+        status: update.status,
+        durationMs: result.durationMs,
+      });
       // The function has run: its result is kept and written once the database is back,
       // never thrown away for another run.
       const delivery = held;
@@ -366,6 +379,7 @@ export class Worker {
       await this.letGo(raw, () => queue.release(raw));
       return;
     }
+    this.observer.onPlatformFailure?.({ functionId: message.function_id, dependency: isDependencyFailure(err) });
     if (isDependencyFailure(err)) {
       // Not the invocation's fault: the same attempt runs again once the dependency is back.
       // The wait grows while the outage lasts; it is logged once per outage, not per message.
@@ -386,6 +400,7 @@ export class Worker {
         log.warn("not dead-lettered: another delivery holds the invocation now");
         return;
       }
+      this.observer.onDeadLetter?.("attempts_exhausted");
       const failed = {
         status: "failed" as const,
         error: `platform failure after ${message.attempt} attempt(s), moved to the dead-letter list: ${reason}`,
@@ -397,6 +412,7 @@ export class Worker {
     const delayMs = jittered(this.settings.retryBaseDelayMs * 2 ** (message.attempt - 1));
     log.warn("platform failure; retrying with backoff", { err: reason, delayMs: Math.round(delayMs) });
     const next = { ...message, attempt: message.attempt + 1 };
+    this.observer.onRetry?.({ functionId: message.function_id, attempt: next.attempt });
     await this.putBack(raw, next, delayMs, held, `attempt ${message.attempt} failed: ${reason}; retrying`, signal, log);
   }
 
@@ -443,6 +459,7 @@ export class Worker {
     if (this.redisJustBack()) return;
     const { requeued, deadLettered } = await this.app.queue.reapExpired(this.settings.maxAttempts);
     if (requeued > 0) this.logger.warn("requeued invocations of a worker that stopped responding", { count: requeued });
+    if (deadLettered.length > 0) this.observer.onDeadLetter?.("worker_lost", deadLettered.length);
     // The reaper's own guard: it finishes only invocations the queue no longer holds (no
     // delivery exists that could still write the row).
     const stillHeld = await this.app.queue.holds(deadLettered.map((m) => m.invocation_id));

@@ -13,6 +13,7 @@ import { App } from "../../src/app.js";
 import { type Config, type Env, loadConfig } from "../../src/config.js";
 import { migrateUp } from "../../src/db/migrate.js";
 import { createLogger } from "../../src/lib/logger.js";
+import { type RunningWorkerMetrics, startWorkerMetrics } from "../../src/metrics/worker-metrics.js";
 import { createRedis } from "../../src/redis/connection.js";
 import { createRuntime } from "../../src/worker/runtime-factory.js";
 import { Worker } from "../../src/worker/worker.js";
@@ -48,7 +49,10 @@ export interface Platform {
   prefix: string;
   workers: Worker[];
   /** A worker in this process; `onQuery` sees every SQL statement of its own connection pool. */
-  startWorker(extraEnv?: Env, options?: { onQuery?: (sql: string) => void }): Promise<Worker>;
+  startWorker(
+    extraEnv?: Env,
+    options?: { onQuery?: (sql: string) => void },
+  ): Promise<Worker & { metricsUrl: string | null }>;
   /** A worker in its own OS process (`tsx src/main.ts worker`). */
   spawnWorker(extraEnv?: Env): ChildProcess;
   request(
@@ -131,15 +135,20 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const workers: Worker[] = [];
   const children: ChildProcess[] = [];
   const workerApps: App[] = [];
+  const workerMetrics: RunningWorkerMetrics[] = [];
 
   const startWorker = async (extraEnv: Env = {}, workerOptions: { onQuery?: (sql: string) => void } = {}) => {
     const wConfig = loadConfig({ ...env, WORKER_ID: `w-${id}-${workers.length}`, ...extraEnv });
     const wApp = new App(wConfig, { logger: logger.child({ worker: workers.length }), onQuery: workerOptions.onQuery });
     workerApps.push(wApp);
-    const worker = new Worker(wApp, createRuntime(wConfig, wApp.logger));
+    const runtime = createRuntime(wConfig, wApp.logger);
+    // Served only where a test sets WORKER_METRICS_ADDR (the platform's default is off).
+    const metrics = await startWorkerMetrics(wConfig, runtime, wApp.logger);
+    workerMetrics.push(metrics);
+    const worker = new Worker(wApp, runtime, metrics.metrics.observer);
     await worker.start();
     workers.push(worker);
-    return worker;
+    return Object.assign(worker, { metricsUrl: metrics.url });
   };
 
   const spawnWorker = (extraEnv: Env = {}) => {
@@ -181,6 +190,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       }
     }
     await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(workerMetrics.map((m) => m.stop()));
     await server.stop(100);
     await Promise.all(workerApps.map((a) => a.stop()));
     await app.stop();

@@ -7,6 +7,7 @@ import type { App } from "../../app.js";
 import type { RequestAuthenticator } from "../../auth/authenticator.js";
 import type { Caller } from "../../auth/caller.js";
 import type { Logger } from "../../lib/logger.js";
+import type { ControllerMetrics } from "../../metrics/controller-metrics.js";
 import type { GraphqlEndpoint } from "../server.js";
 import { httpCaller } from "./authentication.js";
 import { buildContext, type GraphqlContext } from "./context.js";
@@ -60,7 +61,11 @@ interface ServerContext {
   caller?: Caller;
 }
 
-export function createGraphqlEndpoint(app: App, auth: RequestAuthenticator): GraphqlEndpoint {
+export function createGraphqlEndpoint(
+  app: App,
+  auth: RequestAuthenticator,
+  metrics?: ControllerMetrics,
+): GraphqlEndpoint {
   const settings = app.config.graphql;
   const log = app.logger.child({ component: "graphql" });
   const yoga = createYoga<ServerContext, GraphqlContext>({
@@ -76,7 +81,7 @@ export function createGraphqlEndpoint(app: App, auth: RequestAuthenticator): Gra
     // The complexity limit depends on variables; a validation result cached per document
     // would let `first: 100` ride on the verdict for `first: 1`.
     parserAndValidationCache: { validationCache: false },
-    plugins: [useLimits(settings)],
+    plugins: [useLimits(settings), ...(metrics ? [metrics.graphqlPlugin()] : [])],
     logging: yogaLogger(log),
   });
   const websocket = createWebSocketTransport(yoga, GRAPHQL_PATH, auth, {

@@ -231,7 +231,7 @@ function operations(requestBodies: Record<string, JsonObject>): Record<string, O
       operationId: "metrics",
       tag: "health",
       summary: "Prometheus metrics of this controller",
-      description: "Counts by route pattern and function id, no secrets.",
+      description: "Counts by route pattern, no secrets.",
       ok: [
         {
           status: 200,

@@ -8,8 +8,11 @@ import { AppError, ValidationError } from "../../errors.js";
 import type { FaasFunction } from "../../functions/function-service.js";
 import { decodeUrlText, parseQuery } from "../../lib/json-input.js";
 import { type Page, parsePageRequest } from "../../lib/pagination.js";
+import type { ControllerMetrics } from "../../metrics/controller-metrics.js";
 import { checkHealth } from "../health.js";
+import { sendDocsAsset, sendDocsPage, sendOpenApi } from "./docs-page.js";
 import { readJsonBody, sendData, sendError, sendJson } from "./http-io.js";
+import { openApiJson } from "./openapi.js";
 import { apiKeyView, functionView, invocationView } from "./views.js";
 
 interface RouteContext {
@@ -27,7 +30,7 @@ type Handler = (ctx: RouteContext) => Promise<void>;
 export interface Route {
   method: string;
   pattern: RegExp;
-  /** What the caller's role must allow; "public": anyone, with no rights (only /health). */
+  /** What the caller's role must allow; "public": anyone, with no rights (/health, /metrics). */
   permission: Permission | "public";
   handler: Handler;
 }
@@ -47,7 +50,7 @@ function pageExtra<T>(page: Page<T>) {
 }
 
 /** The route table; exported so the matching can be tested without a server. */
-export function restRoutes(app: App): Route[] {
+export function restRoutes(app: App, metrics?: ControllerMetrics): Route[] {
   const { functions, invocations, apiKeys } = app;
   // Environment values are secrets: decrypted only for roles that may edit functions.
   const fnView = (caller: Caller) => (fn: FaasFunction) =>
@@ -60,6 +63,16 @@ export function restRoutes(app: App): Route[] {
       handler: async ({ res }) => {
         const health = await checkHealth(app);
         sendJson(res, health.status === "ok" ? 200 : 503, { data: health });
+      },
+    },
+    {
+      // Public like /health, for Prometheus: counts and route patterns, function ids, no secrets.
+      method: "GET",
+      pattern: /^\/metrics$/,
+      permission: "public",
+      handler: async ({ res }) => {
+        if (!metrics) throw new RouteNotFoundError("this server collects no metrics");
+        await metrics.send(res);
       },
     },
     {
@@ -153,6 +166,29 @@ export function restRoutes(app: App): Route[] {
       permission: "keys:manage",
       handler: async ({ res, params }) => sendData(res, 200, apiKeyView(await apiKeys.revoke(params[0] as string))),
     },
+    {
+      // The OpenAPI document of this table (openapi.ts), and its reference page (docs-page.ts).
+      method: "GET",
+      pattern: /^\/openapi\.json$/,
+      permission: "public",
+      handler: async ({ res }) =>
+        sendOpenApi(
+          res,
+          openApiJson(app, () => restRoutes(app, metrics)),
+        ),
+    },
+    {
+      method: "GET",
+      pattern: /^\/docs$/,
+      permission: "public",
+      handler: async ({ res }) => sendDocsPage(res),
+    },
+    {
+      method: "GET",
+      pattern: /^\/docs\/([^/]+)$/,
+      permission: "public",
+      handler: async ({ res, params }) => sendDocsAsset(res, params[0] as string),
+    },
   ];
 }
 
@@ -173,8 +209,13 @@ export function matchRoute(table: readonly Route[], method: string | undefined, 
   return { path, route, params };
 }
 
-export function createRestHandler(app: App, bodyLimitBytes: number, auth: RequestAuthenticator) {
-  const table = restRoutes(app);
+export function createRestHandler(
+  app: App,
+  bodyLimitBytes: number,
+  auth: RequestAuthenticator,
+  metrics?: ControllerMetrics,
+) {
+  const table = restRoutes(app, metrics);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       const url = new URL(req.url ?? "/", "http://localhost");
@@ -186,6 +227,7 @@ export function createRestHandler(app: App, bodyLimitBytes: number, auth: Reques
       }
       if (!match.route) throw new RouteNotFoundError(`no route for ${req.method} ${path}`);
       const { route, params } = match;
+      metrics?.routed(req, route.pattern);
       let caller = PUBLIC_CALLER;
       if (route.permission !== "public") {
         caller = await auth.authenticate({
@@ -202,7 +244,7 @@ export function createRestHandler(app: App, bodyLimitBytes: number, auth: Reques
   };
 }
 
-/** Public routes (/health) run with no rights at all. */
+/** Public routes (/health, /metrics) run with no rights at all. */
 const PUBLIC_CALLER = new Caller({ kind: "public" }, null);
 
 /** A request header that may be given once; sent twice it is ambiguous, so it is refused. */
