@@ -148,7 +148,7 @@ async function main(): Promise<void> {
       // First: scrapes show the worker while it waits for PostgreSQL and Redis.
       const metrics = await startWorkerMetrics(config, runtime, app.logger);
       const worker = new Worker(app, runtime, metrics.metrics.observer);
-      const gc = new GarbageCollector(app);
+      const gc = new GarbageCollector(app, { onReport: metrics.metrics.onGcReport });
       // Signals are handled from the start: the worker may wait a while for PostgreSQL and Redis.
       onShutdown(logger, [gc, worker, metrics, app]);
       try {
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
       const runtime = createRuntime(config, app.logger, kind);
       const metrics = await startWorkerMetrics(config, runtime, app.logger);
       const worker = new Worker(app, runtime, metrics.metrics.observer);
-      const gc = new GarbageCollector(app);
+      const gc = new GarbageCollector(app, { onReport: metrics.metrics.onGcReport });
       onShutdown(logger, [controller, gc, worker, metrics, app]);
       await worker.start();
       gc.start();

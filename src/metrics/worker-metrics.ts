@@ -1,8 +1,10 @@
 // A worker's metrics: what it ran, how long that took, what the platform got wrong, how busy
 // it is. One registry per worker (tests run several workers in one process), served on
 // WORKER_METRICS_ADDR by a MetricsServer.
+
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Config } from "../config.js";
+import type { GcReport } from "../gc/garbage-collector.js";
 import type { Logger } from "../lib/logger.js";
 import { FunctionLabel } from "./function-label.js";
 import { MetricsServer } from "./metrics-server.js";
@@ -23,6 +25,8 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   /** Hand this to the Worker. */
   readonly observer: WorkerObserver;
+  /** Hand this to the GarbageCollector (its onReport). */
+  readonly onGcReport: (report: GcReport) => void;
   private readonly functions: FunctionLabel;
 
   constructor(config: Config, runtime?: unknown) {
@@ -90,6 +94,21 @@ export class WorkerMetrics {
         goBuildsSeen = now;
       },
     });
+
+    const gcInvocations = new Counter({
+      name: "faas_gc_invocations_deleted_total",
+      help: "Terminal invocations deleted by this worker's garbage collection (INVOCATION_RETENTION).",
+      registers,
+    });
+    const gcCode = new Counter({
+      name: "faas_gc_code_files_deleted_total",
+      help: "Stored code files deleted by this worker's garbage collection (unused for CODE_GC_GRACE).",
+      registers,
+    });
+    this.onGcReport = (report) => {
+      gcInvocations.inc(report.invocationsDeleted);
+      gcCode.inc(report.codeFilesDeleted);
+    };
 
     this.observer = {
       onExecution: (report: ExecutionReport) => {

@@ -123,6 +123,15 @@ describe("WorkerMetrics", () => {
     expect(sample(await metrics.registry.metrics(), "faas_worker_go_builds_total")).toBe(3);
   });
 
+  it("counts what garbage collection removed", async () => {
+    const metrics = new WorkerMetrics(config());
+    metrics.onGcReport({ invocationsDeleted: 1520, codeFilesDeleted: 3 });
+    metrics.onGcReport({ invocationsDeleted: 2, codeFilesDeleted: 0 });
+    const text = await metrics.registry.metrics();
+    expect(sample(text, "faas_gc_invocations_deleted_total")).toBe(1522);
+    expect(sample(text, "faas_gc_code_files_deleted_total")).toBe(3);
+  });
+
   it("keeps a registry of its own: two workers in one process do not add up", async () => {
     const a = new WorkerMetrics(config());
     const b = new WorkerMetrics(config());
