@@ -38,6 +38,18 @@ while True:
 `;
 
 export async function createTestNetns(port = 7070, server: (port: number) => string = PONG_SERVER): Promise<TestNetns> {
+  // Test files run side by side, each with its own namespace: a random third octet may be
+  // taken already (its routes exist); try another.
+  for (let tries = 1; ; tries++) {
+    try {
+      return await createTestNetnsOnce(port, server);
+    } catch (err) {
+      if (tries >= 5 || !/File exists|Address already in use/.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function createTestNetnsOnce(port: number, server: (port: number) => string): Promise<TestNetns> {
   const id = randomBytes(3).toString("hex");
   const octet = (parseInt(id.slice(0, 2), 16) % 250) + 1;
   const name = `faastest-${id}`;
