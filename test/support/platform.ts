@@ -74,6 +74,16 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
+/**
+ * Under mutation testing, the mutant active in this process, for a worker process it spawns:
+ * Stryker's instrumented code reads it from this variable at load, so the spawned worker runs
+ * the same mutant (without it, a child process always runs the unmutated code).
+ */
+function strykerMutant(): Env {
+  const active = (globalThis as { __stryker__?: { activeMutant?: unknown } }).__stryker__?.activeMutant;
+  return active === undefined ? {} : { __STRYKER_ACTIVE_MUTANT__: String(active) };
+}
+
 export function dbUrlFor(dbName: string): string {
   const url = new URL(BASE_DB_URL);
   url.pathname = `/${dbName}`;
@@ -154,7 +164,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const spawnWorker = (extraEnv: Env = {}) => {
     const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts"), "worker"], {
       cwd: ROOT,
-      env: { ...env, WORKER_ID: `p-${id}-${children.length}`, ...extraEnv } as NodeJS.ProcessEnv,
+      env: { ...env, ...strykerMutant(), WORKER_ID: `p-${id}-${children.length}`, ...extraEnv } as NodeJS.ProcessEnv,
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout?.resume();
