@@ -32,16 +32,19 @@ const duration = (def: string) =>
       return ms;
     });
 
-const hostPort = (def: string, defaultHost: string) =>
+/** host:port (a missing host is `defaultHost`); `off`, when allowed, is null ("none"). */
+const hostPort = <Off extends boolean = false>(def: string, defaultHost: string, allowOff?: Off) =>
   z
     .string()
     .default(def)
-    .transform((v, ctx) => {
+    .transform((v, ctx): { host: string; port: number } | (Off extends true ? null : never) => {
+      if (allowOff && v === "off") return null as Off extends true ? null : never;
       const idx = v.lastIndexOf(":");
       const host = idx <= 0 ? defaultHost : v.slice(0, idx).replace(/^\[|\]$/g, "");
       const port = Number(idx < 0 ? v : v.slice(idx + 1));
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        ctx.addIssue({ code: "custom", message: `must be host:port with a port 0-65535, got "${v}"` });
+        const or = allowOff ? ' or "off"' : "";
+        ctx.addIssue({ code: "custom", message: `must be host:port with a port 0-65535${or}, got "${v}"` });
         return z.NEVER;
       }
       return { host, port };
@@ -172,20 +175,8 @@ const envSchema = z.object({
   SECRETS_KEY_FILE: z.string().min(1).default("./storage/secrets.key"),
 
   // Operating it: metrics, retention.
-  WORKER_METRICS_ADDR: z
-    .string()
-    .default(":9091")
-    .transform((v, ctx) => {
-      if (v === "off") return null;
-      const idx = v.lastIndexOf(":");
-      const host = idx <= 0 ? "0.0.0.0" : v.slice(0, idx).replace(/^\[|\]$/g, "");
-      const port = Number(idx < 0 ? v : v.slice(idx + 1));
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        ctx.addIssue({ code: "custom", message: `must be host:port (port 0-65535) or "off", got "${v}"` });
-        return z.NEVER;
-      }
-      return { host, port };
-    }),
+  // host:port of the worker's metrics endpoint, or "off".
+  WORKER_METRICS_ADDR: hostPort(":9091", "0.0.0.0", true),
   METRICS_PER_FUNCTION: bool(true),
   METRICS_MAX_FUNCTIONS: int(100, 1, 100000),
   INVOCATION_RETENTION: z

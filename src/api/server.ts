@@ -1,14 +1,15 @@
 // One HTTP server: GraphQL (HTTP, SSE, WebSocket) at /graphql, the REST routes, /health, /metrics.
 // With TLS_CERT_FILE/TLS_KEY_FILE it is an HTTPS server: HTTPS and WSS on the same port.
+
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { createSecureContext } from "node:tls";
 import type { App } from "../app.js";
 import { RequestAuthenticator } from "../auth/authenticator.js";
 import { RateLimits } from "../auth/rate-limits.js";
 import { ConfigError } from "../config.js";
+import { listen } from "../lib/listen.js";
 import { requestIdFrom, withRequestId } from "../lib/request-context.js";
 import { ControllerMetrics } from "../metrics/controller-metrics.js";
 import { createRestHandler } from "./rest/rest-router.js";
@@ -118,17 +119,9 @@ export class ApiServer {
     server.headersTimeout = 60_000;
     graphql?.attach(server);
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    const addr = server.address() as AddressInfo;
-    const host = addr.address === "0.0.0.0" || addr.address === "::" ? "127.0.0.1" : addr.address;
-    this.app.logger.info("controller listening", { port: addr.port, host: addr.address, tls: tls !== null });
-    return { host, port: addr.port, url: `${tls ? "https" : "http"}://${host}:${addr.port}` };
+    const { address, port, clientHost: host } = await listen(server, this.options.port, this.options.host);
+    this.app.logger.info("controller listening", { port, host: address, tls: tls !== null });
+    return { host, port, url: `${tls ? "https" : "http"}://${host}:${port}` };
   }
 
   /** Stops taking connections, ends open ones after a grace period. Idempotent. */

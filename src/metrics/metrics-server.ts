@@ -1,7 +1,8 @@
 // The worker's own small HTTP server: GET /metrics, nothing else (WORKER_METRICS_ADDR).
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { listen } from "../lib/listen.js";
 import type { Logger } from "../lib/logger.js";
 
 /** Writes the registry in the Prometheus text format. */
@@ -25,17 +26,9 @@ export class MetricsServer {
   async start(): Promise<{ url: string }> {
     const server = createServer((req, res) => void this.handle(req, res));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.addr.port, this.addr.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    const addr = server.address() as AddressInfo;
-    const host = addr.address === "0.0.0.0" || addr.address === "::" ? "127.0.0.1" : addr.address;
-    const url = `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}/metrics`;
-    this.logger.info("worker metrics listening", { host: addr.address, port: addr.port });
+    const { address, port, clientHost: host } = await listen(server, this.addr.port, this.addr.host);
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics`;
+    this.logger.info("worker metrics listening", { host: address, port });
     return { url };
   }
 
