@@ -66,6 +66,7 @@ export interface ApiServerOptions {
 export class ApiServer {
   private server: Server | undefined;
   private graphql: GraphqlEndpoint | undefined;
+  private metrics: ControllerMetrics | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -80,6 +81,7 @@ export class ApiServer {
     const auth = new RequestAuthenticator(this.app.apiKeys, config.auth.mode, rateLimits, this.app.logger);
     auth.warnIfOpen();
     const metrics = new ControllerMetrics(this.app);
+    this.metrics = metrics;
     const rest = createRestHandler(this.app, this.options.bodyLimitBytes, auth, metrics);
     this.graphql = this.options.graphql?.(this.app, auth, metrics);
     const graphql = this.graphql;
@@ -129,6 +131,7 @@ export class ApiServer {
     this.stopping ??= (async () => {
       const server = this.server;
       if (!server) return;
+      this.metrics?.dispose();
       await this.graphql?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -41,6 +41,9 @@ export interface InvokeCaller {
   holdWait(holdMs: number): Promise<() => Promise<void>>;
 }
 
+/** How an invoke ended: taken (queued, or an Idempotency-Key replay), or refused with an error. */
+export type InvokeOutcome = { accepted: true } | { accepted: false; error: unknown };
+
 export interface InvokeOptions {
   wait?: string;
   /** Idempotency-Key: the same key and request within 24 h return the same invocation. */
@@ -56,6 +59,8 @@ const WAIT_SLOT_SLACK_MS = 5000;
 const WATCH_POLL_MS = 5000;
 
 export class InvocationService {
+  private readonly invokeListeners = new Set<(outcome: InvokeOutcome) => void>();
+
   constructor(
     private readonly db: Db,
     private readonly functions: FunctionService,
@@ -72,6 +77,23 @@ export class InvocationService {
    * whose transaction then fails finds no row and is dropped by the worker.
    */
   async invoke(input: unknown, options: InvokeOptions = {}): Promise<InvokeResult> {
+    try {
+      const result = await this.invokeOnce(input, options);
+      for (const listener of this.invokeListeners) listener({ accepted: true });
+      return result;
+    } catch (err) {
+      for (const listener of this.invokeListeners) listener({ accepted: false, error: err });
+      throw err;
+    }
+  }
+
+  /** Tells `listener` how every invoke ends (metrics count them); returns how to stop. */
+  onInvoke(listener: (outcome: InvokeOutcome) => void): () => void {
+    this.invokeListeners.add(listener);
+    return () => this.invokeListeners.delete(listener);
+  }
+
+  private async invokeOnce(input: unknown, options: InvokeOptions): Promise<InvokeResult> {
     if (typeof input !== "object" || input === null || Array.isArray(input)) {
       throw ValidationError.field("body", "must be a JSON object");
     }

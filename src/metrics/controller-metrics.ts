@@ -53,6 +53,8 @@ export class ControllerMetrics {
   private readonly graphqlOperations: Counter<"transport" | "operation">;
   private readonly openSubscriptions: Gauge<"transport">;
 
+  private stopCounting: () => void = () => undefined;
+
   constructor(private readonly app: App) {
     const registers = [this.registry];
     this.requests = new Counter({
@@ -141,6 +143,11 @@ export class ControllerMetrics {
     };
   }
 
+  /** Stops counting invocations (the App may outlive this server). */
+  dispose(): void {
+    this.stopCounting();
+  }
+
   /**
    * Invocations taken (queued, or an Idempotency-Key replay) and refused (by reason: the
    * error code), whichever API they came through: both call the invocation service.
@@ -157,18 +164,10 @@ export class ControllerMetrics {
       labelNames: ["reason"],
       registers,
     });
-    const service = this.app.invocations;
-    const invoke = service.invoke.bind(service);
-    service.invoke = async (...args) => {
-      try {
-        const result = await invoke(...args);
-        accepted.inc();
-        return result;
-      } catch (err) {
-        refused.inc({ reason: err instanceof AppError ? err.code.toLowerCase() : "internal" });
-        throw err;
-      }
-    };
+    this.stopCounting = this.app.invocations.onInvoke((outcome) => {
+      if (outcome.accepted) accepted.inc();
+      else refused.inc({ reason: outcome.error instanceof AppError ? outcome.error.code.toLowerCase() : "internal" });
+    });
   }
 
   /** Queue depth and live workers, read from Redis when Prometheus scrapes (none while it does not answer). */
