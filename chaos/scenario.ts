@@ -280,9 +280,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await db.connect();
     const drainStart = Date.now();
     const ids = [...accepted.values()];
-    let rows: { id: string; status: string; result: unknown }[] = [];
+    let rows: { id: string; status: string; result: unknown; error: string | null; attempts: number }[] = [];
     for (;;) {
-      rows = (await db.query("SELECT id, status, result FROM invocations WHERE id = ANY($1)", [ids])).rows;
+      rows = (await db.query("SELECT id, status, result, error, attempts FROM invocations WHERE id = ANY($1)", [ids]))
+        .rows;
       const active = rows.filter((r) => r.status === "pending" || r.status === "running").length;
       if (active === 0 || Date.now() - drainStart > 300_000) break;
       await sleep(500);
@@ -297,8 +298,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const row = byId.get(id);
       if (!row) lost += 1;
       else if (row.status === "pending" || row.status === "running") stuck += 1;
-      else if (row.status !== "completed") failed += 1;
-      else if (JSON.stringify(row.result) !== JSON.stringify({ n, double: n * 2 })) wrong += 1;
+      else if (row.status !== "completed") {
+        failed += 1;
+        log(`failed: invocation ${id} ${row.status} after ${row.attempts} attempt(s): ${row.error}`);
+      } else if (JSON.stringify(row.result) !== JSON.stringify({ n, double: n * 2 })) wrong += 1;
     }
 
     // Runs to the end, per invocation. A worker SIGKILL takes its sandboxes with it (bwrap
