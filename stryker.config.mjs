@@ -27,6 +27,9 @@ const tests = words(process.env.MUTATE_TESTS);
 /** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
 export default {
   testRunner: "vitest",
+  // Log calls are not mutated (scripts/stryker-log-ignorer.mjs says why).
+  appendPlugins: ["./scripts/stryker-log-ignorer.mjs"],
+  ignorers: ["LogCalls"],
   vitest: { configFile: "vitest.stryker.config.ts" },
   checkers: ["typescript"],
   tsconfigFile: "tsconfig.json",

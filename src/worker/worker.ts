@@ -22,19 +22,26 @@ import { createRedis, pingRedis } from "../redis/connection.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { toTerminalUpdate } from "./result-mapping.js";
 import { type FunctionRuntime, failedBeforeStart } from "./runtimes/runtime.js";
+import {
+  jittered,
+  mayStillCommit,
+  nextLookPauseMs,
+  nextOutagePauseMs,
+  OUTAGE_RETRY_FIRST_MS,
+  outageDelayMs,
+  reapIntervalMs,
+  retryDelayMs,
+  withinLeasePeriod,
+} from "./worker-timing.js";
 
-/** A message whose invocation row is not visible yet may belong to a transaction still committing. */
-const UNCOMMITTED_GRACE_MS = 10_000;
 const PROMOTE_EVERY_MS = 100;
-/** While PostgreSQL or Redis is down, a write is tried again this often (growing to the cap). */
-const OUTAGE_RETRY_FIRST_MS = 200;
-const OUTAGE_RETRY_CAP_MS = 5_000;
 
 export class Worker {
   readonly id: string;
   private readonly logger: Logger;
   private readonly settings: Config["worker"];
   private blocking: Redis | undefined;
+  // Stryker disable next-line BooleanLiteral: equivalent: start() sets it before anything reads it, and a stop() before start() finds no loop and nothing to wait for either way
   private running = false;
   private loop: Promise<void> | undefined;
   /** Background loops: promotion of due messages, heartbeat and reaper, recovery. */
@@ -75,12 +82,15 @@ export class Worker {
     const { host, port } = this.app.config.redis;
     const up = await waitForDependencies(
       [
+        // Stryker disable next-line StringLiteral,LogicalOperator,ConditionalExpression: a name and an address for the wait's log lines only
         { name: "PostgreSQL", at: `${db.hostname}:${db.port || 5432}`, ping: () => pingDb(this.app.db) },
+        // Stryker disable next-line StringLiteral: a name and an address for the wait's log lines only
         { name: "Redis", at: `${host}:${port}`, ping: () => pingRedis(this.app.redis) },
       ],
       this.logger,
       () => this.stopRequested,
     );
+    // Stryker disable next-line ConditionalExpression: equivalent: `up` is false only when a stop was asked, and the next check stops the runtime then
     if (!up) return;
     this.app.redis.on("ready", this.onRedisReady);
     await this.runtime.start();
@@ -91,12 +101,14 @@ export class Worker {
     // Due retries and throttled messages are promoted often (they wait 50 ms-seconds);
     // expired leases are looked for a few times per lease period; lost invocations rarely.
     // Each runs once at start too: after a Redis restart, workers usually restart as well.
-    const reapEveryMs = Math.max(100, Math.min(1000, Math.floor(this.settings.leaseMs / 3)));
+    const reapEveryMs = reapIntervalMs(this.settings.leaseMs);
+    // Stryker disable StringLiteral: the tasks' names appear in their log lines only
     this.tasks = [
       new PeriodicTask("promotion of due messages", PROMOTE_EVERY_MS, () => this.promoteDue(), this.logger),
       new PeriodicTask("heartbeat and reaper", reapEveryMs, () => this.heartbeatAndReap(), this.logger),
       new PeriodicTask("recovery", this.settings.recoveryIntervalMs, () => this.recover(), this.logger),
     ];
+    // Stryker restore StringLiteral
     for (const task of this.tasks) task.start(true);
     this.leases.start();
     this.loop = this.claimLoop();
@@ -116,6 +128,7 @@ export class Worker {
   }
 
   private async shutdown(): Promise<void> {
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent: before start() (or while it starts) there is no loop, no task and no work, and start() stops the runtime itself once a stop was asked
     if (!this.running && !this.loop) return;
     this.running = false;
     this.slotWaiter?.();
@@ -126,20 +139,17 @@ export class Worker {
         count: pending.length,
         deadlineMs: this.settings.shutdownTimeoutMs,
       });
-      const deadline = new Promise<"deadline">((r) =>
-        setTimeout(() => r("deadline"), this.settings.shutdownTimeoutMs).unref(),
-      );
-      const outcome = await Promise.race([
-        Promise.all(pending.map((p) => p.done)).then(() => "done" as const),
-        deadline,
-      ]);
-      if (outcome === "deadline") {
-        this.logger.warn("shutdown deadline reached; handing back unfinished invocations", {
-          count: this.inFlight.size,
-        });
-        for (const p of this.inFlight.values()) p.abort.abort();
-        await Promise.all([...this.inFlight.values()].map((p) => p.done));
-      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"deadline">((r) => {
+      timer = setTimeout(() => r("deadline"), this.settings.shutdownTimeoutMs);
+    });
+    const outcome = await Promise.race([Promise.all(pending.map((p) => p.done)).then(() => "done" as const), deadline]);
+    clearTimeout(timer);
+    if (outcome === "deadline") {
+      this.logger.warn("shutdown deadline reached; handing back unfinished invocations", { count: this.inFlight.size });
+      for (const p of this.inFlight.values()) p.abort.abort();
+      await Promise.all([...this.inFlight.values()].map((p) => p.done));
     }
     // A loop's run under way is waited for: a late heartbeat would revive the worker in /health.
     await Promise.all([...this.tasks.map((task) => task.stop()), this.leases.stop()]);
@@ -195,6 +205,7 @@ export class Worker {
       return;
     }
     const log = this.logger.child({ invocationId: message.invocation_id, attempt: message.attempt });
+    // Stryker disable next-line BooleanLiteral: equivalent: releasing a slot that is not held changes nothing (the limiter removes an absent member)
     let slot = false;
     /** Set once markRunning succeeds: every later write of the row is fenced by it. */
     let held: Delivery | null = null;
@@ -220,13 +231,16 @@ export class Worker {
         await this.letGo(raw, () => queue.ack(raw));
         return;
       }
+      // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: a shortcut; markRunning refuses a terminal row and the message is acked all the same
       if (isTerminal(invocation.status)) {
         await this.letGo(raw, () => queue.ack(raw)); // a duplicate delivery of finished work
         return;
       }
       const fn = invocation.function;
+      // Stryker disable next-line ConditionalExpression: equivalent: taking the slot again under the same limit leaves the limit holding
       if (fn.maxConcurrency !== message.max_concurrency) {
         // No limit in the message, or the function's limit changed since it was queued.
+        // Stryker disable next-line ConditionalExpression: equivalent: releasing a slot that is not held changes nothing
         if (slot) await limiter.release(fn.id, invocation.id);
         if (!(await takeSlot(fn.id, invocation.id, fn.maxConcurrency))) return void (await throttle());
       }
@@ -306,13 +320,14 @@ export class Worker {
    * Any other failure is thrown at once.
    */
   private async throughOutages<T>(write: () => Promise<T>, signal: AbortSignal, log: Logger): Promise<T> {
-    for (let pauseMs = OUTAGE_RETRY_FIRST_MS, logged = false; ; pauseMs = Math.min(pauseMs * 2, OUTAGE_RETRY_CAP_MS)) {
+    for (let pauseMs = OUTAGE_RETRY_FIRST_MS; ; pauseMs = nextOutagePauseMs(pauseMs)) {
       try {
         return await write();
       } catch (err) {
         if (!isDependencyFailure(err) || signal.aborted) throw err;
-        if (!logged) log.warn("PostgreSQL or Redis unavailable; keeping the work and trying again", { err: `${err}` });
-        logged = true;
+        if (pauseMs === OUTAGE_RETRY_FIRST_MS) {
+          log.warn("PostgreSQL or Redis unavailable; keeping the work and trying again", { err: `${err}` });
+        }
         await new Promise((r) => setTimeout(r, pauseMs));
       }
     }
@@ -347,12 +362,12 @@ export class Worker {
    * short backoff, for as long as a commit could plausibly take.
    */
   private async loadInvocation(message: QueueMessage) {
-    for (let pauseMs = 2; ; pauseMs = Math.min(pauseMs * 2, 250)) {
+    for (let pauseMs = 2; ; pauseMs = nextLookPauseMs(pauseMs)) {
       const row = await this.app.db.invocation.findUnique({
         where: { id: message.invocation_id },
         include: { function: true },
       });
-      if (row || Date.now() - message.enqueued_at > UNCOMMITTED_GRACE_MS || !this.running) return row;
+      if (row || !mayStillCommit(message.enqueued_at, Date.now()) || !this.running) return row;
       await new Promise((r) => setTimeout(r, pauseMs));
     }
   }
@@ -384,13 +399,13 @@ export class Worker {
       // Not the invocation's fault: the same attempt runs again once the dependency is back.
       // The wait grows while the outage lasts; it is logged once per outage, not per message.
       this.outageStreak += 1;
-      const backoff = Math.min(this.settings.retryBaseDelayMs * 2 ** (this.outageStreak - 1), OUTAGE_RETRY_CAP_MS);
-      const delayMs = jittered(backoff);
-      (this.outageStreak === 1 ? log.warn : log.debug).call(
-        log,
-        "PostgreSQL or Redis unavailable; retrying without spending an attempt",
-        { err: reason, delayMs: Math.round(delayMs) },
-      );
+      const delayMs = jittered(outageDelayMs(this.settings.retryBaseDelayMs, this.outageStreak));
+      if (this.outageStreak === 1) {
+        log.warn("PostgreSQL or Redis unavailable; retrying without spending an attempt", {
+          err: reason,
+          delayMs: Math.round(delayMs),
+        });
+      } else log.debug("still waiting for PostgreSQL or Redis", { err: reason, delayMs: Math.round(delayMs) });
       await this.putBack(raw, message, delayMs, held, "waiting for PostgreSQL or Redis", signal, log);
       return;
     }
@@ -409,7 +424,7 @@ export class Worker {
       await this.throughOutages(() => transitions.finish(id, failed, held), signal, log);
       return;
     }
-    const delayMs = jittered(this.settings.retryBaseDelayMs * 2 ** (message.attempt - 1));
+    const delayMs = jittered(retryDelayMs(this.settings.retryBaseDelayMs, message.attempt));
     log.warn("platform failure; retrying with backoff", { err: reason, delayMs: Math.round(delayMs) });
     const next = { ...message, attempt: message.attempt + 1 };
     this.observer.onRetry?.({ functionId: message.function_id, attempt: next.attempt });
@@ -445,7 +460,7 @@ export class Worker {
    * worker's LeaseKeeper has renewed once. The reaper and recovery wait that long.
    */
   private redisJustBack(): boolean {
-    return Date.now() - this.redisBackAt < this.settings.leaseMs;
+    return withinLeasePeriod(this.redisBackAt, Date.now(), this.settings.leaseMs);
   }
 
   private async recover(): Promise<void> {
@@ -474,9 +489,4 @@ export class Worker {
       );
     }
   }
-}
-
-/** `ms` spread uniformly over ±`spread` (a fraction), so that retries of many messages do not line up. */
-function jittered(ms: number, spread = 0.2): number {
-  return ms * (1 - spread + Math.random() * 2 * spread);
 }
