@@ -141,6 +141,7 @@ describe("container runtime", () => {
     const code = `${GO_HELLO}// cache probe ${randomUUID()}\n`;
     const sha = createHash("sha256").update(code).digest("hex");
     const since = Math.floor(Date.now() / 1000) - 1;
+    const buildsBefore = runtime.goBuildCount;
     const firstReq = request("go", code);
     const first = await runtime.run(firstReq);
     expect(first.outcome).toBe("completed");
@@ -157,6 +158,8 @@ describe("container runtime", () => {
       await createdContainers(since, until, { "faas.invocation": secondReq.invocationId, "faas.purpose": "go-build" }),
     ).toBe(0);
     expect((await stat(join(runtime.goCacheDir, sha, "main"))).isFile()).toBe(true);
+    // What faas_worker_go_builds_total counts: the build, not the cache hit.
+    expect(runtime.goBuildCount - buildsBefore).toBe(1);
   });
 
   it("reports Go compile errors as a failed result with the compiler output", async () => {

@@ -132,6 +132,10 @@ export class ContainerRuntime implements FunctionRuntime {
   }
   /** Go binaries by sha256: single-flight per key, atomic rename, compile errors remembered. */
   private readonly goCache: BuildCache;
+  /** Go builds run by this runtime (cache hits do not count): faas_worker_go_builds_total. */
+  get goBuildCount(): number {
+    return this.goCache.buildCount;
+  }
   constructor(opts: ContainerRuntimeOptions) {
     this.opts = opts;
     this.docker = opts.docker ?? createDockerClient();
