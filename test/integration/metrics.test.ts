@@ -509,7 +509,26 @@ describe("worker metrics on WORKER_METRICS_ADDR", () => {
     expect(value(expo, "faas_executions_total", { language: "go", status: "completed" })).toBe(2);
   });
 
-  test("`worker` (src/main.ts) serves its metrics on WORKER_METRICS_ADDR", async ({ platform }) => {
+  test("`worker` (src/main.ts) serves its metrics on WORKER_METRICS_ADDR, with its garbage collector's counts", async ({
+    platform,
+  }) => {
+    // An invocation that ended long before the retention (30 days): the worker's collector,
+    // which runs as the worker starts, deletes it and counts it in this worker's metrics.
+    const fn = await platform.app.functions.create(functionBody());
+    const row = await platform.app.db.faasFunction.findUniqueOrThrow({ where: { id: fn.id } });
+    const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000);
+    const old = await platform.app.db.invocation.create({
+      data: {
+        functionId: row.id,
+        status: "completed",
+        codeRef: row.codeRef,
+        codeSha256: row.codeSha256,
+        timeoutMs: row.timeoutMs,
+        createdAt: longAgo,
+        startedAt: longAgo,
+        completedAt: longAgo,
+      },
+    });
     const port = await new Promise<number>((resolve, reject) => {
       const probe = createServer();
       probe.once("error", reject);
@@ -524,10 +543,13 @@ describe("worker metrics on WORKER_METRICS_ADDR", () => {
         "the worker process's metrics",
         async () => {
           const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null);
-          return res?.ok && value(parse(await res.text()), "faas_worker_slots") === 7;
+          if (!res?.ok) return false;
+          const expo = parse(await res.text());
+          return value(expo, "faas_worker_slots") === 7 && (value(expo, "faas_gc_invocations_deleted_total") ?? 0) >= 1;
         },
         { capMs: 60_000, everyMs: 200 },
       );
+      expect(await platform.app.db.invocation.findUnique({ where: { id: old.id } })).toBeNull();
     } finally {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
