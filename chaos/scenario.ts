@@ -193,12 +193,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           return;
         }
         refused[res.status] = (refused[res.status] ?? 0) + 1;
-        let json = false;
+        let error: { code?: unknown; message?: unknown } | undefined;
         try {
-          json = typeof JSON.parse(text)?.error?.code === "string";
+          error = JSON.parse(text)?.error;
         } catch {}
+        const json = typeof error?.code === "string";
         if (res.status !== 503 || !json) refusedBadly += 1;
+        noteRefusal(json ? `${res.status} ${error?.code}: ${error?.message}` : `${res.status} ${text.slice(0, 120)}`);
       }
+    };
+    /** Each distinct refusal: when it was first and last seen, how often (logged at its first and at the end). */
+    const refusals = new Map<string, { first: number; last: number; count: number }>();
+    const noteRefusal = (reason: string) => {
+      const seen = refusals.get(reason);
+      if (seen) {
+        seen.last = Date.now();
+        seen.count += 1;
+        return;
+      }
+      refusals.set(reason, { first: Date.now(), last: Date.now(), count: 1 });
+      log(`refused: ${reason}`);
     };
 
     const killedAt: number[] = [];
@@ -274,16 +288,28 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     await Promise.all(faultRuns);
     await Promise.all(submissions);
+    for (const [reason, { first, last, count }] of refusals) {
+      const at = (t: number) => new Date(t).toISOString().slice(11, 23);
+      log(`refused ${count}× from ${at(first)} to ${at(last)}: ${reason}`);
+    }
     log(`submitted: ${accepted.size} accepted; draining`);
 
     // Drain: every accepted invocation reaches a final status (or is counted stuck).
     await db.connect();
     const drainStart = Date.now();
     const ids = [...accepted.values()];
-    let rows: { id: string; status: string; result: unknown; error: string | null; attempts: number }[] = [];
+    let rows: {
+      id: string;
+      status: string;
+      result: unknown;
+      error: string | null;
+      attempts: number;
+      logs: string | null;
+    }[] = [];
     for (;;) {
-      rows = (await db.query("SELECT id, status, result, error, attempts FROM invocations WHERE id = ANY($1)", [ids]))
-        .rows;
+      rows = (
+        await db.query("SELECT id, status, result, error, attempts, logs FROM invocations WHERE id = ANY($1)", [ids])
+      ).rows;
       const active = rows.filter((r) => r.status === "pending" || r.status === "running").length;
       if (active === 0 || Date.now() - drainStart > 300_000) break;
       await sleep(500);
@@ -300,7 +326,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       else if (row.status === "pending" || row.status === "running") stuck += 1;
       else if (row.status !== "completed") {
         failed += 1;
-        log(`failed: invocation ${id} ${row.status} after ${row.attempts} attempt(s): ${row.error}`);
+        log(`failed: invocation ${id} (n=${n}) ${row.status} after ${row.attempts} attempt(s): ${row.error}`);
+        if (row.logs) log(`  its logs: ${JSON.stringify(row.logs.slice(-600))}`);
+        // Each run of it (start/end as the function reported them) against the worker SIGKILLs.
+        const at = (t: number) => new Date(t).toISOString().slice(11, 23);
+        const runs = (await runLog.events(String(n))).map(([e, tag, t]) => `${e} ${tag.slice(0, 6)} ${at(t)}`);
+        log(`  its runs: ${runs.join(", ") || "none"}`);
+        const first = Math.min(...(await runLog.events(String(n))).map(([, , t]) => t));
+        log(
+          `  SIGKILLs since its first run: ${killedAt
+            .filter((k) => k >= first - DYING_MS)
+            .map(at)
+            .join(", ")}`,
+        );
       } else if (JSON.stringify(row.result) !== JSON.stringify({ n, double: n * 2 })) wrong += 1;
     }
 
