@@ -5,7 +5,8 @@
 #                                debootstrap (runtimes/base/build.sh): no registry needed
 #   .tmp/platform-image/node     the build machine's Node.js (>= 20.19, one static binary;
 #                                Debian 12's nodejs is 18)
-#   .tmp/platform-image/dist     src/ compiled with tsconfig.build.json
+#   .tmp/platform-image/dist     src/ compiled with tsconfig.build.json, and the web dashboard
+#                                built by Vite in dist/dashboard (served at / and /ui)
 #   .tmp/platform-image/node_modules  production dependencies only (npm prune --omit=dev)
 # No RUN step needs the network: nothing is downloaded.
 ARG BASE_IMAGE=faas-runtime-base:1
@@ -30,6 +31,7 @@ COPY runtimes/VERSION /app/runtimes/VERSION
 COPY prisma/schema.prisma /app/prisma/schema.prisma
 COPY prisma/migrations /app/prisma/migrations
 COPY .tmp/platform-image/node_modules /app/node_modules
+# With dist/dashboard: the controller serves the dashboard's built files from there.
 COPY .tmp/platform-image/dist /app/dist
 
 ENV NODE_ENV=production \

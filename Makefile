@@ -4,10 +4,15 @@ SHELL := /bin/bash
 TSX := node --import tsx
 NPM_STAMP := node_modules/.package-lock.json
 PRISMA_CLIENT := src/generated/prisma/client.ts
+# The web dashboard (dashboard/, Vite + React) built into dist/dashboard, which the controller
+# serves at / and /ui; rebuilt only when a file under dashboard/ changed.
+DASHBOARD_BUILD := dist/dashboard/index.html
+# The dashboard also bundles src/lib/json-check.ts (shared with the faas CLI).
+DASHBOARD_SOURCES := $(shell find dashboard -type f 2>/dev/null) src/lib/json-check.ts
 
 .PHONY: help install generate services docker-up docker-down migrate-up build-runtime-images \
         run-controller run-worker dev test test-unit bench fmt lint typecheck build platform-image clean \
-        redrive-dead-letters queue-stats codegen mutation chaos runsc rotate-secrets gc backup restore
+        dashboard cli redrive-dead-letters queue-stats codegen mutation chaos runsc rotate-secrets gc backup restore
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -22,6 +27,12 @@ $(PRISMA_CLIENT): $(NPM_STAMP) prisma/schema.prisma
 	node scripts/prisma-generate.mjs
 
 generate: $(PRISMA_CLIENT) ## generate the Prisma client (offline)
+
+$(DASHBOARD_BUILD): $(NPM_STAMP) $(DASHBOARD_SOURCES)
+	npx vite build --config dashboard/vite.config.ts --logLevel warn
+	@touch $@
+
+dashboard: $(DASHBOARD_BUILD) ## build the web dashboard into dist/dashboard (served at / and /ui)
 
 services: ## install (as root) and start PostgreSQL, Redis and the Docker engine on this machine
 	bash scripts/services.sh up
@@ -41,7 +52,7 @@ migrate-up: generate ## create the database if needed and apply migrations
 build-runtime-images: ## build the function runtime images (base image from Debian packages when no registry)
 	bash scripts/build-runtime-images.sh
 
-run-controller: build ## HTTP server: REST, GraphQL (/graphql), /health (the built JavaScript)
+run-controller: build ## HTTP server: REST, GraphQL (/graphql), /health, the dashboard (the built JavaScript)
 	node dist/main.js controller
 
 run-worker: build ## worker: runs queued invocations (the built JavaScript)
@@ -58,8 +69,10 @@ test: install ## type-check, lint, then the whole suite against real PostgreSQL,
 	SERVICES_WITH_CHROMIUM=1 bash scripts/services.sh up
 	bash scripts/runsc.sh
 	$(MAKE) --no-print-directory generate
+	$(MAKE) --no-print-directory dashboard
 	bash scripts/build-runtime-images.sh
 	npx tsc --noEmit -p .
+	npx tsc --noEmit -p dashboard
 	npx biome check .
 	@mkdir -p .tmp
 	@status=0; npx vitest run --reporter=default --reporter=json --outputFile.json=.tmp/vitest.json || status=$$?; \
@@ -69,7 +82,7 @@ test: install ## type-check, lint, then the whole suite against real PostgreSQL,
 test-unit: generate ## only the unit tests (no services needed)
 	npx vitest run test/unit
 
-mutation: generate ## mutation testing (StrykerJS) of the promise modules; one module: FILES="src/x.ts" [TESTS="test/unit/x.test.ts"]
+mutation: generate dashboard ## mutation testing (StrykerJS) of the promise modules; one module: FILES="src/x.ts" [TESTS="test/unit/x.test.ts"]
 	bash scripts/services.sh up
 	bash scripts/build-runtime-images.sh
 	@rm -f reports/mutation/mutation.json
@@ -95,6 +108,9 @@ redrive-dead-letters: generate ## move dead letters back to the queue (their inv
 queue-stats: generate ## queued / processing / delayed / dead-letter counts
 	$(TSX) src/main.ts queue-stats
 
+cli: install ## the faas command line: ARGS="invoke hello --data '{}'" (alone: its help; also npx faas, node bin/faas.mjs)
+	@node bin/faas.mjs $(or $(ARGS),--help)
+
 api-key: generate ## API keys: ARGS="create --name ci --role admin" (key on the last line; with make -s), "list", "revoke ID|NAME"
 	@$(TSX) src/main.ts api-key $(ARGS)
 
@@ -110,7 +126,7 @@ backup: ## pg_dump of the database + archive of stored code into backups/faas-<U
 restore: ## restore a backup: BACKUP=backups/faas-... (into an empty database, or FORCE=1 to replace)
 	bash scripts/restore.sh "$(BACKUP)"
 
-codegen: generate ## print schema.graphql and the typed test documents from the code (a test checks they are current)
+codegen: generate ## print schema.graphql and the typed documents of the tests and the dashboard (a test checks they are current)
 	npx graphql-codegen --config codegen.ts
 
 fmt: install ## format and fix lint issues
@@ -119,11 +135,12 @@ fmt: install ## format and fix lint issues
 lint: install ## check formatting and lint rules
 	npx biome check .
 
-typecheck: generate ## TypeScript, strict
+typecheck: generate ## TypeScript, strict (the platform, and the dashboard with the browser's types)
 	npx tsc --noEmit -p .
+	npx tsc --noEmit -p dashboard
 
-build: typecheck ## compile src/ to dist/ (run with node dist/main.js controller|worker|dev|migrate|…)
-	rm -rf dist
+build: typecheck dashboard ## compile src/ to dist/ (run with node dist/main.js controller|worker|dev|migrate|…), build the dashboard
+	rm -rf $(filter-out dist/dashboard,$(wildcard dist/*))
 	npx tsc -p tsconfig.build.json --noEmitOnError
 
 platform-image: generate ## the platform's image faas-platform:<runtimes/VERSION> (Dockerfile; base from debootstrap)

@@ -4,12 +4,13 @@
 #
 # Offline: the base is the runtime base image (runtimes/base/build.sh, debootstrap; built
 # first if missing), Node.js is this machine's binary (NODE_BIN, default `command -v node`,
-# >= 20.19), dist/ is compiled here and node_modules is a pruned copy of the installed one
+# >= 20.19), dist/ is compiled here (and the dashboard built into dist/dashboard by Vite) and
+# node_modules is a pruned copy of the installed one
 # (npm prune --omit=dev in .tmp/platform-image, never touching ./node_modules). No build
 # step runs apt or reaches a registry.
 #
 # Idempotent and fast when nothing changed: the image carries a hash of its inputs (label
-# faas.platform.source: src/, prisma/, package files, tsconfigs, Dockerfile, Node.js binary,
+# faas.platform.source: src/, prisma/, dashboard/, package files, tsconfigs, Dockerfile, Node.js binary,
 # base image, this script); a build is skipped when it matches. FORCE=1 rebuilds.
 #
 # Env: PLATFORM_IMAGE (name without tag, default faas-platform), RUNTIME_IMAGE_PREFIX
@@ -53,7 +54,7 @@ base_id="$(docker image inspect --format '{{.Id}}' "$base")"
 
 source_hash="$(
   {
-    find src prisma -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    find src prisma dashboard -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
     sha256sum Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json \
       runtimes/VERSION scripts/build-platform-image.sh
     echo "node $node_version $(sha256sum < "$node_bin")"
@@ -71,6 +72,8 @@ cmp -s "$node_bin" "$stage/node" || install -m 0755 "$node_bin" "$stage/node"
 
 rm -rf "$stage/dist"
 npx tsc -p tsconfig.build.json --noEmitOnError --outDir "$stage/dist"
+# dist/dashboard beside dist/main.js, where the controller looks for it (src/api/dashboard.ts).
+npx vite build --config dashboard/vite.config.ts --logLevel warn --outDir "$stage/dist/dashboard" --emptyOutDir
 
 # Production dependencies: a copy of the installed tree pruned by the lockfile, redone only
 # when the package files change.

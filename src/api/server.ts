@@ -1,4 +1,5 @@
-// One HTTP server: GraphQL (HTTP, SSE, WebSocket) at /graphql, the REST routes, /health, /metrics.
+// One HTTP server: GraphQL (HTTP, SSE, WebSocket) at /graphql, the REST routes, /health, /metrics,
+// and the web dashboard at / and /ui.
 // With TLS_CERT_FILE/TLS_KEY_FILE it is an HTTPS server: HTTPS and WSS on the same port.
 
 import { readFile } from "node:fs/promises";
@@ -12,6 +13,7 @@ import { ConfigError } from "../config.js";
 import { listen } from "../lib/listen.js";
 import { requestIdFrom, withRequestId } from "../lib/request-context.js";
 import { ControllerMetrics } from "../metrics/controller-metrics.js";
+import { createDashboardHandler, DASHBOARD_BASE, isDashboardPath } from "./dashboard.js";
 import { createRestHandler } from "./rest/rest-router.js";
 
 /** What the GraphQL layer plugs into the server. */
@@ -61,6 +63,8 @@ export interface ApiServerOptions {
   /** Serve HTTPS and WSS instead of HTTP and WS (config.tls). */
   tls?: TlsFiles | null;
   graphql?: (app: App, auth: RequestAuthenticator, metrics?: ControllerMetrics) => GraphqlEndpoint;
+  /** The built dashboard (default dist/dashboard of the project). */
+  dashboardDir?: string;
 }
 
 export class ApiServer {
@@ -86,11 +90,19 @@ export class ApiServer {
     this.graphql = this.options.graphql?.(this.app, auth, metrics);
     const graphql = this.graphql;
     const log = this.app.logger.child({ component: "http" });
+    const dashboard = createDashboardHandler(log, this.options.dashboardDir);
     const route = (req: IncomingMessage, res: ServerResponse) => {
       const path = (req.url ?? "/").split("?")[0];
       if (graphql && (path === "/graphql" || path?.startsWith("/graphql/"))) {
         metrics.routed(req, "/graphql");
         void graphql.handle(req, res);
+        return;
+      }
+      // Static files, public like /docs: not in the REST table, whose routes are one segment
+      // per parameter and all listed in the OpenAPI document.
+      if (isDashboardPath(path ?? "/")) {
+        metrics.routed(req, DASHBOARD_BASE);
+        void dashboard(req, res);
         return;
       }
       void rest(req, res);

@@ -1,8 +1,8 @@
 // The invocation's payload: `--data JSON`, `--data @file`, or standard input when it is not
 // a terminal. Every refusal is one line that says which source was wrong and where.
 import { readFile } from "node:fs/promises";
+import { checkJson } from "../lib/json-check.js";
 import { usageError } from "./exit-codes.js";
-import { parseJsonText } from "./json-position.js";
 import type { Io } from "./output.js";
 
 /** undefined: no payload given (the platform's default, {}). */
@@ -39,7 +39,10 @@ async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
 
 function parse(text: string, source: string): unknown {
   // Editors on some systems start files with a byte-order mark; JSON.parse refuses it.
-  const parsed = parseJsonText(text.replace(/^\uFEFF/, ""));
-  if (!parsed.ok) throw usageError(`${source} is not valid JSON: ${parsed.message}`);
+  const parsed = checkJson(text.replace(/^\uFEFF/, ""));
+  if (!parsed.ok) {
+    const where = `at position ${parsed.offset} (line ${parsed.line}, column ${parsed.column})`;
+    throw usageError(`${source} is not valid JSON: ${parsed.message} ${where}`);
+  }
   return parsed.value;
 }

@@ -1,142 +1,129 @@
-// Where JSON text goes wrong. Node 20's JSON.parse names the position for some mistakes only
-// ("Unexpected token '}', "{"a":}" is not valid JSON" has none), and a user fixing a payload
-// on the command line needs to know where to look. This scanner runs only after JSON.parse
-// has refused the text, and walks it with an explicit stack (a payload may nest deeply).
+// Where text stops being JSON, and why, as an offset, line and column: the dashboard's payload
+// editor and the faas CLI's --data share it. JSON.parse says whether text is JSON, but its
+// messages differ between runtimes and often name no position. Iterative, so deep nesting
+// cannot overflow the stack. No imports: it is bundled for the browser as it is.
 
-export interface JsonProblem {
-  /** 0-based offset in the text, as JSON.parse counts it. */
-  position: number;
-  line: number;
-  column: number;
-  problem: string;
-}
-
-type Expect = "value" | "value-or-close" | "key" | "key-or-close" | "colon" | "comma-or-close" | "end";
+export type JsonCheck =
+  | { ok: true; value: unknown }
+  | { ok: false; message: string; offset: number; line: number; column: number };
 
 const WHITESPACE = new Set([" ", "\t", "\n", "\r"]);
 const ESCAPES = new Set(['"', "\\", "/", "b", "f", "n", "r", "t"]);
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const HEX4 = /^[0-9a-fA-F]{4}$/;
+const LITERALS = ["true", "false", "null"] as const;
 
-const describe = (c: string) =>
-  c < " " ? `control character U+${c.charCodeAt(0).toString(16).padStart(4, "0")}` : `'${c}'`;
+interface Problem {
+  offset: number;
+  message: string;
+}
 
-/** The first problem in `text`, or null when it is valid JSON. */
-export function findJsonProblem(text: string): JsonProblem | null {
-  const at = (position: number, problem: string): JsonProblem => {
-    const before = text.slice(0, position);
-    const line = before.split("\n").length;
-    return { position, line, column: position - before.lastIndexOf("\n"), problem };
-  };
-  const stack: string[] = [];
-  let expect: Expect = "value";
+/** The first place `text` is not JSON, or null when it is. */
+export function findJsonError(text: string): Problem | null {
   let i = 0;
-
-  /** Past the string starting at i (a '"'), or the problem in it. */
-  const string = (): JsonProblem | null => {
-    for (let j = i + 1; j < text.length; j++) {
-      const c = text[j] as string;
-      if (c === '"') {
-        i = j + 1;
+  const open: string[] = [];
+  let expect: "value" | "key" | "after" = "value";
+  const skipWhitespace = () => {
+    while (i < text.length && WHITESPACE.has(text[i] as string)) i++;
+  };
+  const fail = (message: string, at = i): Problem => ({
+    offset: at,
+    message: at >= text.length ? `unexpected end of input: ${message}` : message,
+  });
+  /** A string at i (its opening quote): null when it is valid, i then after its closing quote. */
+  const readString = (): Problem | null => {
+    const start = i;
+    i++;
+    for (;;) {
+      if (i >= text.length) return { offset: start, message: "unterminated string: the closing quote is missing" };
+      const ch = text[i] as string;
+      if (ch === '"') {
+        i++;
         return null;
       }
-      if (c < " ") return at(j, `${describe(c)} inside a string (write it escaped)`);
-      if (c === "\\") {
-        const e = text[j + 1];
-        if (e === "u") {
-          if (!HEX4.test(text.slice(j + 2, j + 6))) return at(j, "\\u must be followed by 4 hexadecimal digits");
-          j += 5;
-        } else if (e !== undefined && ESCAPES.has(e)) {
-          j += 1;
-        } else {
-          return at(j, e === undefined ? "unexpected end of input in a string" : `invalid escape \\${e}`);
-        }
-      }
+      if (ch === "\\") {
+        const next = text[i + 1];
+        if (next !== undefined && ESCAPES.has(next)) i += 2;
+        else if (next === "u" && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
+        else return fail('invalid escape in a string (\\" \\\\ \\/ \\b \\f \\n \\r \\t or \\uXXXX)');
+      } else if (ch.charCodeAt(0) < 0x20) {
+        return fail("a control character (such as a line break) in a string must be escaped, e.g. \\n");
+      } else i++;
     }
-    return at(text.length, "unexpected end of input: unterminated string");
-  };
-
-  const closeContainer = () => {
-    stack.pop();
-    i += 1;
-    expect = stack.length > 0 ? "comma-or-close" : "end";
   };
 
   for (;;) {
-    while (i < text.length && WHITESPACE.has(text[i] as string)) i++;
-    if (i >= text.length) return expect === "end" ? null : at(i, "unexpected end of input");
-    const c = text[i] as string;
-    const top = stack.at(-1);
-    switch (expect) {
-      case "end":
-        return at(i, `unexpected ${describe(c)} after the JSON value`);
-      case "colon":
-        if (c !== ":") return at(i, `expected ':' after the property name, found ${describe(c)}`);
-        i += 1;
-        expect = "value";
-        continue;
-      case "comma-or-close": {
-        const close = top === "{" ? "}" : "]";
-        if (c === ",") {
-          i += 1;
-          expect = top === "{" ? "key" : "value";
-        } else if (c === close) {
-          closeContainer();
+    skipWhitespace();
+    const ch = text[i];
+    if (expect === "value") {
+      if (ch === "{" || ch === "[") {
+        i++;
+        skipWhitespace();
+        const close = ch === "{" ? "}" : "]";
+        if (text[i] === close) {
+          i++;
+          expect = "after";
         } else {
-          return at(i, `expected ',' or '${close}', found ${describe(c)}`);
+          open.push(close);
+          expect = ch === "{" ? "key" : "value";
         }
         continue;
       }
-      case "key":
-      case "key-or-close": {
-        if (c === "}" && expect === "key-or-close") {
-          closeContainer();
-          continue;
-        }
-        if (c !== '"') return at(i, `expected a double-quoted property name, found ${describe(c)}`);
-        const problem = string();
+      if (ch === '"') {
+        const problem = readString();
         if (problem) return problem;
-        expect = "colon";
+        expect = "after";
         continue;
       }
-      case "value":
-      case "value-or-close": {
-        if (c === "]" && expect === "value-or-close") {
-          closeContainer();
-          continue;
-        }
-        if (c === "{" || c === "[") {
-          stack.push(c);
-          i += 1;
-          expect = c === "{" ? "key-or-close" : "value-or-close";
-          continue;
-        }
-        if (c === '"') {
-          const problem = string();
-          if (problem) return problem;
-        } else {
-          const literal = ["true", "false", "null"].find((word) => text.startsWith(word, i));
-          NUMBER.lastIndex = i;
-          if (literal) i += literal.length;
-          else if (NUMBER.test(text)) i = NUMBER.lastIndex;
-          else return at(i, `unexpected ${describe(c)}, expected a value`);
-        }
-        expect = stack.length > 0 ? "comma-or-close" : "end";
+      if (ch === "-" || (ch !== undefined && ch >= "0" && ch <= "9")) {
+        NUMBER.lastIndex = i;
+        const match = NUMBER.exec(text);
+        if (!match) return fail("invalid number");
+        i += match[0].length;
+        expect = "after";
+        continue;
       }
+      const literal = LITERALS.find((word) => text.startsWith(word, i));
+      if (literal) {
+        i += literal.length;
+        expect = "after";
+        continue;
+      }
+      return fail("expected a value: an object, array, string (in double quotes), number, true, false or null");
     }
+    if (expect === "key") {
+      if (ch !== '"') return fail("expected a property name in double quotes");
+      const problem = readString();
+      if (problem) return problem;
+      skipWhitespace();
+      if (text[i] !== ":") return fail("expected ':' after the property name");
+      i++;
+      expect = "value";
+      continue;
+    }
+    const close = open.at(-1);
+    if (close === undefined) return i < text.length ? fail("unexpected text after the JSON value") : null;
+    if (ch === close) {
+      i++;
+      open.pop();
+    } else if (ch === ",") {
+      i++;
+      expect = close === "}" ? "key" : "value";
+    } else return fail(`expected ',' or '${close}'`);
   }
 }
 
-/** JSON.parse, with a refusal that says where: "unexpected '}', expected a value at position 5 (line 1, column 6)". */
-export function parseJsonText(text: string): { ok: true; value: unknown } | { ok: false; message: string } {
+/** 1-based line and column (in UTF-16 code units, as the textarea counts) of an offset. */
+export function lineColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const lines = before.split("\n");
+  return { line: lines.length, column: (lines.at(-1)?.length ?? 0) + 1 };
+}
+
+export function checkJson(text: string): JsonCheck {
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {
-    const problem = findJsonProblem(text);
-    if (!problem) return { ok: false, message: (err as Error).message };
-    return {
-      ok: false,
-      message: `${problem.problem} at position ${problem.position} (line ${problem.line}, column ${problem.column})`,
-    };
+    const problem = findJsonError(text) ?? { offset: 0, message: (err as Error).message };
+    return { ok: false, ...problem, ...lineColumn(text, problem.offset) };
   }
 }

@@ -318,7 +318,7 @@ describe("faas invoke", () => {
     const invalid = await faas(platform.url, ["invoke", "anything", "--data", '{"name":}']);
     expect(invalid.code).toBe(EXIT.usage);
     expect(lines(invalid.stderr)).toEqual([
-      "--data is not valid JSON: unexpected '}', expected a value at position 8 (line 1, column 9)",
+      "--data is not valid JSON: expected a value: an object, array, string (in double quotes), number, true, false or null at position 8 (line 1, column 9)",
     ]);
 
     const badFile = await file("bad.json", '{\n  "a": 1,\n}\n');
@@ -333,7 +333,9 @@ describe("faas invoke", () => {
 
     const piped = await faas(platform.url, ["invoke", "anything"], { stdin: "[1, 2" });
     expect(piped.code).toBe(EXIT.usage);
-    expect(piped.stderr).toContain("standard input is not valid JSON: unexpected end of input at position 5");
+    expect(lines(piped.stderr)).toEqual([
+      "the payload on standard input is not valid JSON: unexpected end of input: expected ',' or ']' at position 5 (line 1, column 6)",
+    ]);
   });
 });
 
