@@ -9,6 +9,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { closeSync, openSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,16 +68,22 @@ const DYING_MS = 1000;
 
 class Part {
   child: ChildProcess | undefined;
+  /** Being killed and started again: not a target for another SIGKILL until it is back. */
+  restarting = false;
   constructor(
     readonly command: "controller" | "worker",
     private readonly env: Record<string, string>,
+    /** Its log lines (JSON, every incarnation appended), for reading after a bad run. */
+    private readonly logFile: string,
   ) {}
   start(): void {
+    const out = openSync(this.logFile, "a");
     this.child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts"), this.command], {
       cwd: ROOT,
       env: this.env,
-      stdio: ["ignore", "ignore", "ignore"],
+      stdio: ["ignore", out, out],
     });
+    closeSync(out); // the child has its own copy
   }
   get pid(): number | undefined {
     return this.child?.pid;
@@ -96,6 +103,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
   const base = await mkdtemp(join(tmpdir(), "faas-chaos-"));
   await chmod(base, 0o755);
+  // Kept after the run (the run's other files are not): what the platform said during it.
+  const logDir = await mkdtemp(join(tmpdir(), "faas-chaos-logs-"));
+  log(`process logs: ${logDir}`);
   const runLog: RunLog = await createRunLog();
   const postgres = await PrivatePostgres.create(base);
   const redis = await PrivateRedis.create(base);
@@ -138,12 +148,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       });
       m.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`migrate exited ${code}`))));
     });
-    const controller = new Part("controller", env);
+    const controller = new Part("controller", env, join(logDir, "controller.log"));
     controller.start();
     parts.push(controller);
     const workers = Array.from(
       { length: options.workers },
-      (_, i) => new Part("worker", { ...env, WORKER_ID: `chaos-${i}` }),
+      (_, i) => new Part("worker", { ...env, WORKER_ID: `chaos-${i}` }, join(logDir, `worker-${i}.log`)),
     );
     for (const w of workers) {
       w.start();
@@ -218,12 +228,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const killedAt: number[] = [];
     const postgresDown: [number, number][] = [];
     const killWorker = async () => {
-      const w = workers[Math.floor(Math.random() * workers.length)] as Part;
+      // A worker still coming back from the last SIGKILL is left alone: killing it again would
+      // start a second process for it and lose track of the first.
+      const up = workers.filter((w) => !w.restarting);
+      const w = up[Math.floor(Math.random() * up.length)];
+      if (!w) return;
+      w.restarting = true;
       killedAt.push(Date.now());
       await w.kill();
       fault(`SIGKILL worker ${w.pid}`);
       await sleep(500);
       w.start();
+      w.restarting = false;
       log(`worker restarted as ${w.pid}`);
     };
     const plan: [number, string, () => Promise<void>][] = [
