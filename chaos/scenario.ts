@@ -124,7 +124,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     WORKER_RECOVERY_INTERVAL: "5s",
     WORKER_CONCURRENCY: "4",
     FUNCTION_NETWORK_ALLOW: runLog.allow,
-    LOG_LEVEL: "error",
+    LOG_LEVEL: "warn",
     // The load is the point here: one loopback client sends thousands of invocations.
     RATE_LIMIT_REQUESTS_PER_SECOND: "0",
     RATE_LIMIT_INVOCATIONS_PER_SECOND: "0",

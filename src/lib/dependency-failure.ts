@@ -47,7 +47,21 @@ interface ErrorLike {
   meta?: { driverAdapterError?: { cause?: unknown } };
 }
 
+/**
+ * Prisma's P2028 (a transaction API error) when no connection came within maxWait: the pool is
+ * held by queries a down or recovering PostgreSQL does not answer, as P2024 outside a
+ * transaction. Its other P2028 cases (an expired or unknown transaction) are not outages.
+ */
+const TRANSACTION_WAIT = { code: "P2028", message: "Unable to start a transaction in the given time." };
+
 function failsAsOutage(e: ErrorLike): boolean {
+  if (
+    e.code === TRANSACTION_WAIT.code &&
+    typeof e.message === "string" &&
+    e.message.includes(TRANSACTION_WAIT.message)
+  ) {
+    return true;
+  }
   for (const code of [e.code, e.originalCode]) {
     if (typeof code !== "string") continue;
     if (UNAVAILABLE_SQLSTATE.test(code) || PRISMA_CODES.has(code) || SOCKET_ERRNOS.has(code)) return true;

@@ -150,6 +150,23 @@ describe("asDependencyError", () => {
     },
   );
 
+  it("Prisma's P2028 when no connection came in time for a transaction is a 503; its other cases are not", () => {
+    expectUnavailable({
+      code: "P2028",
+      message: "Transaction API error: Unable to start a transaction in the given time.",
+    });
+    expect(
+      asDependencyError({
+        code: "P2028",
+        message:
+          "Transaction API error: Transaction already closed: A commit cannot be executed on an expired transaction.",
+      }),
+    ).toBeNull();
+    expect(
+      asDependencyError({ code: "P2027", message: "Unable to start a transaction in the given time." }),
+    ).toBeNull();
+  });
+
   it.each([
     "ECONNREFUSED",
     "ECONNRESET",
