@@ -56,6 +56,7 @@ export async function request<Result, Variables>(
 }
 
 let current: { apiKey: string; client: Client } | undefined;
+const reconnectListeners = new Set<() => void>();
 
 /** The WebSocket client of this key; a new key replaces it (and closes the old socket). */
 function clientFor(apiKey: string): Client {
@@ -69,9 +70,23 @@ function clientFor(apiKey: string): Client {
     // Connect on the first subscription, close after the last: pages without live data keep no socket.
     lazy: true,
     retryAttempts: 5,
+    on: {
+      connected: (_socket, _payload, wasRetry) => {
+        if (wasRetry) for (const listener of reconnectListeners) listener();
+      },
+    },
   });
   current = { apiKey, client };
   return client;
+}
+
+/**
+ * Calls `listener` each time the WebSocket comes back after it dropped: its subscriptions
+ * resume, but whatever was published meanwhile was not sent. Returns how to stop.
+ */
+export function onReconnect(listener: () => void): () => void {
+  reconnectListeners.add(listener);
+  return () => reconnectListeners.delete(listener);
 }
 
 /** Why a socket closed or an operation failed, in words. */

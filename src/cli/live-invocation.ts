@@ -13,9 +13,9 @@ const FOLLOW = "subscription Follow($id: ID!) { invocationUpdated(id: $id) { id 
 const POLL_MS = 500;
 
 /** The platform's own WebSocket close codes for a refused connection (src/api/graphql/websocket.ts). */
-const CLOSE_UNAUTHORIZED = 4401;
-const CLOSE_FORBIDDEN = 4403;
-const CLOSE_RATE_LIMITED = 4429;
+export const CLOSE_UNAUTHORIZED = 4401;
+export const CLOSE_FORBIDDEN = 4403;
+export const CLOSE_RATE_LIMITED = 4429;
 
 export interface FollowOptions {
   onStatus(status: string): void;
@@ -31,11 +31,11 @@ export function graphqlWsUrl(httpUrl: string): string {
   return `${httpUrl.replace(/^http/, "ws")}/graphql`;
 }
 
-interface CloseLike {
+export interface CloseLike {
   code: number;
   reason?: string;
 }
-const isClose = (v: unknown): v is CloseLike =>
+export const isClose = (v: unknown): v is CloseLike =>
   typeof v === "object" && v !== null && typeof (v as CloseLike).code === "number";
 
 interface GraphqlErrorLike {
@@ -67,7 +67,7 @@ function liveFailure(err: unknown, id: string): CliError | null {
   return null;
 }
 
-function describeTransportFailure(err: unknown): string {
+export function describeTransportFailure(err: unknown): string {
   if (isClose(err)) return err.reason || `WebSocket closed with code ${err.code}`;
   if (err instanceof Error) return err.message;
   const inner = (err as { error?: unknown; message?: unknown } | null)?.error;

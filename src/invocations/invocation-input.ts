@@ -63,3 +63,8 @@ export const statusSchema = z.enum(INVOCATION_STATUSES, {
 
 /** The `status` filter of a listing, so that a bad value is reported on the field "status". */
 export const statusFilterSchema = z.object({ status: statusSchema });
+
+/** The statuses a subscriber to many invocations asks for: at least one, each a known status. */
+export const statusListSchema = z.object({
+  status: z.array(statusSchema).min(1, { message: "must name at least one status (or be left out for all)" }),
+});

@@ -13,7 +13,8 @@ import { newMessage } from "../queue/queue-message.js";
 import type { ReliableQueue } from "../queue/reliable-queue.js";
 import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, replayable, requestSha256 } from "./idempotency.js";
 import type { InvocationEvents } from "./invocation-events.js";
-import { type InvokeInput, invokeSchema, statusFilterSchema } from "./invocation-input.js";
+import { FEED_BOUNDS, FunctionNameCache, InvocationFeed, type InvocationFeedFilter } from "./invocation-feed.js";
+import { type InvokeInput, invokeSchema, statusFilterSchema, statusListSchema } from "./invocation-input.js";
 import { isTerminal } from "./invocation-status.js";
 import type { InvocationTransitions } from "./invocation-transitions.js";
 
@@ -22,6 +23,12 @@ export type { Invocation };
 export interface InvocationFilter {
   functionId?: string;
   status?: string;
+}
+
+/** What a follower of many invocations asks for (watchAll); unchecked, as a client sent it. */
+export interface WatchAllFilter {
+  functionId?: string;
+  statuses?: readonly string[];
 }
 
 export interface InvokeResult {
@@ -60,6 +67,8 @@ const WATCH_POLL_MS = 5000;
 
 export class InvocationService {
   private readonly invokeListeners = new Set<(outcome: InvokeOutcome) => void>();
+  /** Function names by id, for watchAll's scope checks (a key limited to some functions). */
+  private readonly functionNames: FunctionNameCache;
 
   constructor(
     private readonly db: Db,
@@ -69,7 +78,11 @@ export class InvocationService {
     private readonly transitions: InvocationTransitions,
     private readonly limits: Config["limits"],
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.functionNames = new FunctionNameCache((id) =>
+      this.db.faasFunction.findUnique({ where: { id }, select: { name: true } }).then((fn) => fn?.name ?? null),
+    );
+  }
 
   /**
    * Writes a pending invocation and queues it. The row is committed only after the
@@ -268,6 +281,32 @@ export class InvocationService {
       clearInterval(poll);
       unlisten();
     }
+  }
+
+  /**
+   * Every status change of every invocation from now on (created pending, running, pending
+   * again for a retry, the final status), whichever process makes it, as the row after the
+   * change; it never ends by itself. `filter.functionId`: only that function (one version;
+   * it must exist within `scope`, else NOT_FOUND); `filter.statuses`: only changes to those.
+   * `scope` (function names; null: all) hides events of other functions. Resolves once the
+   * shared channel is subscribed, so a list read after it misses no later change. A reader
+   * further behind than FEED_BOUNDS gets SubscriberTooSlowError and the stream ends.
+   */
+  async watchAll(filter: WatchAllFilter, scope: FunctionScope = null): Promise<InvocationFeed> {
+    const wanted: InvocationFeedFilter = {};
+    if (filter.statuses !== undefined) {
+      wanted.statuses = parseOrThrow(statusListSchema, { status: filter.statuses }).status;
+    }
+    if (filter.functionId !== undefined) {
+      wanted.functionId = assertUuid(filter.functionId, "function_id");
+      await this.functions.get(wanted.functionId, scope);
+    }
+    // Events of the one function asked for were checked against the scope just above.
+    const visible =
+      scope === null || wanted.functionId !== undefined ? () => true : this.functionNames.visibilityFor(scope);
+    const feed = new InvocationFeed(wanted, visible, FEED_BOUNDS);
+    feed.attach(await this.events.listenAll((invocation, chars) => feed.offer(invocation, chars)));
+    return feed;
   }
 }
 

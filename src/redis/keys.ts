@@ -63,3 +63,12 @@ export function invocationChannel(prefix: string, invocationId: string): string 
 export function invocationTopic(prefix: string): string {
   return prefix === "faas" ? "invocationUpdated" : `${prefix}:invocationUpdated`;
 }
+
+/**
+ * Pub/sub channel that carries every invocation's status changes (each is also published on
+ * its own invocation's channel): Subscription.invocationsUpdated listens to this one channel,
+ * never to one per invocation. Prefixed like the per-invocation channels.
+ */
+export function invocationsChannel(prefix: string): string {
+  return prefix === "faas" ? "invocationsUpdated" : `${prefix}:invocationsUpdated`;
+}

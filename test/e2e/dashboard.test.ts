@@ -1,9 +1,10 @@
 // The web dashboard at / and /ui in a real browser (Debian's chromium, headless): a function
 // deployed through the API is found by searching, invoked from the form, and its status
 // changes live on the page (no worker exists until the page shows PENDING); the invocation,
-// the feed and the health page show what happened. Every page is watched for script errors,
-// console errors and requests to any other host. dist/dashboard is built by
-// test/global-setup.ts (or make dashboard).
+// the feed and the health page show what happened. The feed lists once and then follows
+// every invocation over one subscription: its GraphQL requests are watched to prove it.
+// Every page is watched for script errors, console errors and requests to any other host.
+// dist/dashboard is built by test/global-setup.ts (or make dashboard).
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -11,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import { invocationsChannel } from "../../src/redis/keys.js";
 import { platformTest } from "../support/fixtures.js";
 import { b64, functionBody, HELLO } from "../support/functions.js";
 import { type Platform, startPlatform } from "../support/platform.js";
@@ -64,13 +66,21 @@ interface Watched {
   offHost: string[];
   /** Requests to /graphql, with their Authorization header. */
   graphqlAuthorizations: (string | undefined)[];
+  /** The operation name of each request to /graphql ("InvocationList", …), in order. */
+  graphqlOperations: string[];
   /** Text frames the page sent over WebSocket. */
   socketFrames: string[];
 }
 
 function watch(page: Page, platform: Platform): Watched {
   const host = new URL(platform.url).host;
-  const watched: Watched = { problems: [], offHost: [], graphqlAuthorizations: [], socketFrames: [] };
+  const watched: Watched = {
+    problems: [],
+    offHost: [],
+    graphqlAuthorizations: [],
+    graphqlOperations: [],
+    socketFrames: [],
+  };
   const where = () => new URL(page.url()).pathname;
   page.on("pageerror", (err) => watched.problems.push(`${where()}: page error: ${err.message}`));
   page.on("console", (message) => {
@@ -79,7 +89,11 @@ function watch(page: Page, platform: Platform): Watched {
   page.on("request", (req) => {
     const url = new URL(req.url());
     if (url.host !== host) watched.offHost.push(req.url());
-    if (url.pathname === "/graphql") watched.graphqlAuthorizations.push(req.headers().authorization);
+    if (url.pathname === "/graphql") {
+      watched.graphqlAuthorizations.push(req.headers().authorization);
+      const query = (req.postDataJSON() as { query?: string } | null)?.query ?? "";
+      watched.graphqlOperations.push(/\b(?:query|mutation)\s+(\w+)/.exec(query)?.[1] ?? "(anonymous)");
+    }
   });
   page.on("websocket", (socket) => {
     if (new URL(socket.url()).host !== host) watched.offHost.push(socket.url());
@@ -188,15 +202,40 @@ describe("dashboard", () => {
     for (const label of ["Created", "Started", "Completed", "Duration"]) expect(facts).toContain(label);
     expect(facts).toMatch(/Duration\s*\d+(\.\d+)? m?s/);
 
-    // The feed: this invocation, and a new one as it appears and ends.
+    // The feed: this invocation, and a new one as it appears and ends. It is listed as it
+    // opens; everything after comes over the one invocationsUpdated subscription, so no
+    // further `invocations` query (a poll) may leave the page, however long the rest takes.
+    const framesBefore = watched.socketFrames.length;
+    const operationsBefore = watched.graphqlOperations.length;
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Live feed" }).click();
     await arrived(/^Live feed$/);
     await page.locator(`tr[data-invocation-id="${invocationId}"]`).getByText("COMPLETED").waitFor({ timeout: 10_000 });
+    // The server listens on the shared channel for it before the next invocation is made.
+    const listening = async () => (await platform.app.redis.pubsub("NUMSUB", invocationsChannel(platform.prefix)))[1];
+    await expect.poll(listening, { timeout: 10_000 }).toBe(1);
+    expect(
+      watched.socketFrames
+        .slice(framesBefore)
+        .some((f) => f.includes('"subscribe"') && f.includes("invocationsUpdated")),
+    ).toBe(true);
+    // What the page asked for as it opened (StrictMode may run its effect twice: the first is aborted).
+    const opening = watched.graphqlOperations.slice(operationsBefore);
+    expect(opening.length).toBeGreaterThan(0);
+    expect(opening.every((operation) => operation === "InvocationList")).toBe(true);
+    const operationsListed = watched.graphqlOperations.length;
     const next = await platform.request("POST", "/invoke", { function_id: fnId, payload: { name: "Feed" } });
     expect(next.status).toBe(202);
     const nextRow = page.locator(`tr[data-invocation-id="${next.body.data.invocation_id}"]`);
     await nextRow.getByText("COMPLETED").waitFor({ timeout: 30_000 });
     expect(await text(nextRow)).toContain(name);
+    // It came live: not one GraphQL request since the list was shown.
+    expect(watched.graphqlOperations.slice(operationsListed)).toEqual([]);
+    // Nor does it follow rows one by one.
+    expect(
+      watched.socketFrames
+        .slice(framesBefore)
+        .filter((f) => f.includes('"subscribe"') && f.includes("invocationUpdated(")),
+    ).toEqual([]);
 
     // On a phone the rows become cards: nothing is wider than the screen.
     await page.setViewportSize({ width: 390, height: 844 });

@@ -76,3 +76,67 @@ export async function drain<T>(stream: AsyncIterator<T>): Promise<T[]> {
     out.push(value);
   }
 }
+
+export interface Collected<T> {
+  /** Every result so far, in order. */
+  readonly results: T[];
+  /** Resolves once the stream ended (rejects with its failure). */
+  readonly ended: Promise<void>;
+  /** Waits until `done(results)` holds (a 30 s cap turns a broken stream into a failure). */
+  until(what: string, done: (results: T[]) => boolean): Promise<void>;
+  /** Ends the stream (an SSE stream's fetch must be aborted first: its generator waits on the body). */
+  stop(): Promise<void>;
+}
+
+/** Reads a stream in the background, keeping every result, so a test can wait on what arrives. */
+export function collect<T>(stream: AsyncIterator<T>): Collected<T> {
+  const results: T[] = [];
+  let failure: unknown;
+  let finished = false;
+  const waiters = new Set<() => void>();
+  const settle = () => {
+    for (const waiter of waiters) waiter();
+  };
+  const ended = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await stream.next();
+        if (done) return;
+        results.push(value);
+        settle();
+      }
+    } catch (err) {
+      failure = err;
+      throw err;
+    } finally {
+      finished = true;
+      settle();
+    }
+  })();
+  ended.catch(() => undefined);
+  return {
+    results,
+    ended,
+    until(what, done) {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => finish(new Error(`gave up waiting for ${what} after 30 s`)), 30_000);
+        const check = () => {
+          if (done(results)) finish();
+          else if (finished) finish(new Error(`the stream ended before ${what}: ${String(failure ?? "completed")}`));
+        };
+        const finish = (err?: Error) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          if (err) reject(err);
+          else resolve();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop() {
+      void stream.return?.();
+      await ended.catch(() => undefined);
+    },
+  };
+}

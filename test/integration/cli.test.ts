@@ -8,8 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import { invocationsChannel } from "../../src/redis/keys.js";
 import { platformTest } from "../support/fixtures.js";
 import { HELLO } from "../support/functions.js";
+import { startHttpProxy } from "../support/http-proxy.js";
 import { type Platform, ROOT, startPlatform } from "../support/platform.js";
 import { waitFor } from "../support/waiting.js";
 
@@ -393,27 +395,108 @@ describe("listing and removing", () => {
     expect(gone.code).toBe(EXIT.notFound);
   });
 
-  test("invocations --watch prints each new invocation and status change until Ctrl-C", async ({ platform }) => {
-    const name = uniqueName("watched");
-    const id = await deploy(platform, "echo.py", ECHO_PY, ["--name", name]);
-    const watcher = start(platform.url, ["invocations", "--function", name, "--watch", "--json"]);
-    watcher.stdin?.end();
-    let out = "";
-    watcher.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => watcher.once("close", resolve));
-    const events = () =>
-      lines(out).map((line) => JSON.parse(line) as { id: string; status: string; function_id: string });
+  test("invocations --watch follows the invocations live: one listing, then each status change as it happens, until Ctrl-C", async ({
+    platform,
+  }) => {
+    // Between the CLI and the platform: a proxy that records what the CLI asks for.
+    const proxy = await startHttpProxy(platform.url);
+    try {
+      const name = uniqueName("watched");
+      const id = await deploy(platform, "echo.py", ECHO_PY, ["--name", name]);
+      const earlier = await platform.request("POST", "/invoke?wait=30s", { function_id: id, payload: { w: 0 } });
+      expect(earlier.body.data.status).toBe("completed");
+      const watcher = start(proxy.url, ["invocations", "--function", name, "--watch", "--json"]);
+      watcher.stdin?.end();
+      let out = "";
+      let err = "";
+      watcher.stdout?.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      watcher.stderr?.on("data", (chunk: Buffer) => {
+        err += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => watcher.once("close", resolve));
+      const events = () =>
+        lines(out).map((line) => JSON.parse(line) as { id: string; status: string; function_id: string });
 
-    const invoked = await platform.request("POST", "/invoke", { function_id: id, payload: { w: 1 } });
-    const invocationId = invoked.body.data.id;
-    await waitFor("the watch to show the invocation completed", async () =>
-      events().some((e) => e.id === invocationId && e.status === "completed"),
-    );
-    expect(events().every((e) => e.function_id === id)).toBe(true);
-    watcher.kill("SIGINT");
-    expect(await exited).toBe(EXIT.ok);
+      // The listing first (the earlier invocation), and the server listening for this watch.
+      await waitFor("the watch to list the earlier invocation", async () =>
+        events().some((e) => e.id === earlier.body.data.id && e.status === "completed"),
+      );
+      await waitFor(
+        "the platform to follow invocations for the watch",
+        async () => (await platform.app.redis.pubsub("NUMSUB", invocationsChannel(platform.prefix)))[1] === 1,
+      );
+      const invoked = await platform.request("POST", "/invoke", { function_id: id, payload: { w: 1 } });
+      const invocationId = invoked.body.data.id;
+      await waitFor("the watch to show the invocation completed", async () =>
+        events().some((e) => e.id === invocationId && e.status === "completed"),
+      );
+      const statuses = events()
+        .filter((e) => e.id === invocationId)
+        .map((e) => e.status);
+      // Its PENDING may reach the controller after the worker's RUNNING: an older state prints nothing.
+      expect([
+        ["pending", "running", "completed"],
+        ["running", "completed"],
+      ]).toContainEqual(statuses);
+      expect(events().every((e) => e.function_id === id)).toBe(true);
+      // The whole invocation, as REST shows it.
+      expect(events().at(-1)).toMatchObject({
+        id: invocationId,
+        invocation_id: invocationId,
+        result: { echo: { w: 1 } },
+      });
+
+      // Live: listed once over REST, then nothing but the WebSocket; no note about polling.
+      expect(proxy.requests.filter((r) => r.startsWith("GET /invocations"))).toHaveLength(1);
+      expect(proxy.requests.filter((r) => r.startsWith("UPGRADE /graphql"))).toHaveLength(1);
+      expect(err).toBe("");
+      watcher.kill("SIGINT");
+      expect(await exited).toBe(EXIT.ok);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test("invocations --watch without a usable WebSocket says so on stderr and polls the listing instead", async ({
+    platform,
+  }) => {
+    // A proxy that carries HTTP but refuses WebSocket upgrades.
+    const proxy = await startHttpProxy(platform.url, { refuseUpgrades: true });
+    try {
+      const name = uniqueName("polled");
+      const id = await deploy(platform, "echo.py", ECHO_PY, ["--name", name]);
+      const watcher = start(proxy.url, ["invocations", "--function", name, "--watch"]);
+      watcher.stdin?.end();
+      let out = "";
+      let err = "";
+      watcher.stdout?.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      watcher.stderr?.on("data", (chunk: Buffer) => {
+        err += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => watcher.once("close", resolve));
+
+      await waitFor("the note about polling", async () => err.includes("polling"));
+      expect(lines(err)).toEqual([
+        expect.stringMatching(
+          new RegExp(`^live updates unavailable \\(.+\\); polling ${proxy.url}/invocations every second instead$`),
+        ),
+      ]);
+      const invoked = await platform.request("POST", "/invoke", { function_id: id, payload: { w: 2 } });
+      const invocationId: string = invoked.body.data.id;
+      await waitFor("the polled watch to show the invocation completed", async () =>
+        lines(out).some((line) => line.startsWith(invocationId) && /\bcompleted\b/.test(line)),
+      );
+      expect(lines(out)[0]).toMatch(/^ID\s+STATUS\s+CREATED\s+DURATION\s+FUNCTION$/);
+      expect(proxy.requests.filter((r) => r.startsWith("GET /invocations")).length).toBeGreaterThan(1);
+      watcher.kill("SIGINT");
+      expect(await exited).toBe(EXIT.ok);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
 

@@ -55,6 +55,12 @@ export interface Platform {
   ): Promise<Worker & { metricsUrl: string | null }>;
   /** A worker in its own OS process (`tsx src/main.ts worker`). */
   spawnWorker(extraEnv?: Env): ChildProcess;
+  /**
+   * Another controller of the same platform (its own App, connections and HTTP server on a
+   * port of its own), as a second replica behind a load balancer would be; stopped with it.
+   * Not with `documentedDefaults` (both would want port 8080).
+   */
+  startController(): Promise<{ url: string; app: App }>;
   request(
     method: string,
     path: string,
@@ -173,6 +179,21 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     return child;
   };
 
+  const controllers: { server: ApiServer; app: App }[] = [];
+  const startController = async () => {
+    const cApp = new App(config, { logger: logger.child({ controller: controllers.length + 1 }) });
+    const cServer = new ApiServer(cApp, {
+      host: config.server.host,
+      port: config.server.port,
+      bodyLimitBytes: config.server.bodyLimitBytes,
+      graphql,
+      tls: config.tls,
+    });
+    controllers.push({ server: cServer, app: cApp });
+    const started = await cServer.start();
+    return { url: started.url, app: cApp };
+  };
+
   for (let i = 0; i < (options.workers ?? 0); i++) await startWorker();
 
   const request: Platform["request"] = async (method, path, body, headers = {}) => {
@@ -201,8 +222,9 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     }
     await Promise.all(workers.map((w) => w.stop()));
     await Promise.all(workerMetrics.map((m) => m.stop()));
+    await Promise.all(controllers.map((c) => c.server.stop(100)));
     await server.stop(100);
-    await Promise.all(workerApps.map((a) => a.stop()));
+    await Promise.all([...controllers.map((c) => c.app.stop()), ...workerApps.map((a) => a.stop())]);
     await app.stop();
     if (shared) return void (await rm(dir, { recursive: true, force: true }));
     const redis = createRedis(config.redis, "test-cleanup");
@@ -213,5 +235,5 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     await rm(dir, { recursive: true, force: true });
   };
 
-  return { url, env, config, app, dbName, prefix, workers, startWorker, spawnWorker, request, stop };
+  return { url, env, config, app, dbName, prefix, workers, startWorker, spawnWorker, startController, request, stop };
 }

@@ -99,12 +99,10 @@ export type InvocationChangesSubscriptionVariables = Exact<{
 
 export type InvocationChangesSubscription = { invocationUpdated: { id: string, functionId: string, status: InvocationStatus, payload: unknown, headers: unknown, result: unknown, error: string | null, logs: string | null, exitCode: number | null, attempts: number, workerId: string | null, durationMs: number | null, timeout: string, codeSha256: string, createdAt: string, startedAt: string | null, completedAt: string | null, function: { id: string, name: string, version: string } } };
 
-export type InvocationRowChangesSubscriptionVariables = Exact<{
-  id: string;
-}>;
+export type InvocationFeedSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type InvocationRowChangesSubscription = { invocationUpdated: { id: string, functionId: string, status: InvocationStatus, attempts: number, durationMs: number | null, createdAt: string, completedAt: string | null, function: { id: string, name: string, version: string } } };
+export type InvocationFeedSubscription = { invocationsUpdated: { id: string, functionId: string, status: InvocationStatus, attempts: number, durationMs: number | null, createdAt: string, completedAt: string | null, function: { id: string, name: string, version: string } } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -354,9 +352,9 @@ export const InvocationChangesDocument = new TypedDocumentString(`
     version
   }
 }`) as unknown as TypedDocumentString<InvocationChangesSubscription, InvocationChangesSubscriptionVariables>;
-export const InvocationRowChangesDocument = new TypedDocumentString(`
-    subscription InvocationRowChanges($id: ID!) {
-  invocationUpdated(id: $id) {
+export const InvocationFeedDocument = new TypedDocumentString(`
+    subscription InvocationFeed {
+  invocationsUpdated {
     ...InvocationRow
   }
 }
@@ -373,4 +371,4 @@ export const InvocationRowChangesDocument = new TypedDocumentString(`
     name
     version
   }
-}`) as unknown as TypedDocumentString<InvocationRowChangesSubscription, InvocationRowChangesSubscriptionVariables>;
+}`) as unknown as TypedDocumentString<InvocationFeedSubscription, InvocationFeedSubscriptionVariables>;

@@ -1,22 +1,52 @@
-// Which of two reports of one invocation is the later state: a poll and a subscription event
-// can arrive in either order. Statuses only move forward within an attempt, and a retry
-// (a new attempt) starts again from PENDING.
+// How the live feed's rows change: which of two reports of one invocation is the later state
+// (the list and a subscription event, or two events from different processes, can arrive in
+// either order), and where an event goes among the rows.
 import type { InvocationStatus } from "../gql/graphql";
-
-const STAGE: Readonly<Record<InvocationStatus, number>> = {
-  PENDING: 0,
-  RUNNING: 1,
-  COMPLETED: 2,
-  FAILED: 2,
-  TIMEOUT: 2,
-};
 
 interface Report {
   status: InvocationStatus;
   attempts: number;
 }
 
+/**
+ * Where a report stands in an invocation's life: attempts, then PENDING before any run →
+ * RUNNING → PENDING again (waiting to retry that attempt) → a final status.
+ */
+function position(report: Report): number {
+  const stage =
+    report.status === "PENDING" ? (report.attempts > 0 ? 2 : 0) : report.status === "RUNNING" ? 1 : /* final */ 3;
+  return report.attempts * 4 + stage;
+}
+
+/** The later of two reports of one invocation (the second when they stand level). */
 export function fresher<T extends Report>(a: T, b: T): T {
-  if (a.attempts !== b.attempts) return a.attempts > b.attempts ? a : b;
-  return STAGE[a.status] > STAGE[b.status] ? a : b;
+  return position(a) > position(b) ? a : b;
+}
+
+interface Row extends Report {
+  id: string;
+  createdAt: string;
+}
+
+/** The order of the `invocations` query: newest first, then by id. */
+function newestFirst(a: Row, b: Row): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+/**
+ * The rows after one event: a shown invocation takes the later of its two states; another
+ * joins in creation order, and the rows keep the newest `size`. Unchanged rows are returned
+ * as they were (React then renders nothing again).
+ */
+export function applyChange<T extends Row>(rows: readonly T[], change: T, size: number): readonly T[] {
+  const at = rows.findIndex((row) => row.id === change.id);
+  if (at >= 0) {
+    const shown = rows[at] as T;
+    if (fresher(change, shown) === shown) return rows;
+    const next = [...rows];
+    next[at] = change;
+    return next;
+  }
+  return [...rows, change].sort(newestFirst).slice(0, size);
 }

@@ -1,10 +1,13 @@
 // Subscription.invocationUpdated: the invocation service's watch() (current state, then every
 // change published on Redis by any worker, ending after a final status) as a GraphQL stream.
+// Subscription.invocationsUpdated: its watchAll() (every change of every invocation the
+// caller may see, from now on) likewise.
 import type { App } from "../../app.js";
 import type { FunctionScope } from "../../functions/function-service.js";
-import type { Invocation } from "../../invocations/invocation-service.js";
+import type { Invocation, WatchAllFilter } from "../../invocations/invocation-service.js";
 import { builder } from "./builder.js";
 import { allowed } from "./context.js";
+import { InvocationStatusEnum } from "./enums.js";
 import { located } from "./errors.js";
 import { InvocationRef } from "./invocation-types.js";
 
@@ -51,6 +54,42 @@ export async function followInvocation(
   return iterator;
 }
 
+/** A failure of a stream that has already started: delivered as the stream's last event. */
+class StreamFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * Follows many invocations. A bad filter fails the subscription itself (an error result, no
+ * stream). A failure once it runs (a reader too slow, a database outage during a scope check)
+ * becomes one result with that error, then the stream completes: an error thrown by the
+ * stream would close an SSE response without a word, and graphql-ws would drop its code.
+ */
+export async function followInvocations(
+  app: App,
+  filter: WatchAllFilter,
+  scope: FunctionScope = null,
+): Promise<AsyncIterableIterator<Invocation | StreamFailure>> {
+  const feed = await located(null, () => app.invocations.watchAll(filter, scope));
+  let failed = false;
+  const iterator: AsyncIterableIterator<Invocation | StreamFailure> = {
+    next: async () => {
+      if (failed) return { done: true, value: undefined };
+      try {
+        return await feed.next();
+      } catch (err) {
+        failed = true;
+        await feed.return();
+        return { done: false, value: new StreamFailure(err) };
+      }
+    },
+    return: () => feed.return(),
+    throw: (err: unknown) => feed.throw(err),
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
+
 builder.subscriptionFields((t) => ({
   invocationUpdated: t.field({
     type: InvocationRef,
@@ -59,5 +98,30 @@ builder.subscriptionFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     subscribe: (_root, { id }, ctx) => followInvocation(ctx.app, id, allowed(ctx, "invocations:read").functionScope),
     resolve: (invocation) => invocation,
+  }),
+  invocationsUpdated: t.field({
+    type: InvocationRef,
+    description:
+      "Every status change of every invocation from now on: created (PENDING), RUNNING, PENDING again before a retry, and the final status, each as the invocation after the change. Changes made by any controller or worker arrive; the stream never completes by itself. Read the current list with `invocations` after subscribing. Events of one invocation from different processes may arrive out of order: the later state has more `attempts`, or as many and a later step (PENDING, RUNNING, PENDING again to retry, a final status). A subscriber that falls 1,000 events (or 16 MiB) behind gets one SUBSCRIBER_TOO_SLOW error and the stream completes.",
+    args: {
+      functionId: t.arg.id({
+        description:
+          "Only invocations of this function: this version (each version has an id of its own). NOT_FOUND when the caller cannot see it.",
+      }),
+      status: t.arg({
+        type: [InvocationStatusEnum],
+        description: "Only changes to one of these statuses (at least one). Left out: all.",
+      }),
+    },
+    subscribe: (_root, args, ctx) =>
+      followInvocations(
+        ctx.app,
+        { functionId: args.functionId ?? undefined, statuses: args.status ?? undefined },
+        allowed(ctx, "invocations:read").functionScope,
+      ),
+    resolve: (event) => {
+      if (event instanceof StreamFailure) throw event.error;
+      return event;
+    },
   }),
 }));
