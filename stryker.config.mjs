@@ -13,6 +13,7 @@ const PROMISE_MODULES = [
   "src/functions/function-input.ts",
   "src/worker/result-mapping.ts",
   "src/worker/worker.ts",
+  "src/worker/worker-timing.ts",
   "src/api/rest/**/*.ts",
   // API trust: who may call, how often, what input is taken, how secrets are kept.
   "src/auth/**/*.ts",

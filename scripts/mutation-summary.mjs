@@ -83,13 +83,15 @@ function survivorsMarkdown(rows) {
     out.push(
       `## Ignored: not in the score (${ignored.length})`,
       "",
-      "Static mutants: reached only outside any test (module load, file-level setup/teardown, background work between tests).",
+      "Each with Stryker's reason: a static mutant (reached only while modules load or between tests), a log call",
+      "(scripts/stryker-log-ignorer.mjs), or a `// Stryker disable` comment (an equivalent mutant, and why).",
       "",
     );
     for (const { file, m, lines } of ignored) {
       const { start, end } = m.location;
       out.push(
-        `- ${file}:${start.line}:${start.column} ${m.mutatorName}: \`${short(excerpt(lines, start, end))}\` → \`${short(m.replacement ?? "")}\``,
+        `- ${file}:${start.line}:${start.column} ${m.mutatorName}: \`${short(excerpt(lines, start, end))}\` → \`${short(m.replacement ?? "")}\`` +
+          (m.statusReason ? ` (${short(m.statusReason)})` : ""),
       );
     }
     out.push("");

@@ -5,7 +5,7 @@
 // request-id.test.ts). Mutating them only buried the mutants that matter under survivors.
 //
 // Ignored: a call `log.<level>(…)`, `logger.<level>(…)` or `<x>.logger.<level>(…)`, and an
-// `if` whose every branch does nothing but such calls.
+// `if` or a block whose every statement does nothing but such calls.
 import { declareValuePlugin, PluginKind } from "@stryker-mutator/api/plugin";
 
 const LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal"]);
@@ -38,7 +38,7 @@ export const strykerPlugins = [
   declareValuePlugin(PluginKind.Ignore, "LogCalls", {
     shouldIgnore(path) {
       if (isLogCall(path.node)) return "a log call: its wording changes what an operator reads, not what happens";
-      if (path.node.type === "IfStatement" && isLogOnly(path.node)) {
+      if ((path.node.type === "IfStatement" || path.node.type === "BlockStatement") && isLogOnly(path.node)) {
         return "a branch that only logs: taking it or not changes only the log";
       }
       return undefined;
