@@ -42,6 +42,13 @@ export interface ChaosReport {
   executedTwice: number;
   /** Of those that ran to the end twice, how many because their worker was SIGKILLed mid-way. */
   rerunAfterKill: number;
+  /**
+   * Failed as the worker running it stopped responding on its last attempt, every attempt's
+   * run cut short (it never ended: its worker was SIGKILLed with it). The dead letter is the
+   * promised outcome then (WORKER_MAX_ATTEMPTS bounds the deliveries of a worker-killing
+   * invocation), so these are not counted as failed.
+   */
+  killedEveryAttempt: number;
   drainMs: number;
   faults: string[];
 }
@@ -336,11 +343,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let stuck = 0;
     let wrong = 0;
     let failed = 0;
+    let killedEveryAttempt = 0;
     for (const [n, id] of accepted) {
       const row = byId.get(id);
       if (!row) lost += 1;
       else if (row.status === "pending" || row.status === "running") stuck += 1;
       else if (row.status !== "completed") {
+        const events = await runLog.events(String(n));
+        const ended = new Set(events.filter(([e]) => e === "end").map(([, tag]) => tag));
+        const cutShort = new Set(events.filter(([e, tag]) => e === "start" && !ended.has(tag)).map(([, tag]) => tag));
+        const workerDied = /^the worker running it stopped responding on attempt (\d+) of \1;/.exec(row.error ?? "");
+        if (workerDied && cutShort.size >= row.attempts) {
+          killedEveryAttempt += 1;
+          log(
+            `dead-lettered: invocation ${id} (n=${n}): ${cutShort.size} runs, each cut short by its worker's SIGKILL`,
+          );
+          continue;
+        }
         failed += 1;
         log(`failed: invocation ${id} (n=${n}) ${row.status} after ${row.attempts} attempt(s): ${row.error}`);
         if (row.logs) log(`  its logs: ${JSON.stringify(row.logs.slice(-600))}`);
@@ -394,6 +413,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       failed,
       executedTwice,
       rerunAfterKill,
+      killedEveryAttempt,
       drainMs,
       faults,
     };
@@ -414,7 +434,8 @@ export function summary(report: ChaosReport, submitted: number): string {
     .join(", ");
   return (
     `chaos: submitted ${submitted}, accepted ${report.accepted}, refused {${refused}} (not a JSON 503: ${report.refusedBadly}), ` +
-    `lost ${report.lost}, stuck ${report.stuck}, wrong result ${report.wrong}, failed ${report.failed}, ` +
+    `lost ${report.lost}, stuck ${report.stuck}, wrong result ${report.wrong}, failed ${report.failed} ` +
+    `(+${report.killedEveryAttempt} dead-lettered: every attempt's worker SIGKILLed), ` +
     `executed more than once ${report.executedTwice} (+${report.rerunAfterKill} cut short by a worker SIGKILL), ` +
     `drain ${(report.drainMs / 1000).toFixed(1)} s`
   );
