@@ -9,6 +9,7 @@ import { sseSubscribe, wsClient } from "../graphql/streams.js";
 import { platformTest } from "../support/fixtures.js";
 import { functionBody } from "../support/functions.js";
 import type { Platform } from "../support/platform.js";
+import { waitFor } from "../support/waiting.js";
 
 interface Setup {
   admin: string;
@@ -150,9 +151,14 @@ describe("keys that do not let anyone in", () => {
   test("a key records when it was last used; only a hash of the token is stored", async ({ platform }) => {
     const { key, token } = await platform.app.apiKeys.create({ name: "tracked", role: "viewer" });
     expect(key.lastUsedAt).toBeNull();
-    await platform.request("GET", "/functions", undefined, bearer(token));
-    const row = await platform.app.db.apiKey.findUniqueOrThrow({ where: { id: key.id } });
-    expect(row.lastUsedAt).toBeInstanceOf(Date);
+    expect((await platform.request("GET", "/functions", undefined, bearer(token))).status).toBe(200);
+    // Recorded beside the request, not before its answer (a use must not wait on a write).
+    const lastUsedAt = await waitFor(
+      "the key's last use recorded",
+      async () => (await platform.app.db.apiKey.findUniqueOrThrow({ where: { id: key.id } })).lastUsedAt,
+      { capMs: 10_000 },
+    );
+    expect(lastUsedAt).toBeInstanceOf(Date);
     const rows = await platform.app.db.$queryRawUnsafe<unknown[]>("SELECT * FROM api_keys");
     expect(JSON.stringify(rows)).not.toContain(token);
   });

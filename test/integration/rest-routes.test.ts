@@ -29,7 +29,7 @@ describe("REST routing", () => {
     ["GET", "/api/invocations"],
     ["GET", `/invocations/${ID}/extra`],
     ["GET", `/api/invocations/${ID}`],
-    ["GET", "/"],
+    ["GET", "/functions-and-more"],
   ] as const)("%s %s matches no route: 404 naming it", async ([method, path], { platform }) => {
     const res = await platform.request(method, path, method === "GET" || method === "DELETE" ? undefined : {});
     expect(res.status).toBe(404);
