@@ -141,7 +141,8 @@ describe("worker reliability", () => {
     const done = await app.invocations.waitForTerminal(id, 60_000);
     expect(done.status).toBe("completed");
     expect(done.result).toEqual({ recovered: true });
-    expect(await app.queue.holds([id])).toEqual(new Set()); // acked: no longer held
+    // Acked (just after the result is written): no longer held.
+    await waitFor("the message acked", async () => (await app.queue.holds([id])).size === 0, { capMs: 10_000 });
   });
 
   test("a poison message ends in the dead-letter list and its invocation failed; redrive runs it again", async ({
