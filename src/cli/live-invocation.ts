@@ -38,19 +38,23 @@ export interface CloseLike {
 export const isClose = (v: unknown): v is CloseLike =>
   typeof v === "object" && v !== null && typeof (v as CloseLike).code === "number";
 
-interface GraphqlErrorLike {
+export interface GraphqlErrorLike {
   message?: string;
   extensions?: { code?: string };
 }
 
-/** A failure of the live stream that polling could not fix, as the CLI reports it; null when polling may. */
-function liveFailure(err: unknown, id: string): CliError | null {
+/**
+ * A refusal of a live stream as the CLI reports it: the server's GraphQL errors, or a close
+ * for the key (unauthorized, forbidden, rate limited). Null for anything else (a transport
+ * failure, which polling may get around). `notFound` words a NOT_FOUND refusal.
+ */
+export function streamRefusal(err: unknown, notFound: (message: string) => string): CliError | null {
   if (Array.isArray(err)) {
     const first = (err[0] ?? {}) as GraphqlErrorLike;
     const message = first.message ?? "the subscription was refused";
     switch (first.extensions?.code) {
       case "NOT_FOUND":
-        return new CliError(`invocation ${id} not found`, ExitCode.NOT_FOUND);
+        return new CliError(notFound(message), ExitCode.NOT_FOUND);
       case "UNAUTHENTICATED":
       case "FORBIDDEN":
         return new CliError(message, ExitCode.UNAUTHORIZED);
@@ -132,7 +136,7 @@ export async function followInvocation(
     await followLive(client, id, options);
   } catch (err) {
     if (options.signal.aborted) throw interrupted();
-    const failure = liveFailure(err, id);
+    const failure = streamRefusal(err, () => `invocation ${id} not found`);
     if (failure) throw failure;
     options.onFallback(describeTransportFailure(err));
   }

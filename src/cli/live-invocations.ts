@@ -7,15 +7,8 @@
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 import type { PlatformClient } from "./client.js";
-import { CliError, ExitCode } from "./exit-codes.js";
-import {
-  CLOSE_FORBIDDEN,
-  CLOSE_RATE_LIMITED,
-  CLOSE_UNAUTHORIZED,
-  describeTransportFailure,
-  graphqlWsUrl,
-  isClose,
-} from "./live-invocation.js";
+import { CliError } from "./exit-codes.js";
+import { describeTransportFailure, type GraphqlErrorLike, graphqlWsUrl, streamRefusal } from "./live-invocation.js";
 import type { InvocationStatus, InvocationView } from "./views.js";
 
 /** Every field of the REST view, under its GraphQL name. */
@@ -89,37 +82,14 @@ export class LiveUnavailable extends Error {
   }
 }
 
-interface GraphqlErrorLike {
-  message?: string;
-  extensions?: { code?: string };
-}
-
 /** A failure of the live stream as the CLI reports it: an error to exit with, or LiveUnavailable. */
 function classify(err: unknown): Error {
   if (err instanceof CliError || err instanceof LiveUnavailable) return err;
-  if (Array.isArray(err)) {
-    const first = (err[0] ?? {}) as GraphqlErrorLike;
-    const message = first.message ?? "the subscription was refused";
-    switch (first.extensions?.code) {
-      case "NOT_FOUND":
-        return new CliError(message, ExitCode.NOT_FOUND);
-      case "UNAUTHENTICATED":
-      case "FORBIDDEN":
-        return new CliError(message, ExitCode.UNAUTHORIZED);
-      // Fell too far behind (a slow terminal): the stream ended, polling can go on.
-      case "SUBSCRIBER_TOO_SLOW":
-        return new LiveUnavailable(message);
-      default:
-        return new CliError(message, ExitCode.ERROR);
-    }
+  // Fell too far behind (a slow terminal): the stream ended, polling can go on.
+  if (Array.isArray(err) && (err[0] as GraphqlErrorLike | undefined)?.extensions?.code === "SUBSCRIBER_TOO_SLOW") {
+    return new LiveUnavailable((err[0] as GraphqlErrorLike).message ?? "the subscription was refused");
   }
-  if (isClose(err)) {
-    const reason = err.reason || `connection closed (${err.code})`;
-    if (err.code === CLOSE_UNAUTHORIZED || err.code === CLOSE_FORBIDDEN)
-      return new CliError(reason, ExitCode.UNAUTHORIZED);
-    if (err.code === CLOSE_RATE_LIMITED) return new CliError(reason, ExitCode.ERROR);
-  }
-  return new LiveUnavailable(describeTransportFailure(err));
+  return streamRefusal(err, (message) => message) ?? new LiveUnavailable(describeTransportFailure(err));
 }
 
 export interface WatchLiveOptions {
