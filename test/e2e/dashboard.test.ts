@@ -6,18 +6,14 @@
 // Every page is watched for script errors, console errors and requests to any other host.
 // dist/dashboard is built by test/global-setup.ts (or make dashboard).
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect } from "vitest";
+import type { Locator, Page } from "playwright-core";
+import { describe, expect } from "vitest";
 import { invocationsChannel } from "../../src/redis/keys.js";
+import { useChromium } from "../support/browser.js";
 import { platformTest } from "../support/fixtures.js";
 import { b64, functionBody, HELLO } from "../support/functions.js";
 import { type Platform, startPlatform } from "../support/platform.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOT = process.env.DASHBOARD_SCREENSHOT ?? "/tmp/dashboard.png";
 
 /** The quick reference's greeting, with a line on standard error for the page's logs. */
@@ -33,32 +29,7 @@ if __name__ == "__main__":
 `;
 
 const test = platformTest();
-let browser: BrowserContext;
-let profileDir: string;
-
-beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
-  profileDir = await mkdtemp(join(tmpdir(), "dashboard-chromium-"));
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await rm(profileDir, { recursive: true, force: true });
-});
+const browser = useChromium("dashboard");
 
 /** What went wrong on a page, labelled with the page it happened on. */
 interface Watched {
@@ -125,7 +96,7 @@ describe("dashboard", () => {
     const other = await platform.request("POST", "/functions", functionBody({ name: `dash-other-${tag}` }));
     expect(other.status).toBe(201);
 
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     const watched = watch(page, platform);
     const visited: string[] = [];
     const arrived = async (title: string | RegExp) => {
@@ -272,7 +243,7 @@ describe("dashboard", () => {
     try {
       await platform.app.functions.create(functionBody({ name: "dash-keyed", code: b64(HELLO.python) }));
       const { token } = await platform.app.apiKeys.create({ name: "browser", role: "developer" });
-      const page = await browser.newPage();
+      const page = await browser().newPage();
       const watched = watch(page, platform);
 
       await page.goto(`${platform.url}/ui`, { waitUntil: "load" });

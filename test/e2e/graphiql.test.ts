@@ -1,54 +1,23 @@
 // GraphiQL at /graphql in a real browser (Debian's chromium, headless, no network beyond
 // this machine): the page renders from the bundle the server inlines, and runs a
 // subscription live over SSE while a worker runs the invocation.
-import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type BrowserContext, chromium } from "playwright-core";
-import { afterAll, beforeAll, describe, expect } from "vitest";
+import { describe, expect } from "vitest";
+import { useChromium } from "../support/browser.js";
 import { platformTest } from "../support/fixtures.js";
 import { b64, functionBody, HELLO } from "../support/functions.js";
 import { startPlatform } from "../support/platform.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOT = process.env.GRAPHIQL_SCREENSHOT ?? "/tmp/graphiql.png";
 
 const test = platformTest();
-let browser: BrowserContext;
-let profileDir: string;
-
-beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
-  profileDir = await mkdtemp(join(tmpdir(), "graphiql-chromium-"));
-  // A fresh profile per run (Playwright takes it as the persistent context's directory).
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await rm(profileDir, { recursive: true, force: true });
-});
+const browser = useChromium("graphiql");
 
 describe("GraphiQL", () => {
   test("renders at /graphql from local assets and runs a subscription live", async ({ platform }) => {
     const fn = await platform.app.functions.create(functionBody({ code: b64(HELLO.python) }));
     const { invocation } = await platform.app.invocations.invoke({ function_id: fn.id, payload: { name: "Browser" } });
 
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     const offHost: string[] = [];
     const host = new URL(platform.url).host;
     page.on("request", (req) => {
@@ -89,7 +58,7 @@ describe("GraphiQL", () => {
     try {
       const fn = await platform.app.functions.create(functionBody({ name: "graphiql-keyed" }));
       const { token } = await platform.app.apiKeys.create({ name: "browser", role: "viewer" });
-      const page = await browser.newPage();
+      const page = await browser().newPage();
       const query = "{ functions { edges { node { name } } } }";
       const url = `${platform.url}/graphql?query=${encodeURIComponent(query)}`;
       // biome-ignore lint/performance/useDomNodeTextContent: what the user sees (Monaco renders lazily)
