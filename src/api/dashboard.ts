@@ -124,14 +124,13 @@ export function createDashboardHandler(logger: Logger, dir: string = DASHBOARD_D
         sendText(res, 400, "bad dashboard path\n");
         return;
       }
-      const index = await readIn(dir, "index.html");
-      if (index === null) {
-        sendText(res, 503, NOT_BUILT_MESSAGE);
-        return;
-      }
-      const file = target.kind === "index" ? index : await readIn(dir, target.relative);
+      const file = await readIn(dir, target.kind === "index" ? "index.html" : target.relative);
       if (file === null) {
-        sendText(res, 404, `no such dashboard file: ${rawPath.slice(0, 200)}\n`);
+        // Missing: one file, or (no index.html either) the whole build. Looked at only now, so
+        // that a file served costs one read, not two.
+        const built = target.kind === "file" && (await readIn(dir, "index.html")) !== null;
+        if (built) sendText(res, 404, `no such dashboard file: ${rawPath.slice(0, 200)}\n`);
+        else sendText(res, 503, NOT_BUILT_MESSAGE);
         return;
       }
       const isIndex = target.kind === "index";
