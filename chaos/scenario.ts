@@ -365,9 +365,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         if (row.logs) log(`  its logs: ${JSON.stringify(row.logs.slice(-600))}`);
         // Each run of it (start/end as the function reported them) against the worker SIGKILLs.
         const at = (t: number) => new Date(t).toISOString().slice(11, 23);
-        const runs = (await runLog.events(String(n))).map(([e, tag, t]) => `${e} ${tag.slice(0, 6)} ${at(t)}`);
+        const runs = events.map(([e, tag, t]) => `${e} ${tag.slice(0, 6)} ${at(t)}`);
         log(`  its runs: ${runs.join(", ") || "none"}`);
-        const first = Math.min(...(await runLog.events(String(n))).map(([, , t]) => t));
+        const first = Math.min(...events.map(([, , t]) => t));
         log(
           `  SIGKILLs since its first run: ${killedAt
             .filter((k) => k >= first - DYING_MS)
