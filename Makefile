@@ -7,8 +7,8 @@ PRISMA_CLIENT := src/generated/prisma/client.ts
 # The web dashboard (dashboard/, Vite + React) built into dist/dashboard, which the controller
 # serves at / and /ui; rebuilt only when a file under dashboard/ changed.
 DASHBOARD_BUILD := dist/dashboard/index.html
-# The dashboard also bundles src/lib/json-check.ts (shared with the faas CLI).
-DASHBOARD_SOURCES := $(shell find dashboard -type f 2>/dev/null) src/lib/json-check.ts
+# The dashboard also bundles src/lib/json-check.ts and invocation-order.ts (shared with the faas CLI).
+DASHBOARD_SOURCES := $(shell find dashboard -type f 2>/dev/null) src/lib/json-check.ts src/lib/invocation-order.ts
 
 .PHONY: help install generate services docker-up docker-down migrate-up build-runtime-images \
         run-controller run-worker dev test test-unit bench fmt lint typecheck build platform-image clean \

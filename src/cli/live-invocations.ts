@@ -63,17 +63,6 @@ export function restView(inv: GraphqlInvocation): InvocationView {
   };
 }
 
-/**
- * Where a report stands in an invocation's life, to tell a later state from an earlier one
- * (events of one invocation from different processes may arrive out of order): attempts,
- * then PENDING before any run → RUNNING → PENDING again (waiting to retry that attempt) →
- * a final status.
- */
-export function lifePosition(inv: Pick<InvocationView, "status" | "attempts">): number {
-  const stage = inv.status === "pending" ? (inv.attempts > 0 ? 2 : 0) : inv.status === "running" ? 1 : /* final */ 3;
-  return inv.attempts * 4 + stage;
-}
-
 /** Live updates could not be had, or stopped; `reason` says why. */
 export class LiveUnavailable extends Error {
   constructor(readonly reason: string) {

@@ -1,6 +1,7 @@
 // How the live feed's rows change: which of two reports of one invocation is the later state
 // (the list and a subscription event, or two events from different processes, can arrive in
 // either order), and where an event goes among the rows.
+import { lifePosition } from "../../../src/lib/invocation-order";
 import type { InvocationStatus } from "../gql/graphql";
 
 interface Report {
@@ -8,19 +9,9 @@ interface Report {
   attempts: number;
 }
 
-/**
- * Where a report stands in an invocation's life: attempts, then PENDING before any run →
- * RUNNING → PENDING again (waiting to retry that attempt) → a final status.
- */
-function position(report: Report): number {
-  const stage =
-    report.status === "PENDING" ? (report.attempts > 0 ? 2 : 0) : report.status === "RUNNING" ? 1 : /* final */ 3;
-  return report.attempts * 4 + stage;
-}
-
 /** The later of two reports of one invocation (the second when they stand level). */
 export function fresher<T extends Report>(a: T, b: T): T {
-  return position(a) > position(b) ? a : b;
+  return lifePosition(a) > lifePosition(b) ? a : b;
 }
 
 interface Row extends Report {

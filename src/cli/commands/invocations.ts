@@ -1,10 +1,11 @@
 // faas invocations (a table, optionally kept live) and faas logs INVOCATION_ID.
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Command, Option } from "commander";
+import { lifePosition } from "../../lib/invocation-order.js";
 import type { PlatformClient } from "../client.js";
 import { type CliContext, JSON_OPTION } from "../context.js";
 import { resolveFunctions } from "../function-ref.js";
-import { LiveUnavailable, lifePosition, watchLive } from "../live-invocations.js";
+import { LiveUnavailable, watchLive } from "../live-invocations.js";
 import { positiveInt } from "../options.js";
 import { formatTable, shortDuration, shortTime } from "../output.js";
 import { INVOCATION_STATUSES, type InvocationStatus, type InvocationView, TERMINAL_STATUSES } from "../views.js";
