@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { chmod, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -196,6 +196,30 @@ while True:
     await expect(run).rejects.toThrow(PlatformError);
     await expect(run).rejects.toThrow("invocation aborted: worker shutting down");
     expect(await markedProcesses(mark)).toEqual([]);
+  });
+
+  it("a worker starting beside another on one work dir replaces the seccomp program whole, never rewrites it in place", async () => {
+    const shared = join(workDir, "shared");
+    const first = new ProcessRuntime({ workDir: shared, limits, logger, networkAllow: TEST_NETWORK_ALLOW });
+    await first.start();
+    const program = join(shared, "seccomp.bpf");
+    const before = await stat(program);
+    // What a sandbox starting now holds: the program as it was when it opened the file.
+    const held = await open(program, "r");
+    const second = new ProcessRuntime({ workDir: shared, limits, logger, networkAllow: TEST_NETWORK_ALLOW });
+    try {
+      await second.start();
+      // A new file took the name; the one already open was never truncated under its reader.
+      expect((await stat(program)).ino).not.toBe(before.ino);
+      expect((await held.readFile()).length).toBe(before.size);
+      expect(JSON.parse((await first.run(request("python", PYTHON_HELLO))).stdout)).toEqual({
+        message: "Hello, Test!",
+      });
+    } finally {
+      await held.close();
+      await second.stop();
+      await first.stop();
+    }
   });
 
   it("stop() kills running invocations and is idempotent", async () => {

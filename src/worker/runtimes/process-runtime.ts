@@ -5,8 +5,21 @@
 // firewalled one. Without root it runs as the worker's user in a directory of its own, with
 // a warning at start, and networked functions are refused.
 
-import { createHash } from "node:crypto";
-import { chmod, chown, copyFile, mkdir, mkdtemp, open, readdir, realpath, rm, stat, writeFile } from "node:fs/promises";
+import { createHash, randomUUID } from "node:crypto";
+import {
+  chmod,
+  chown,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { isAppError, PlatformError } from "../../errors.js";
 import type { Logger } from "../../lib/logger.js";
@@ -149,7 +162,12 @@ export class ProcessRuntime implements FunctionRuntime {
       const released = await releaseOrphanedScratchSpaces(this.invocationsDir);
       if (released > 0) this.logger.info("unmounted scratch spaces left by a dead worker", { count: released });
       this.seccompFile = join(this.workDir, "seccomp.bpf");
-      await writeFile(this.seccompFile, seccompBpf(), { mode: 0o600 });
+      // Workers sharing WORKER_WORK_DIR each write it as they start. Written aside and renamed
+      // into place, so a sandbox starting meanwhile reads a whole program, never a file being
+      // rewritten (bwrap refused that with EINVAL and the invocation failed: found by make chaos).
+      const temp = `${this.seccompFile}.${process.pid}.${randomUUID()}.tmp`;
+      await writeFile(temp, seccompBpf(), { mode: 0o600 });
+      await rename(temp, this.seccompFile);
       this.networkUnavailable = await this.prepareNetwork(detected.sandbox);
       if (this.networkUnavailable) {
         this.logger.warn("networked functions refused on this worker", { reason: this.networkUnavailable });
