@@ -21,7 +21,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 version="$(tr -d '[:space:]' < runtimes/VERSION)"
 image="${PLATFORM_IMAGE:-faas-platform}:${version}"
-base="${RUNTIME_IMAGE_PREFIX:-faas-runtime}-base:${version}"
+base="${RUNTIME_IMAGE_PREFIX:-faas-runtime}-base:$(tr -d '[:space:]' < runtimes/base/VERSION)"
 stage="$root/.tmp/platform-image"
 export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
 

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Builds the container runtime images used by WORKER_RUNTIME_TYPE=container:
-#   ${RUNTIME_IMAGE_PREFIX:-faas-runtime}-base:<v>     (runtimes/base/build.sh: debootstrap + docker import)
-#   ${RUNTIME_IMAGE_PREFIX:-faas-runtime}-go:<v>       (runtimes/go/Dockerfile)
+#   ${RUNTIME_IMAGE_PREFIX:-faas-runtime}-base:<b>     (runtimes/base/build.sh: debootstrap + docker import)
+#   ${RUNTIME_IMAGE_PREFIX:-faas-runtime}-go:<v>       (runtimes/go/Dockerfile; builds the agent)
 #   ${RUNTIME_IMAGE_PREFIX:-faas-runtime}-python:<v>   (runtimes/python/Dockerfile)
 #   ${RUNTIME_IMAGE_PREFIX:-faas-runtime}-nodejs:<v>   (runtimes/nodejs/Dockerfile)
-# where <v> is the content of runtimes/VERSION (the worker reads the same file).
+# where <v> is the content of runtimes/VERSION (the worker reads the same file) and <b>
+# that of runtimes/base/VERSION (the base keeps its tag when the runtime images change).
+# The build context is runtimes/, so the Dockerfiles can copy runtimes/agent (the
+# execution-environment agent, compiled in the go image; python and nodejs copy it from
+# there: --build-arg AGENT_IMAGE).
 #
 # Idempotent and fast when the images exist: a runtime image is rebuilt only when its
-# Dockerfile or the base image changed (label faas.runtime.source). FORCE=1 rebuilds all.
+# Dockerfile, the agent's files, the base image or (python, nodejs) the go image changed
+# (label faas.runtime.source). FORCE=1 rebuilds all.
 #
 # Env: RUNTIME_IMAGE_PREFIX, BASE_IMAGE (use an official image as the base instead of
 # debootstrap, e.g. debian:bookworm-slim), RUNTIME_BUILD_NETWORK (network of the build
@@ -18,7 +23,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="$(tr -d '[:space:]' < "$root/runtimes/VERSION")"
 prefix="${RUNTIME_IMAGE_PREFIX:-faas-runtime}"
 network="${RUNTIME_BUILD_NETWORK:-host}"
-base="${prefix}-base:${version}"
+base_version="$(tr -d '[:space:]' < "$root/runtimes/base/VERSION")"
+base="${prefix}-base:${base_version}"
+agent_image="${prefix}-go:${version}"
 export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
 
 if ! docker info >/dev/null 2>&1; then
@@ -33,13 +40,21 @@ flock 9
 total_start=$SECONDS
 RUNTIME_IMAGE_PREFIX="$prefix" "$root/runtimes/base/build.sh"
 base_id="$(docker image inspect --format '{{.Id}}' "$base")"
+agent_hash="$(cd "$root/runtimes/agent" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)"
 
 built=()
 skipped=()
 for rt in go python nodejs; do
   image="${prefix}-${rt}:${version}"
   dockerfile="$root/runtimes/$rt/Dockerfile"
-  source_hash="$( { cat "$dockerfile"; echo "$base_id"; } | sha256sum | cut -c1-16)"
+  build_args=(--build-arg "BASE_IMAGE=$base")
+  agent_id=""
+  if [[ "$rt" != go ]]; then
+    # Built just before in this loop (go comes first).
+    agent_id="$(docker image inspect --format '{{.Id}}' "$agent_image")"
+    build_args+=(--build-arg "AGENT_IMAGE=$agent_image")
+  fi
+  source_hash="$( { cat "$dockerfile"; echo "$agent_hash"; echo "$base_id"; echo "$agent_id"; } | sha256sum | cut -c1-16)"
   current="$(docker image inspect --format '{{index .Config.Labels "faas.runtime.source"}}' "$image" 2>/dev/null || true)"
   if [[ "${FORCE:-0}" != 1 && "$current" == "$source_hash" ]]; then
     echo "$rt: $image up to date, skipped"
@@ -50,10 +65,10 @@ for rt in go python nodejs; do
   log="$(mktemp /tmp/faas-build-"$rt".XXXXXX.log)"
   echo "$rt: building $image (base $base, network $network)"
   if ! docker build --network "$network" \
-      --build-arg "BASE_IMAGE=$base" \
+      "${build_args[@]}" \
       --label "faas.runtime.version=$version" \
       --label "faas.runtime.source=$source_hash" \
-      -t "$image" -f "$dockerfile" "$root/runtimes/$rt" >"$log" 2>&1; then
+      -t "$image" -f "$dockerfile" "$root/runtimes" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "$rt: build failed (full log: $log)" >&2
     exit 1
@@ -66,4 +81,4 @@ done
 # Dangling layers of replaced images would pile up on rebuilds.
 if ((${#built[@]})); then docker image prune -f --filter "label=faas.runtime.version" >/dev/null || true; fi
 
-echo "runtime images ready in $((SECONDS - total_start))s: built ${#built[@]}, up to date ${#skipped[@]} (version $version, prefix $prefix)"
+echo "runtime images ready in $((SECONDS - total_start))s: built ${#built[@]}, up to date ${#skipped[@]} (version $version, base $base_version, prefix $prefix)"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the runtime base image: ${RUNTIME_IMAGE_PREFIX:-faas-runtime}-base:<runtimes/VERSION>.
+# Builds the runtime base image: ${RUNTIME_IMAGE_PREFIX:-faas-runtime}-base:<runtimes/base/VERSION>.
+# The base has its own version (not runtimes/VERSION): bumping the runtime images (new
+# agent, new packages) must not redo the slow debootstrap.
 #
 # No container registry is needed: a minimal Debian bookworm root filesystem is made with
 # debootstrap (variant minbase) from Debian's mirror and imported with `docker import`.
@@ -14,7 +16,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-version="$(tr -d '[:space:]' < "$here/../VERSION")"
+version="$(tr -d '[:space:]' < "$here/VERSION")"
 prefix="${RUNTIME_IMAGE_PREFIX:-faas-runtime}"
 image="${prefix}-base:${version}"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"

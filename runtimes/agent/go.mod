@@ -1,0 +1,3 @@
+module faas/agent
+
+go 1.19

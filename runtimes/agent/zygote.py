@@ -1,0 +1,238 @@
+"""The Python fork server of a function container (started by /opt/faas/agent python).
+
+The agent starts it once, at container start. It loads the interpreter and common stdlib
+modules, then forks one child per invocation; the child runs /fn/code/main.py as
+__main__ like `python3 /fn/code/main.py` would. The zygote itself never runs function
+code, so every child starts from the same clean state, and a fork costs a few
+milliseconds where a new interpreter costs tens.
+
+Channel with the agent (unix stream socket on fd 3):
+  agent -> zygote: 4-byte big-endian length + the env as a JSON object; the first bytes
+    carry SCM_RIGHTS with 3 descriptors: stdin (/dev/null), stdout and stderr (pipes).
+  zygote -> agent: 5-byte messages, a type byte and a big-endian uint32:
+    'H' pid     loaded, ready (once)
+    'P' pid     the invocation's child was forked
+    'W' status  the child's wait status (os.waitpid)
+    'E' errno   fork failed
+The zygote exits when the agent closes the channel. Its stdout and stderr are the agent's
+stderr (diagnostics only); the function's output never passes through it.
+"""
+
+import os
+import socket
+import struct
+import sys
+
+# Common stdlib modules, loaded once here and shared copy-on-write by every child.
+# (A function importing them pays nothing; one that does not is not affected.)
+import abc, argparse, array, base64, binascii, bisect, calendar, codecs, collections  # noqa: E401,F401
+import contextlib, copy, csv, ctypes, dataclasses, datetime, decimal, enum, errno  # noqa: E401,F401
+import fnmatch, fractions, functools, gc, glob, gzip, hashlib, heapq, hmac, html  # noqa: E401,F401
+import http.client, importlib, importlib.machinery, inspect, io, ipaddress, itertools  # noqa: E401,F401
+import json, locale, logging, math, numbers, operator, pathlib, pickle, platform  # noqa: E401,F401
+import pprint, queue, random, re, secrets, shlex, shutil, signal, statistics, string  # noqa: E401,F401
+import subprocess, tempfile, textwrap, threading, time, traceback, types, typing  # noqa: E401,F401
+import unicodedata, urllib.error, urllib.parse, urllib.request, uuid, warnings, zlib  # noqa: E401,F401
+import xml.etree.ElementTree  # noqa: E401,F401
+import atexit
+import builtins
+
+PR_SET_DUMPABLE = 4
+ZYGOTE_FILE = os.path.abspath(__file__)
+MAIN = "/fn/code/main.py"
+CODE_DIR = "/fn/code"
+WORK_DIR = "/fn"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def log(msg):
+    try:
+        sys.stderr.write("zygote: %s\n" % msg)
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def send(sock, typ, val):
+    sock.sendall(typ + struct.pack(">I", val & 0xFFFFFFFF))
+
+
+def recv_request(sock):
+    """Returns (env dict, [stdin, stdout, stderr] fds) or None at EOF."""
+    data, fds, flags, _ = socket.recv_fds(sock, 65536, 3)
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None
+    if flags & socket.MSG_CTRUNC or len(fds) != 3:
+        raise RuntimeError("expected 3 descriptors, got %d (flags %#x)" % (len(fds), flags))
+    buf = bytearray(data)
+    while len(buf) < 4:
+        more = sock.recv(65536)
+        if not more:
+            raise RuntimeError("channel closed inside a request")
+        buf += more
+    (n,) = struct.unpack(">I", buf[:4])
+    while len(buf) < 4 + n:
+        more = sock.recv(max(65536, 4 + n - len(buf)))
+        if not more:
+            raise RuntimeError("channel closed inside a request")
+        buf += more
+    if len(buf) != 4 + n:
+        raise RuntimeError("request longer than its length")
+    env = json.loads(bytes(buf[4:]))
+    return env, fds
+
+
+def main():
+    sock = socket.socket(fileno=3)
+    # gc.freeze: the loaded objects move to a permanent generation, so a child's
+    # collections do not touch (and copy) the zygote's pages.
+    gc.collect()
+    gc.freeze()
+    # Non-dumpable: the function (same uid) cannot read or write the zygote's memory
+    # through /proc/<pid>/mem.
+    if _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        log("PR_SET_DUMPABLE 0 failed: errno %d" % ctypes.get_errno())
+    sys.stderr.flush()
+    send(sock, b"H", os.getpid())
+    while True:
+        req = recv_request(sock)
+        if req is None:
+            return 0
+        env, fds = req
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError as e:
+            for fd in fds:
+                os.close(fd)
+            send(sock, b"E", e.errno or 0)
+            continue
+        if pid == 0:
+            child(sock, env, fds)  # never returns
+        for fd in fds:
+            os.close(fd)
+        send(sock, b"P", pid)
+        _, status = os.waitpid(pid, 0)
+        send(sock, b"W", status)
+
+
+def child(sock, env, fds):
+    """The invocation's process: set up like a fresh `python3 /fn/code/main.py`, run it,
+    exit. Never returns."""
+    try:
+        sock.detach()  # fd 3 is closed below; the object must not close a reused fd 3 later
+        os.setsid()
+        # A fresh process is dumpable; only then can it write its own oom_score_adj.
+        _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 1024))  # close_range(2): every other descriptor
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(WORK_DIR)
+        sys.argv[:] = [MAIN]
+        sys.orig_argv[:] = [sys.executable, MAIN]
+        sys.path[0] = CODE_DIR
+        # Read at interpreter start, so applied by hand: the rest of PYTHON* cannot be.
+        extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[1:1] = extra
+        if env.get("PYTHONDONTWRITEBYTECODE"):
+            sys.dont_write_bytecode = True
+        if env.get("PYTHONUNBUFFERED"):
+            sys.stdout.reconfigure(write_through=True)
+            sys.stderr.reconfigure(write_through=True)
+        random.seed()
+        mod = types.ModuleType("__main__")
+        mod.__file__ = MAIN
+        mod.__cached__ = None
+        mod.__builtins__ = builtins
+        mod.__loader__ = importlib.machinery.SourceFileLoader("__main__", MAIN)
+        mod.__spec__ = None
+        mod.__package__ = None
+        sys.modules["__main__"] = mod
+    except BaseException as e:  # the set-up failed: nothing of the function ran
+        try:
+            os.write(2, ("zygote: setting up the function process failed: %r\n" % (e,)).encode())
+        finally:
+            os._exit(126)
+    code = run(mod)
+    os._exit(finish(code))
+
+
+def run(mod):
+    """Runs main.py in mod; returns the exit code like the interpreter would."""
+    try:
+        with open(MAIN, "rb") as f:
+            source = f.read()
+        exec(compile(source, MAIN, "exec", dont_inherit=True), mod.__dict__)
+        return 0
+    except SystemExit as e:
+        return exit_code(e)
+    except BaseException as e:
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == ZYGOTE_FILE:
+            tb = tb.tb_next  # the traceback starts in main.py, as with `python3 main.py`
+        e.__traceback__ = tb  # the default excepthook prints the exception's own traceback
+        try:
+            sys.excepthook(type(e), e, tb)
+        except BaseException:
+            traceback.print_exception(type(e), e, tb)
+        if isinstance(e, KeyboardInterrupt):
+            return "SIGINT"
+        return 1
+    finally:
+        e = None  # noqa: F841
+
+
+def exit_code(e):
+    """SystemExit -> exit code, like the interpreter: None -> 0, int -> int, other ->
+    printed to stderr, 1."""
+    c = e.code
+    if c is None:
+        return 0
+    if isinstance(c, int):
+        return c & 0xFF
+    try:
+        sys.stderr.write(str(c) + "\n")
+    except BaseException:
+        pass
+    return 1
+
+
+def finish(code):
+    """What the interpreter does at exit: join non-daemon threads, atexit handlers, flush."""
+    if "threading" in sys.modules:
+        try:
+            threading._shutdown()
+        except SystemExit as e:
+            code = exit_code(e)
+        except BaseException:
+            pass
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    status = code if isinstance(code, int) else 0
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except BaseException:
+            status = 120  # as the interpreter does when flushing stdout fails
+    if code == "SIGINT":
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    return status
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception as e:
+        log("fatal: %r" % (e,))
+        sys.exit(1)
