@@ -11,7 +11,7 @@ import { createLogger, type Logger } from "./lib/logger.js";
 import { ConcurrencyLimiter } from "./queue/concurrency-limiter.js";
 import { ReliableQueue } from "./queue/reliable-queue.js";
 import { createRedis } from "./redis/connection.js";
-import { type RedisKeys, redisKeys } from "./redis/keys.js";
+import { functionsChangedChannel, type RedisKeys, redisKeys } from "./redis/keys.js";
 import { loadSecretBox } from "./secrets/key-ring.js";
 import type { SecretBox } from "./secrets/secret-box.js";
 import { type CodeStorage, LocalCodeStorage } from "./storage/code-storage.js";
@@ -61,7 +61,11 @@ export class App {
     this.limiter = new ConcurrencyLimiter(this.redis, this.keys, config.worker.leaseMs);
     this.events = new InvocationEvents(this.redis, this.subscriber, config.redis.keyPrefix);
     this.transitions = new InvocationTransitions(this.db, this.events, this.logger);
-    this.functions = new FunctionService(this.db, this.storage, config.limits, this.secrets);
+    const changed = functionsChangedChannel(config.redis.keyPrefix);
+    // Best effort: a worker that misses it still never runs a new version in an old environment.
+    this.functions = new FunctionService(this.db, this.storage, config.limits, this.secrets, (id) => {
+      this.redis.publish(changed, id).catch(() => undefined);
+    });
     this.invocations = new InvocationService(
       this.db,
       this.functions,

@@ -19,14 +19,16 @@ const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
     .max(max, `must be at most ${max}`)
     .default(def);
 
-const duration = (def: string) =>
+const duration = (def: string, zeroMeans?: string) =>
   z
     .string()
     .default(def)
     .transform((v, ctx) => {
+      if (zeroMeans && v === "0") return 0;
       const ms = parseDuration(v);
       if (ms === null || ms <= 0) {
-        ctx.addIssue({ code: "custom", message: `must be a positive duration such as "30s", got "${v}"` });
+        const zero = zeroMeans ? `, or 0 ${zeroMeans}` : "";
+        ctx.addIssue({ code: "custom", message: `must be a positive duration such as "30s"${zero}, got "${v}"` });
         return z.NEVER;
       }
       return ms;
@@ -118,6 +120,8 @@ const envSchema = z.object({
   WORKER_CPU_SHARES: int(512, 2, 262144),
   WORKER_PIDS_LIMIT: int(64, 8, 100000),
   WORKER_WARM_CONTAINERS: int(1, 0, 16),
+  WORKER_KEEP_WARM: duration("10m", "to use an environment for one invocation only"),
+  WORKER_MAX_ENVIRONMENTS: int(0, 0, 10000),
   WORKER_DISK_LIMIT_MB: int(64, 1, 1024 * 1024),
   WORKER_OCI_RUNTIME: z
     .string()
@@ -235,6 +239,9 @@ function buildConfig(e: z.infer<typeof envSchema>) {
       cpuShares: e.WORKER_CPU_SHARES,
       pidsLimit: e.WORKER_PIDS_LIMIT,
       warmContainers: e.WORKER_WARM_CONTAINERS,
+      keepWarmMs: e.WORKER_KEEP_WARM,
+      // 0: enough for every slot plus a few idle.
+      maxEnvironments: e.WORKER_MAX_ENVIRONMENTS || e.WORKER_CONCURRENCY + 8,
       diskLimitMb: e.WORKER_DISK_LIMIT_MB,
       /** Docker runtime for function containers ("" = the engine's default). */
       ociRuntime: e.WORKER_OCI_RUNTIME,

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from "./lib/logger.js";
 import { startWorkerMetrics } from "./metrics/worker-metrics.js";
 import { redriveDeadLetters } from "./queue/redrive.js";
 import { rotateSecrets } from "./secrets/rotate.js";
-import { createRuntime } from "./worker/runtime-factory.js";
+import { createRuntime, runtimeDependencies } from "./worker/runtime-factory.js";
 import { createDockerClient, pingEngine } from "./worker/runtimes/docker-client.js";
 import { Worker } from "./worker/worker.js";
 
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
     }
     case "worker": {
       const app = new App(config, { logger });
-      const runtime = createRuntime(config, app.logger, config.worker.runtimeType);
+      const runtime = createRuntime(config, app.logger, config.worker.runtimeType, runtimeDependencies(app));
       // First: scrapes show the worker while it waits for PostgreSQL and Redis.
       const metrics = await startWorkerMetrics(config, runtime, app.logger);
       const worker = new Worker(app, runtime, metrics.metrics.observer);
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
       logger.info(`dev: worker runs functions with the ${kind} runtime`);
       const app = new App(config, { logger });
       const controller = await startController(config, app);
-      const runtime = createRuntime(config, app.logger, kind);
+      const runtime = createRuntime(config, app.logger, kind, runtimeDependencies(app));
       const metrics = await startWorkerMetrics(config, runtime, app.logger);
       const worker = new Worker(app, runtime, metrics.metrics.observer);
       const gc = new GarbageCollector(app, { onReport: metrics.metrics.onGcReport });

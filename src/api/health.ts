@@ -1,6 +1,7 @@
 import type { App } from "../app.js";
 import { pingDb } from "../db/client.js";
 import { pingRedis } from "../redis/connection.js";
+import { workerHeartbeats } from "../worker/worker-heartbeats.js";
 
 export interface Health {
   status: "ok" | "degraded";
@@ -35,9 +36,7 @@ export async function checkHealth(app: App): Promise<Health> {
 
 /** Workers whose heartbeat is younger than three lease periods; older entries are dropped. */
 async function liveWorkers(app: App): Promise<number> {
-  const beats = await app.redis.hgetall(app.keys.workers);
-  const cutoff = Date.now() - 3 * app.config.worker.leaseMs;
-  const stale = Object.keys(beats).filter((id) => Number(beats[id]) < cutoff);
+  const { live, stale } = await workerHeartbeats(app.redis, app.keys.workers, app.config.worker.leaseMs);
   if (stale.length > 0) await app.redis.hdel(app.keys.workers, ...stale);
-  return Object.keys(beats).length - stale.length;
+  return live.size;
 }

@@ -30,6 +30,8 @@ export class FunctionService {
     private readonly storage: CodeStorage,
     private readonly limits: Config["limits"],
     private readonly secrets: SecretBox,
+    /** Told the id of a function updated or deleted (workers retire its environments). */
+    private readonly onChanged: (functionId: string) => void = () => undefined,
   ) {
     this.createSchema = createFunctionSchema(limits);
     this.updateSchema = updateFunctionSchema(limits);
@@ -125,6 +127,7 @@ export class FunctionService {
           ...(stored ? { codeRef: stored.ref, codeSha256: stored.sha256, codeSize: stored.size } : {}),
         },
       });
+      this.onChanged(updated.id);
       return updated;
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError("function", id);
@@ -134,7 +137,9 @@ export class FunctionService {
 
   async delete(id: string): Promise<FaasFunction> {
     try {
-      return await this.db.faasFunction.delete({ where: { id: assertUuid(id) } });
+      const deleted = await this.db.faasFunction.delete({ where: { id: assertUuid(id) } });
+      this.onChanged(deleted.id);
+      return deleted;
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError("function", id);
       throw err;

@@ -13,6 +13,9 @@ import type { DeadLetterReason, ExecutionReport, WorkerObserver } from "./worker
 /** Function runs last from milliseconds (a warm Python print) to FUNCTION_MAX_TIMEOUT (15 min). */
 const EXECUTION_BUCKETS_SECONDS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
 
+/** A worker's stages last from a fraction of a millisecond (a Redis ack) to a function's whole run. */
+const STAGE_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300];
+
 /** What the worker's runtime may tell at scrape time (the process runtime counts its Go builds). */
 interface CountsGoBuilds {
   readonly goBuildCount: number;
@@ -20,6 +23,14 @@ interface CountsGoBuilds {
 
 const countsGoBuilds = (runtime: unknown): runtime is CountsGoBuilds =>
   typeof (runtime as Partial<CountsGoBuilds> | null)?.goBuildCount === "number";
+
+/** A runtime with execution environments tells how its invocations' environments started. */
+interface CountsStarts {
+  readonly environmentStarts: { warm: number; cold: number };
+}
+
+const countsStarts = (runtime: unknown): runtime is CountsStarts =>
+  typeof (runtime as Partial<CountsStarts> | null)?.environmentStarts === "object";
 
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -75,17 +86,25 @@ export class WorkerMetrics {
     });
     slots.set(config.worker.concurrency);
     busy.set(0);
-    // Ready for runtimes that keep started environments: none reports a start yet.
+    const startsSeen = { warm: 0, cold: 0 };
     new Counter({
       name: "faas_worker_starts_total",
-      help: 'Function environments started, start="cold" (new) or "warm" (kept started). Not reported by the runtimes yet.',
+      help: 'Invocations by how their execution environment started: start="warm" (one of its version waited), "cold" (a new one). Container runtime.',
       labelNames: ["start"],
       registers,
+      collect() {
+        if (!countsStarts(runtime)) return;
+        const now = runtime.environmentStarts;
+        for (const start of ["warm", "cold"] as const) {
+          if (now[start] > startsSeen[start]) this.inc({ start }, now[start] - startsSeen[start]);
+          startsSeen[start] = now[start];
+        }
+      },
     });
     let goBuildsSeen = 0;
     new Counter({
       name: "faas_worker_go_builds_total",
-      help: "Go builds this worker ran (cache hits do not count; compile errors do). Process runtime only.",
+      help: "Go builds this worker ran (cache hits do not count; compile errors do).",
       registers,
       collect() {
         if (!countsGoBuilds(runtime)) return;
@@ -110,7 +129,18 @@ export class WorkerMetrics {
       gcCode.inc(report.codeFilesDeleted);
     };
 
+    const stages = new Histogram({
+      name: "faas_worker_stage_seconds",
+      help: "Where an invocation's time in the worker went, by stage: slot (max_concurrency), load, mark_running, code, run (the runtime, environment included), store, ack.",
+      labelNames: ["stage"],
+      buckets: STAGE_BUCKETS_SECONDS,
+      registers,
+    });
+
     this.observer = {
+      onStages: (laps: Record<string, number>) => {
+        for (const [stage, ms] of Object.entries(laps)) stages.observe({ stage }, ms / 1000);
+      },
       onExecution: (report: ExecutionReport) => {
         const labels = {
           ...this.functions.labels(report.functionId),

@@ -28,6 +28,11 @@ export interface WorkerObserver {
   onRetry?(retry: { functionId: string; attempt: number }): void;
   /** `count` messages were moved to the dead-letter list. */
   onDeadLetter?(reason: DeadLetterReason, count?: number): void;
+  /**
+   * Where the time of one invocation that ran went, in milliseconds per stage, in order:
+   * slot (max_concurrency), load, mark_running, code, run, store, ack.
+   */
+  onStages?(stages: Record<string, number>): void;
   /** Slots in use now, of `total` (WORKER_CONCURRENCY). */
   onSlots?(busy: number, total: number): void;
 }

@@ -72,3 +72,11 @@ export function invocationTopic(prefix: string): string {
 export function invocationsChannel(prefix: string): string {
   return prefix === "faas" ? "invocationsUpdated" : `${prefix}:invocationsUpdated`;
 }
+
+/**
+ * Pub/sub channel carrying the id of a function whose code, limits or network changed, or
+ * that was deleted: workers retire its execution environments at once.
+ */
+export function functionsChangedChannel(prefix: string): string {
+  return `${prefix}:functions:changed`;
+}

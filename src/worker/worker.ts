@@ -19,6 +19,7 @@ import type { QueueMessage } from "../queue/queue-message.js";
 import { requeueLostInvocations } from "../queue/recovery.js";
 import type { ClaimedMessage } from "../queue/reliable-queue.js";
 import { createRedis, pingRedis } from "../redis/connection.js";
+import { functionsChangedChannel } from "../redis/keys.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { toTerminalUpdate } from "./result-mapping.js";
 import { type FunctionRuntime, failedBeforeStart } from "./runtimes/runtime.js";
@@ -31,6 +32,7 @@ import {
   outageDelayMs,
   reapIntervalMs,
   retryDelayMs,
+  stageClock,
   withinLeasePeriod,
 } from "./worker-timing.js";
 
@@ -97,6 +99,7 @@ export class Worker {
     if (this.stopRequested) return void (await this.runtime.stop());
     this.blocking = createRedis(this.app.config.redis, `faas-worker-${this.id}`);
     this.blocking.on("error", () => undefined);
+    await this.followFunctionChanges();
     this.running = true;
     // Due retries and throttled messages are promoted often (they wait 50 ms-seconds);
     // expired leases are looked for a few times per lease period; lost invocations rarely.
@@ -158,8 +161,32 @@ export class Worker {
     this.app.redis.off("ready", this.onRedisReady);
     await this.app.redis.hdel(this.app.keys.workers, this.id).catch(() => undefined);
     this.blocking?.disconnect();
+    this.app.subscriber.off("message", this.onFunctionChanged);
+    await this.app.subscriber.unsubscribe(this.functionsChanged).catch(() => undefined);
     await this.runtime.stop();
     this.logger.info("worker stopped");
+  }
+
+  private get functionsChanged(): string {
+    return functionsChangedChannel(this.app.config.redis.keyPrefix);
+  }
+
+  /** A changed or deleted function's environments are retired at once (not at their keep-warm time). */
+  private readonly onFunctionChanged = (channel: string, functionId: string): void => {
+    if (channel === this.functionsChanged) this.runtime.retireFunction?.(functionId);
+  };
+
+  private async followFunctionChanges(): Promise<void> {
+    if (!this.runtime.retireFunction) return;
+    this.app.subscriber.on("message", this.onFunctionChanged);
+    await this.app.subscriber
+      .subscribe(this.functionsChanged)
+      .catch((err: unknown) =>
+        this.logger.warn(
+          "not following function changes: environments of changed functions wait for their keep-warm time",
+          { err },
+        ),
+      );
   }
 
   private async claimLoop(): Promise<void> {
@@ -207,6 +234,7 @@ export class Worker {
       return;
     }
     const log = this.logger.child({ invocationId: message.invocation_id, attempt: message.attempt });
+    const lap = stageClock();
     // Stryker disable next-line BooleanLiteral: equivalent: releasing a slot that is not held changes nothing (the limiter removes an absent member)
     let slot = false;
     /** Set once markRunning succeeds: every later write of the row is fenced by it. */
@@ -226,7 +254,9 @@ export class Worker {
           return void (await throttle());
         }
       }
+      lap("slot");
       const invocation = await this.loadInvocation(message);
+      lap("load");
       this.outageStreak = 0;
       if (!invocation) {
         log.info("dropping message of an invocation that does not exist (deleted, or its transaction rolled back)");
@@ -252,8 +282,10 @@ export class Worker {
         return;
       }
       held = deliveryOf(running);
+      lap("mark_running");
       const environment = this.environmentToRun(fn, log);
       const code = await this.app.storage.get(invocation.codeRef);
+      lap("code");
       const result =
         environment instanceof SecretsError
           ? failedBeforeStart(`cannot decrypt the function's environment: ${environment.message}`)
@@ -272,6 +304,7 @@ export class Worker {
               signal,
             });
       if (signal.aborted) throw new PlatformError("worker shutting down");
+      lap("run");
       const update = toTerminalUpdate(result, this.app.config.limits);
       this.observer.onExecution?.({
         functionId: fn.id,
@@ -289,7 +322,10 @@ export class Worker {
           status: update.status,
         });
       }
+      lap("store");
       await this.throughOutages(() => this.letGo(raw, () => queue.ack(raw)), signal, log);
+      lap("ack");
+      this.observer.onStages?.(lap.stages);
       log.debug("invocation finished", { status: update.status, durationMs: update.durationMs });
     } catch (err) {
       await this.onFailure(raw, message, held, err, signal, log);

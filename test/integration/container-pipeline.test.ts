@@ -43,13 +43,12 @@ describe("container runtime through the platform", () => {
     expect(inv).toMatchObject({ status: "failed", error: "out of memory: exceeded 64 MiB", result: null });
   });
 
-  test("infinite loop: timeout within its limit + 2 s, and its container is gone", async ({ platform }) => {
+  test("infinite loop: timeout within its limit + 2 s", async ({ platform }) => {
     const inv = await run(platform, "nodejs", "for (;;) {}", { timeout: "2s" });
     expect(inv).toMatchObject({ status: "timeout", error: "timed out after 2s" });
     expect(inv.duration_ms).toBeGreaterThanOrEqual(2000);
-    // The worker's kill, not the container's backstop (timeout -s KILL at 2 s + 5 s).
+    // The agent's kill at the limit, not the worker's backstop (the limit + 5 s).
     expect(inv.duration_ms).toBeLessThanOrEqual(2000 + 2000);
-    expect((await containersOf(platform)).filter((c) => c.Labels["faas.invocation"] === inv.id)).toEqual([]);
   });
 
   test("no network by default; platform variables invisible; root filesystem read-only", async ({ platform }) => {
@@ -91,7 +90,7 @@ describe("container runtime through the platform", () => {
     expect(res.body.data.result).toEqual({ trace: "t-1" });
   });
 
-  test("many parallel invocations finish and leave no container behind", async ({ platform }) => {
+  test("many parallel invocations finish, and a stopped worker leaves no container behind", async ({ platform }) => {
     const created = await platform.request(
       "POST",
       "/functions",
@@ -111,11 +110,12 @@ describe("container runtime through the platform", () => {
       expect(inv.status).toBe("completed");
       expect(inv.result).toEqual({ message: `Hello, p${i}!` });
     });
-    // What is left are warm containers waiting for the next invocation (at most one per
-    // runtime/memory/network): none ran anything. Stopping the worker removes them too.
+    // What is left: the function's environments (at most one per slot, WORKER_CONCURRENCY=4)
+    // and generic ones waiting for a version (one per language at the default memory) plus
+    // those of the other tests' functions, at most WORKER_MAX_ENVIRONMENTS (4 + 8) of them.
+    // Stopping the worker removes them all.
     const left = await containersOf(platform);
-    for (const c of left) expect(c.Labels["faas.invocation"]).toBeUndefined();
-    expect(left.length).toBeLessThanOrEqual(4);
+    expect(left.length).toBeLessThanOrEqual(12 + 3);
     try {
       await Promise.all(platform.workers.map((w) => w.stop()));
       expect(await containersOf(platform)).toEqual([]);

@@ -152,6 +152,7 @@ const WORKER_FAMILIES = {
   faas_worker_slots_busy: "gauge",
   faas_worker_starts_total: "counter",
   faas_worker_go_builds_total: "counter",
+  faas_worker_stage_seconds: "histogram",
 };
 
 /** Names as Prometheus asks: the faas_ prefix, counters in _total, durations in seconds. */
@@ -390,6 +391,18 @@ describe("worker metrics on WORKER_METRICS_ADDR", () => {
     await until(url, "faas_queue_messages", { state: "processing" }, 0);
     await until(url, "faas_workers_live", {}, 1);
     await until(workerUrl, "faas_executions_total", { status: "completed" }, 4);
+  });
+
+  test("tells where an invocation's time in the worker went, stage by stage", async () => {
+    const ran = value((await scrape(workerUrl)).expo, "faas_executions_total", { status: "completed" }) as number;
+    // Observed once the message is acked, just after the execution is counted.
+    for (const stage of ["slot", "load", "mark_running", "code", "run", "store", "ack"]) {
+      await until(workerUrl, "faas_worker_stage_seconds_count", { stage }, ran);
+    }
+    // The function's own run is inside the "run" stage.
+    const { expo } = await scrape(workerUrl);
+    const runSeconds = value(expo, "faas_worker_stage_seconds_sum", { stage: "run" }) as number;
+    expect(runSeconds).toBeGreaterThanOrEqual((value(expo, "faas_execution_duration_seconds_sum") as number) * 0.99);
   });
 
   test("counts executions by function (the third is `other`), language, runtime and status", async ({ platform }) => {

@@ -15,7 +15,7 @@ import { migrateUp } from "../../src/db/migrate.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { type RunningWorkerMetrics, startWorkerMetrics } from "../../src/metrics/worker-metrics.js";
 import { createRedis } from "../../src/redis/connection.js";
-import { createRuntime } from "../../src/worker/runtime-factory.js";
+import { createRuntime, runtimeDependencies } from "../../src/worker/runtime-factory.js";
 import { Worker } from "../../src/worker/worker.js";
 import { GATE_ROOT } from "./gate.js";
 import { TEST_NETWORK_ALLOW } from "./test-network.js";
@@ -157,7 +157,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     const wConfig = loadConfig({ ...env, WORKER_ID: `w-${id}-${workers.length}`, ...extraEnv });
     const wApp = new App(wConfig, { logger: logger.child({ worker: workers.length }), onQuery: workerOptions.onQuery });
     workerApps.push(wApp);
-    const runtime = createRuntime(wConfig, wApp.logger);
+    const runtime = createRuntime(wConfig, wApp.logger, wConfig.worker.runtimeType, runtimeDependencies(wApp));
     // Served only where a test sets WORKER_METRICS_ADDR (the platform's default is off).
     const metrics = await startWorkerMetrics(wConfig, runtime, wApp.logger);
     workerMetrics.push(metrics);

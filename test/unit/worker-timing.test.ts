@@ -8,6 +8,7 @@ import {
   outageDelayMs,
   reapIntervalMs,
   retryDelayMs,
+  stageClock,
   UNCOMMITTED_GRACE_MS,
   withinLeasePeriod,
 } from "../../src/worker/worker-timing.js";
@@ -75,4 +76,14 @@ test("one lease period after a moment ends to the millisecond", () => {
   expect(withinLeasePeriod(5_000, 5_999, 1_000)).toBe(true);
   expect(withinLeasePeriod(5_000, 6_000, 1_000)).toBe(false);
   expect(withinLeasePeriod(0, 6_000, 1_000)).toBe(false);
+});
+
+test("a stage clock records the time since the previous lap, adding up a stage lapped twice", () => {
+  const times = [10, 12, 17, 17, 30];
+  const lap = stageClock(() => times.shift() as number);
+  lap("load");
+  lap("run");
+  lap("store");
+  lap("run");
+  expect(lap.stages).toEqual({ load: 2, run: 5 + 13, store: 0 });
 });

@@ -33,6 +33,12 @@ export interface ContainerSpec {
   stderrLimit: number;
 }
 
+/** Where a started container's output goes instead of its capped buffers (an agent's frames). */
+export interface OutputSinks {
+  stdout: Writable;
+  stderr: Writable;
+}
+
 /** What a started container is fed, and how long it may run from then on. */
 export interface ContainerInput {
   stdin: Buffer;
@@ -117,7 +123,7 @@ export class ContainerJobRunner {
    * Creates, attaches and starts a container; it then waits for its standard input. Done
    * ahead of time, this takes the engine's start-up cost off an invocation's path.
    */
-  async start(spec: ContainerSpec): Promise<StartedContainer> {
+  async start(spec: ContainerSpec, sinks?: OutputSinks): Promise<StartedContainer> {
     const stdout = new CappedBuffer(spec.stdoutLimit);
     const stderr = new CappedBuffer(spec.stderrLimit);
     let container: Dockerode.Container;
@@ -185,7 +191,7 @@ export class ContainerJobRunner {
         // A write into a container that already died fails with EPIPE: not our concern here.
         attached.on("error", () => resolve());
       });
-      this.docker.modem.demuxStream(attached, sink(stdout), sink(stderr));
+      this.docker.modem.demuxStream(attached, sinks?.stdout ?? sink(stdout), sinks?.stderr ?? sink(stderr));
       try {
         await container.start();
       } catch (err) {

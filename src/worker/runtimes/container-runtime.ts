@@ -1,34 +1,30 @@
-// The container runtime (WORKER_RUNTIME_TYPE=container): every invocation runs in a fresh
-// container of faas-runtime-<runtime>:<runtimes/VERSION>, removed afterwards.
+// The container runtime (WORKER_RUNTIME_TYPE=container): invocations run in execution
+// environments (execution-environment.ts, environment-pool.ts): containers of
+// faas-runtime-<language>:<runtimes/VERSION> whose command is the agent
+// (runtimes/agent/main.go). An environment serves one function version, one invocation at a
+// time, each as a fresh process; it is kept WORKER_KEEP_WARM after its last use.
 //
-// Isolation: memory limit without extra swap, CPU shares, a pids limit, no network unless
-// the function asks for it, a read-only root filesystem (only the /tmp and code tmpfs are
-// writable, both counted against the memory limit), all capabilities dropped,
-// no-new-privileges, uid 10001, no host path of the platform mounted, logging driver "none"
-// (output is read from the attach stream, nothing piles up on the host's disk).
+// Isolation of every container: memory limit without extra swap, CPU shares, a pids limit,
+// no network unless the function asks for it, a read-only root filesystem (only the /tmp and
+// code tmpfs are writable, both counted against the memory limit), all capabilities dropped,
+// no-new-privileges, seccomp, uid 10001, no host path of the platform mounted, logging
+// driver "none". Between two invocations of one environment the agent kills every process the
+// first left, empties /tmp and /dev/shm, rewrites the code, and removes SysV IPC objects.
 //
-// Code delivery: the engine refuses putArchive into a container whose root filesystem is
-// read-only ("container rootfs is marked read-only"), and a tmpfs only exists once the
-// container runs. So the invocation goes in through the container's standard input: the
-// launcher (container-launch.ts) reads the environment and the code into the /fn/code
-// tmpfs and exec's the interpreter (or the Go binary) with stdin from /dev/null. The
-// function's environment holds only FUNCTION_PAYLOAD (and FUNCTION_HEADERS), PATH, HOME
-// and its own variables. Because nothing invocation-specific is in the container's
-// configuration, containers can be started ahead of time (container-pool.ts); each still
-// runs exactly one invocation.
+// Transport: length-prefixed frames over the container's attach stream (agent-frames.ts),
+// so no host directory is shared and a remote engine (DOCKER_HOST=tcp://…) works the same.
 //
 // Go: compiled once per code sha256 in a build container of the go image (no network,
 // read-only rootfs, build in /tmp), the binary comes back on the build's stdout and is
 // cached on the host under <workDir>/go-cache-container/<sha256>/main through BuildCache
 // (go-build-cache.ts: single-flight per sha256, temp directory + atomic rename, compile
-// errors remembered in memory).
+// errors remembered in memory). An environment of a Go function receives the binary.
 //
-// Leftovers: every container carries faas.managed=true and faas.worker=<worker id>.
-// start() removes the containers of this worker id (a crashed predecessor with the same
-// id) and managed containers of ANY worker older than orphanMaxAgeMs (default 2 h): no
-// legitimate run lives that long (runs end at their timeout, builds at goBuildTimeoutMs),
-// so such a container belongs to a worker that died. Younger containers of other worker
-// ids are left alone: they may belong to a live worker on the same engine.
+// Leftovers: every container carries faas.managed=true, faas.worker=<worker id> and, when
+// the runtime knows it, faas.instance=<REDIS_KEY_PREFIX>. start() and a periodic sweep
+// remove the containers of this worker id (a crashed predecessor with the same id), those
+// of the same instance whose worker's heartbeat is gone (liveWorkers), and managed
+// containers of ANY worker older than orphanMaxAgeMs (default 2 h).
 
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -39,29 +35,26 @@ import { formatDuration } from "../../lib/duration.js";
 import type { Logger } from "../../lib/logger.js";
 import { RUNTIME_LANGUAGES, runtimeImageName, runtimeImageVersion } from "./container-images.js";
 import { ContainerJobRunner, type ContainerSpec, MIB } from "./container-job.js";
-import {
-  CODE_DIR,
-  DELIVERY_FAILED_EXIT,
-  DELIVERY_FAILED_MARK,
-  launcherCommand,
-  launchInput,
-} from "./container-launch.js";
 import { ensureFunctionNetwork, FUNCTION_NETWORK } from "./container-network.js";
-import { WarmPool } from "./container-pool.js";
 import {
   createDockerClient,
   engineError,
   engineStatus,
   errorMessage,
   LABELS,
+  labelFilter,
   pingEngine,
+  removeContainer,
   removeContainersByLabels,
 } from "./docker-client.js";
+import { EnvironmentPool } from "./environment-pool.js";
+import type { AgentExit } from "./execution-environment.js";
 import { FUNCTION_BRIDGE, installFirewall } from "./function-firewall.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
-import { describeEnding, type RunEnding, shellStatusEnding } from "./run-ending.js";
+import { completeUtf8Length } from "./output-capture.js";
+import { describeEnding, type RunEnding } from "./run-ending.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
-import { environmentProblem, failedBeforeStart } from "./runtime.js";
+import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
 
 export interface ContainerRuntimeOptions {
@@ -83,10 +76,21 @@ export interface ContainerRuntimeOptions {
   /** Managed containers of any worker older than this are removed by start(); 0 disables. Default 2 h. */
   orphanMaxAgeMs?: number;
   /**
-   * Warm containers kept started per (runtime, memory, network), so an invocation skips the
-   * engine's start-up; 0 (the default here) starts a container per invocation.
+   * Generic environments (agent started, no code yet) kept per (language, memory, network),
+   * so a cold start skips the container's and the interpreter's start-up; 0 (the default
+   * here) starts one when a version needs it. WORKER_WARM_CONTAINERS.
    */
   warmPerKey?: number;
+  /** An idle environment is removed this long after its last invocation (WORKER_KEEP_WARM). Default 10 min. */
+  keepWarmMs?: number;
+  /** Most environments bound to a function version at once (WORKER_MAX_ENVIRONMENTS). Default 12. */
+  maxEnvironments?: number;
+  /** Memory of the generic environments started at start(), one per language (FUNCTION_DEFAULT_MEMORY_MB). */
+  prestartMemoryMb?: number;
+  /** The platform instance (REDIS_KEY_PREFIX): containers of its workers whose heartbeat is gone are orphans. */
+  instance?: string;
+  /** Ids of the instance's workers with a live heartbeat (the orphan sweep keeps their containers). */
+  liveWorkers?: () => Promise<Set<string>>;
   /** Go build container limits. Defaults: 1024 MiB, 120 s, 512 pids (the compiler is multi-threaded). */
   goBuildMemoryMb?: number;
   goBuildTimeoutMs?: number;
@@ -97,6 +101,11 @@ export interface ContainerRuntimeOptions {
   networkAllow?: readonly string[];
 }
 
+/** Where an environment keeps the function's code (a tmpfs; the agent writes it there). */
+const CODE_DIR = "/fn/code";
+/** Exit status of the Go build's shell when the code did not arrive complete (never the function's fault). */
+const DELIVERY_FAILED_EXIT = 125;
+const DELIVERY_FAILED_MARK = "faas: code delivery incomplete";
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOME = "/tmp";
 const TMP_TMPFS = "rw,nosuid,nodev,size=64m";
@@ -108,10 +117,41 @@ const CODE_TMPFS = "rw,exec,nosuid,nodev,size=256m,uid=10001,gid=10001,mode=0700
 /** Go build cache of the standard library baked into the go image. */
 const GO_CACHE_SEED = "/opt/faas/go-cache";
 const MAX_GO_BINARY_BYTES = 512 * MIB;
-/** Read as the exit status when the engine reports none: the container was killed (128 + SIGKILL). */
-const SIGKILL_STATUS = 137;
+/** How often leftovers of dead workers are looked for while running. */
+const ORPHAN_SWEEP_MS = 60_000;
 
 type GoBuild = { ok: true; binary: Buffer } | { ok: false; result: RunResult };
+
+/** The agent's path in every runtime image (runtimes/agent). */
+const AGENT = "/opt/faas/agent";
+
+function emptyOutput(durationMs: number): Omit<RunResult, "outcome" | "exitCode"> {
+  return { stdout: "", stdoutTruncated: false, stderr: "", stderrTruncated: false, durationMs };
+}
+
+/** UTF-8 text of capped output; a multi-byte character cut by the cap is dropped. */
+function text(bytes: Buffer, truncated: boolean): string {
+  return (truncated ? bytes.subarray(0, completeUtf8Length(bytes)) : bytes).toString("utf8");
+}
+
+/** A RunResult from the agent's report of one invocation. */
+function resultOf(exit: AgentExit, request: RunRequest): RunResult {
+  const ending: RunEnding = exit.timedOut
+    ? { kind: "timeout" }
+    : exit.oomKilled
+      ? { kind: "oom" }
+      : exit.signal !== null
+        ? { kind: "signaled", signal: exit.signal }
+        : { kind: "exited", exitCode: exit.exitCode ?? 1 };
+  return {
+    stdout: text(exit.stdout, exit.stdoutTruncated),
+    stdoutTruncated: exit.stdoutTruncated,
+    stderr: text(exit.stderr, exit.stderrTruncated),
+    stderrTruncated: exit.stderrTruncated,
+    durationMs: exit.durationMs,
+    ...describeEnding(ending, request),
+  };
+}
 
 export class ContainerRuntime implements FunctionRuntime {
   readonly kind = "container" as const;
@@ -121,14 +161,25 @@ export class ContainerRuntime implements FunctionRuntime {
   private readonly logger: Logger;
   /** Runs (and on stop, kills) this instance's containers. */
   private readonly jobs: ContainerJobRunner;
-  /** Started containers waiting for an invocation; null when warmPerKey is 0. */
-  private pool: WarmPool | null = null;
+  /** The execution environments (null before start()). */
+  private pool: EnvironmentPool | null = null;
+  private orphanSweep: NodeJS.Timeout | null = null;
   /** Why networked functions cannot run here, or null. */
   private networkUnavailable: string | null = "the container runtime has not started";
 
-  /** Warm containers ready to take an invocation (Docker shows one "running" a little before). */
+  /** Generic environments ready to take a function version (Docker shows one "running" a little before). */
   get warmReady(): number {
-    return this.pool?.readyCount() ?? 0;
+    return this.pool?.genericReady ?? 0;
+  }
+
+  /** Environments bound to a function version, busy or idle. */
+  get environmentCount(): number {
+    return this.pool?.size ?? 0;
+  }
+
+  /** Invocations that found their version's environment waiting (warm) or needed a new one (cold). */
+  get environmentStarts(): { warm: number; cold: number } {
+    return { ...(this.pool?.starts ?? { warm: 0, cold: 0 }) };
   }
   /** Go binaries by sha256: single-flight per key, atomic rename, compile errors remembered. */
   private readonly goCache: BuildCache;
@@ -142,7 +193,12 @@ export class ContainerRuntime implements FunctionRuntime {
     this.imageVersion = opts.imageVersion ?? runtimeImageVersion();
     this.logger = opts.logger.child({ component: "container-runtime" });
     this.goCache = new BuildCache({ dir: this.goCacheDir, logger: this.logger.child({ component: "go-build-cache" }) });
-    const baseLabels = { ...(opts.extraLabels ?? {}), [LABELS.managed]: "true", [LABELS.worker]: opts.workerId };
+    const baseLabels = {
+      ...(opts.extraLabels ?? {}),
+      ...(opts.instance ? { [LABELS.instance]: opts.instance } : {}),
+      [LABELS.managed]: "true",
+      [LABELS.worker]: opts.workerId,
+    };
     this.jobs = new ContainerJobRunner(this.docker, this.logger, baseLabels, {
       cpuShares: opts.cpuShares,
       networkName: FUNCTION_NETWORK,
@@ -162,8 +218,6 @@ export class ContainerRuntime implements FunctionRuntime {
 
   async start(): Promise<void> {
     this.jobs.resume();
-    const perKey = this.opts.warmPerKey ?? 0;
-    this.pool = perKey > 0 ? new WarmPool(this.jobs, perKey, Math.max(4, perKey * 8), this.logger) : null;
     await pingEngine(this.docker);
     const runtimeNetworkless = await this.checkOciRuntime();
     this.networkUnavailable = runtimeNetworkless ?? (await this.prepareNetwork());
@@ -190,6 +244,25 @@ export class ContainerRuntime implements FunctionRuntime {
     if (removed > 0) this.logger.info("removed leftover containers", { count: removed });
     await mkdir(this.goCacheDir, { recursive: true });
     await this.goCache.removeStaleTemps();
+    const perKey = this.opts.warmPerKey ?? 0;
+    this.pool = new EnvironmentPool({
+      jobs: this.jobs,
+      logger: this.logger,
+      keepWarmMs: this.opts.keepWarmMs ?? 10 * 60_000,
+      maxEnvironments: this.opts.maxEnvironments ?? 12,
+      genericPerKey: perKey,
+      maxGeneric: Math.max(4, perKey * 8),
+    });
+    if (perKey > 0) {
+      for (const language of RUNTIME_LANGUAGES) {
+        const shape = { runtime: language, memoryMb: this.opts.prestartMemoryMb ?? 128, network: false };
+        this.pool.refillGeneric(this.genericKey(shape), this.environmentSpec(shape));
+      }
+    }
+    this.orphanSweep = setInterval(() => {
+      this.removeOrphans().catch((err: unknown) => this.logger.warn("orphan sweep failed", { err }));
+    }, ORPHAN_SWEEP_MS);
+    this.orphanSweep.unref();
   }
 
   /**
@@ -230,10 +303,15 @@ export class ContainerRuntime implements FunctionRuntime {
    */
   async removeOrphans(): Promise<number> {
     try {
-      let removed = await removeContainersByLabels(this.docker, {
-        [LABELS.managed]: "true",
-        [LABELS.worker]: this.opts.workerId,
-      });
+      let removed = 0;
+      // At start only: later, this worker id's containers are its own live environments.
+      if (!this.pool) {
+        removed += await removeContainersByLabels(this.docker, {
+          [LABELS.managed]: "true",
+          [LABELS.worker]: this.opts.workerId,
+        });
+      }
+      removed += await this.removeContainersOfDeadWorkers();
       const maxAge = this.opts.orphanMaxAgeMs ?? 2 * 60 * 60 * 1000;
       if (maxAge > 0) removed += await removeContainersByLabels(this.docker, { [LABELS.managed]: "true" }, maxAge);
       return removed;
@@ -242,76 +320,141 @@ export class ContainerRuntime implements FunctionRuntime {
     }
   }
 
+  /** Containers of this instance whose worker has no live heartbeat (SIGKILLed, its host gone): no age threshold. */
+  private async removeContainersOfDeadWorkers(): Promise<number> {
+    const { instance, liveWorkers } = this.opts;
+    if (!instance || !liveWorkers) return 0;
+    const list = await this.docker.listContainers({
+      all: true,
+      filters: { label: labelFilter({ [LABELS.managed]: "true", [LABELS.instance]: instance }) },
+    });
+    if (list.length === 0) return 0;
+    const live = await liveWorkers();
+    live.add(this.opts.workerId);
+    const victims = list.filter((c) => !live.has(c.Labels?.[LABELS.worker] ?? ""));
+    await Promise.all(victims.map((c) => removeContainer(this.docker, c.Id)));
+    return victims.length;
+  }
+
   /** Removes ALL managed containers carrying every label in `labels` (tests clean up with it). */
   static async removeManagedContainers(docker: Dockerode, labels: Record<string, string>): Promise<number> {
     return removeContainersByLabels(docker, { ...labels, [LABELS.managed]: "true" });
   }
 
   async stop(): Promise<void> {
+    if (this.orphanSweep) clearInterval(this.orphanSweep);
+    this.orphanSweep = null;
     await this.pool?.close();
     await this.jobs.stop();
   }
 
+  /** Removes a function's environments (deleted or changed): idle ones now, busy ones after their invocation. */
+  retireFunction(functionId: string): void {
+    this.pool?.retireFunction(functionId);
+  }
+
   async run(request: RunRequest): Promise<RunResult> {
     this.assertRunnable(request.signal);
-    let code = request.code;
-    if (request.runtime === "go") {
-      const build = await this.goBinary(request);
-      if (!build.ok) return build.result;
-      code = build.binary;
-    }
-    this.assertRunnable(request.signal);
-
+    const pool = this.pool;
+    if (!pool) throw new PlatformError("container runtime not started");
     const badEnv = environmentProblem(request.environment);
     if (badEnv) return failedBeforeStart(badEnv);
     if (request.network && this.networkUnavailable) {
       return failedBeforeStart(`network: true is not available on this worker: ${this.networkUnavailable}`);
     }
-    const input = launchInput(request, code);
-    const spec = this.runSpec(request);
-    const key = `${request.runtime}|${request.memoryMb}|${request.network}`;
-    // A warm container if one is ready; a cold one otherwise (labelled with the invocation).
-    const started =
-      this.pool?.take(key) ??
-      (await this.jobs.start({
-        ...spec,
-        labels: { ...spec.labels, [LABELS.invocation]: request.invocationId, [LABELS.function]: request.functionId },
-      }));
-    this.pool?.refill(key, spec);
-    const job = await this.jobs.finish(started, { stdin: input, timeoutMs: request.timeoutMs, signal: request.signal });
-
-    if (job.exitCode === DELIVERY_FAILED_EXIT && job.stderr.toString().startsWith(DELIVERY_FAILED_MARK)) {
-      throw new PlatformError("code delivery into the container failed");
+    // Keyed by the hash of the bytes that run, whatever the caller claims.
+    const sha = createHash("sha256").update(request.code).digest("hex");
+    const versionKey = [
+      request.functionId,
+      request.runtime,
+      sha,
+      request.memoryMb,
+      request.network,
+      this.imageFor(request.runtime),
+    ].join("|");
+    // A cold start needs the code at hand first (a Go build can fail: that is a result).
+    let code: Buffer | null = null;
+    if (!pool.hasIdle(versionKey)) {
+      const built = await this.installableCode(request, sha);
+      if (!built.ok) return built.result;
+      code = built.code;
     }
-
-    const base = {
-      stdout: job.stdout.toString(),
-      stdoutTruncated: job.stdout.truncated,
-      stderr: job.stderr.toString(),
-      stderrTruncated: job.stderr.truncated,
-      durationMs: job.durationMs,
-    };
-    const ending: RunEnding = job.timedOut
-      ? { kind: "timeout" }
-      : job.oomKilled
-        ? { kind: "oom" }
-        : shellStatusEnding(job.exitCode ?? SIGKILL_STATUS);
-    return { ...base, ...describeEnding(ending, request) };
+    this.assertRunnable(request.signal);
+    const { env } = await pool.acquire({
+      versionKey,
+      functionId: request.functionId,
+      genericKey: this.genericKey(request),
+      spec: this.environmentSpec(request),
+      code: async () => {
+        if (code) return code;
+        const built = await this.installableCode(request, sha);
+        if (!built.ok) throw new PlatformError("the Go build failed while its environment was being prepared");
+        return built.code;
+      },
+    });
+    let reusable = false;
+    try {
+      const run = await env.invoke(
+        {
+          env: { PATH, HOME, ...request.environment, ...platformVariables(request) },
+          timeoutMs: request.timeoutMs,
+          stdoutLimit: this.opts.limits.maxOutputBytes,
+          stderrLimit: this.opts.limits.maxLogBytes,
+        },
+        request.signal,
+      );
+      if (run.kind === "overrun") {
+        this.logger.warn("an environment's agent did not answer past the timeout; environment removed", {
+          invocationId: request.invocationId,
+          environment: env.name,
+        });
+        return { ...emptyOutput(request.timeoutMs), ...describeEnding({ kind: "timeout" }, request) };
+      }
+      if (run.kind === "died") {
+        if (run.oomKilled) return { ...emptyOutput(0), ...describeEnding({ kind: "oom" }, request) };
+        this.logger.warn("an environment died mid-invocation", {
+          invocationId: request.invocationId,
+          environment: env.name,
+          reason: run.reason,
+          agent: env.diagnostics,
+        });
+        throw new PlatformError(`the execution environment died mid-invocation: ${run.reason}`);
+      }
+      reusable = !run.exit.oomKilled;
+      return resultOf(run.exit, request);
+    } finally {
+      pool.release(env, reusable);
+    }
   }
 
-  /** Everything about a function container that does not depend on the invocation. */
-  private runSpec(request: RunRequest): ContainerSpec {
+  /** (language, memory, network, image): the generic environments that fit a request. */
+  private genericKey(shape: Pick<RunRequest, "runtime" | "memoryMb" | "network">): string {
+    return [shape.runtime, shape.memoryMb, shape.network, this.imageFor(shape.runtime)].join("|");
+  }
+
+  /** The code an environment installs: the source, or the Go binary (built once per sha256). */
+  private async installableCode(
+    request: RunRequest,
+    sha: string,
+  ): Promise<{ ok: true; code: Buffer } | { ok: false; result: RunResult }> {
+    if (request.runtime !== "go") return { ok: true, code: request.code };
+    const build = await this.goBinary(request, sha);
+    return build.ok ? { ok: true, code: build.binary } : build;
+  }
+
+  /** Everything about an environment's container; nothing of a function or an invocation is in it. */
+  private environmentSpec(shape: Pick<RunRequest, "runtime" | "memoryMb" | "network">): ContainerSpec {
     return {
-      image: this.imageFor(request.runtime),
-      cmd: launcherCommand(request.runtime),
+      image: this.imageFor(shape.runtime),
+      cmd: [AGENT, shape.runtime],
       env: [`PATH=${PATH}`, `HOME=${HOME}`],
-      labels: { [LABELS.purpose]: "run" },
-      memoryBytes: request.memoryMb * MIB,
+      labels: { [LABELS.purpose]: "environment" },
+      memoryBytes: shape.memoryMb * MIB,
       pidsLimit: this.opts.pidsLimit,
-      network: request.network,
+      network: shape.network,
       tmpfs: { "/tmp": TMP_TMPFS, [CODE_DIR]: CODE_TMPFS },
-      stdoutLimit: this.opts.limits.maxOutputBytes,
-      stderrLimit: this.opts.limits.maxLogBytes,
+      stdoutLimit: 0,
+      stderrLimit: 0,
     };
   }
 
@@ -322,10 +465,8 @@ export class ContainerRuntime implements FunctionRuntime {
 
   // ---- Go build cache -------------------------------------------------------------------
 
-  private async goBinary(request: RunRequest): Promise<GoBuild> {
+  private async goBinary(request: RunRequest, sha: string): Promise<GoBuild> {
     const started = performance.now();
-    // Key by the hash of the bytes we actually compile, whatever the caller passed.
-    const sha = createHash("sha256").update(request.code).digest("hex");
     if (request.codeSha256 && request.codeSha256 !== sha) {
       this.logger.warn("codeSha256 does not match the code; using the computed hash", {
         invocationId: request.invocationId,

@@ -10,6 +10,8 @@ export const LABELS = {
   invocation: "faas.invocation",
   function: "faas.function",
   purpose: "faas.purpose",
+  /** The platform instance (REDIS_KEY_PREFIX) whose worker started it: its heartbeats tell a live worker. */
+  instance: "faas.instance",
 } as const;
 
 /** A client for the local engine; honours DOCKER_HOST like the docker CLI (via docker-modem). */

@@ -61,6 +61,8 @@ export interface FunctionRuntime {
   /** Kills what is still running. Idempotent. */
   stop(): Promise<void>;
   run(request: RunRequest): Promise<RunResult>;
+  /** Removes what is kept for a function (it changed or was deleted); a runtime that keeps nothing has none. */
+  retireFunction?(functionId: string): void;
 }
 
 /**

@@ -1,0 +1,224 @@
+// The execution environments of one worker (container runtime).
+//
+// - Generic environments: containers of a language's image, started with the agent and
+//   waiting, per (language, memory, network). A first invocation of a version takes one and
+//   installs its code, so a cold start pays neither the container's start nor the
+//   interpreter's.
+// - Bound environments: one function version each (function id, code sha256, image,
+//   memory, network: the version key), serving its invocations one at a time, kept
+//   `keepWarmMs` after their last use, at most `maxEnvironments` of them; the least recently
+//   used idle one makes room. A version key that changed (new code, memory, network, image)
+//   never matches an old environment; the function's older environments are retired at once
+//   (removed when idle, after their invocation when busy).
+import type { Logger } from "../../lib/logger.js";
+import type { ContainerJobRunner, ContainerSpec } from "./container-job.js";
+import { ExecutionEnvironment } from "./execution-environment.js";
+
+export interface EnvironmentPoolOptions {
+  jobs: ContainerJobRunner;
+  logger: Logger;
+  /** An idle bound environment is removed this long after its last invocation; 0: at once (one invocation each). */
+  keepWarmMs: number;
+  /** Most bound environments at once (busy and idle). */
+  maxEnvironments: number;
+  /** Generic environments kept started per (language, memory, network); 0 starts them on demand. */
+  genericPerKey: number;
+  /** Most generic environments altogether. */
+  maxGeneric: number;
+  /** How long a started container's agent may take to say hello, and to install code. */
+  agentStartTimeoutMs?: number;
+}
+
+/** What an invocation needs of an environment. */
+export interface EnvironmentRequest {
+  versionKey: string;
+  functionId: string;
+  /** (language, memory, network, image): which generic environments fit. */
+  genericKey: string;
+  spec: ContainerSpec;
+  /** The code to install (called only for a cold start: a Go binary is read from its cache then). */
+  code: () => Promise<Buffer>;
+}
+
+export interface Acquired {
+  env: ExecutionEnvironment;
+  start: "cold" | "warm";
+}
+
+const DEFAULT_AGENT_START_MS = 30_000;
+
+export class EnvironmentPool {
+  private readonly bound = new Set<ExecutionEnvironment>();
+  private readonly generic = new Map<string, ExecutionEnvironment[]>();
+  private readonly genericStarting = new Map<string, number>();
+  private readonly removals = new Set<Promise<void>>();
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
+  /** Starts served by an environment already bound to the version, and by a new one. */
+  readonly starts = { warm: 0, cold: 0 };
+
+  constructor(private readonly opts: EnvironmentPoolOptions) {
+    const every = Math.max(200, Math.min(opts.keepWarmMs / 2, 30_000));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  /** Bound environments (busy and idle). */
+  get size(): number {
+    return this.bound.size;
+  }
+
+  get idleCount(): number {
+    return [...this.bound].filter((e) => !e.busy).length;
+  }
+
+  /** Generic environments ready to take a version. */
+  get genericReady(): number {
+    let n = 0;
+    for (const list of this.generic.values()) n += list.length;
+    return n;
+  }
+
+  /** Whether an environment of this version waits idle (a cold start needs its code first). */
+  hasIdle(versionKey: string): boolean {
+    return this.idleFor(versionKey) !== undefined;
+  }
+
+  /** An environment bound to the request's version, marked busy until release(). */
+  async acquire(request: EnvironmentRequest): Promise<Acquired> {
+    const warm = this.idleFor(request.versionKey);
+    if (warm) {
+      warm.busy = true;
+      this.starts.warm++;
+      return { env: warm, start: "warm" };
+    }
+    this.retireFunction(request.functionId, request.versionKey);
+    this.makeRoom();
+    const env = this.takeGeneric(request.genericKey) ?? (await this.startGeneric(request.spec, request.genericKey));
+    env.busy = true;
+    this.bound.add(env);
+    try {
+      const code = await request.code();
+      await env.install(request.versionKey, request.functionId, code, this.agentStartMs);
+    } catch (err) {
+      this.bound.delete(env);
+      this.remove(env);
+      throw err;
+    }
+    this.refillGeneric(request.genericKey, request.spec);
+    this.starts.cold++;
+    return { env, start: "cold" };
+  }
+
+  /** Hands an environment back: kept for its version if `reusable`, removed otherwise. */
+  release(env: ExecutionEnvironment, reusable: boolean): void {
+    env.busy = false;
+    env.lastUsed = Date.now();
+    if (!reusable || env.retired || !env.alive || this.closed || this.opts.keepWarmMs <= 0) {
+      this.bound.delete(env);
+      this.remove(env);
+    }
+  }
+
+  /** Retires every environment of a function (all, or those of other versions than `keep`). */
+  retireFunction(functionId: string, keep?: string): void {
+    for (const env of this.bound) {
+      if (env.functionId !== functionId || env.versionKey === keep) continue;
+      env.retired = true;
+      if (!env.busy) {
+        this.bound.delete(env);
+        this.remove(env);
+      }
+    }
+  }
+
+  /** Starts generic environments for `genericKey` up to the per-key count (in the background). */
+  refillGeneric(genericKey: string, spec: ContainerSpec): void {
+    const have = (this.generic.get(genericKey)?.length ?? 0) + (this.genericStarting.get(genericKey) ?? 0);
+    const total = this.genericReady + [...this.genericStarting.values()].reduce((a, b) => a + b, 0);
+    if (this.closed || have >= this.opts.genericPerKey || total >= this.opts.maxGeneric) return;
+    this.genericStarting.set(genericKey, (this.genericStarting.get(genericKey) ?? 0) + 1);
+    ExecutionEnvironment.start(this.opts.jobs, spec, genericKey, this.opts.logger, this.agentStartMs)
+      .then((env) => {
+        if (this.closed) return this.remove(env);
+        this.generic.set(genericKey, [...(this.generic.get(genericKey) ?? []), env]);
+      })
+      .catch((err: unknown) => this.opts.logger.warn("could not start a generic environment", { genericKey, err }))
+      .finally(() => this.genericStarting.set(genericKey, (this.genericStarting.get(genericKey) ?? 1) - 1));
+  }
+
+  /** Removes idle environments past their keep-warm time, and dead ones. */
+  sweep(now = Date.now()): void {
+    for (const env of this.bound) {
+      if (env.busy) continue;
+      if (!env.alive || now - env.lastUsed >= this.opts.keepWarmMs) {
+        this.bound.delete(env);
+        this.remove(env);
+      }
+    }
+    for (const [key, list] of this.generic) {
+      const alive = list.filter((env) => env.alive);
+      for (const env of list) if (!env.alive) this.remove(env);
+      this.generic.set(key, alive);
+    }
+  }
+
+  /** Removes every environment, busy ones too (their invocations fail as the platform's). Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const env of this.bound) this.remove(env);
+    for (const list of this.generic.values()) for (const env of list) this.remove(env);
+    this.bound.clear();
+    this.generic.clear();
+    while (this.removals.size > 0) await Promise.all([...this.removals]);
+  }
+
+  private get agentStartMs(): number {
+    return this.opts.agentStartTimeoutMs ?? DEFAULT_AGENT_START_MS;
+  }
+
+  private idleFor(versionKey: string): ExecutionEnvironment | undefined {
+    let best: ExecutionEnvironment | undefined;
+    for (const env of this.bound) {
+      if (env.busy || env.retired || env.versionKey !== versionKey) continue;
+      if (!env.alive) continue;
+      // The most recently used: the others may then reach their keep-warm time and go.
+      if (!best || env.lastUsed > best.lastUsed) best = env;
+    }
+    return best;
+  }
+
+  /** At the limit, removes the least recently used idle environment. */
+  private makeRoom(): void {
+    while (this.bound.size >= this.opts.maxEnvironments) {
+      let lru: ExecutionEnvironment | undefined;
+      for (const env of this.bound) if (!env.busy && (!lru || env.lastUsed < lru.lastUsed)) lru = env;
+      // Every one is busy: the worker's slots bound them, so this is brief.
+      if (!lru) return;
+      this.bound.delete(lru);
+      this.remove(lru);
+    }
+  }
+
+  private takeGeneric(genericKey: string): ExecutionEnvironment | undefined {
+    const list = this.generic.get(genericKey) ?? [];
+    for (let env = list.shift(); env; env = list.shift()) {
+      if (env.alive) return env;
+      this.remove(env);
+    }
+    return undefined;
+  }
+
+  private startGeneric(spec: ContainerSpec, genericKey: string): Promise<ExecutionEnvironment> {
+    return ExecutionEnvironment.start(this.opts.jobs, spec, genericKey, this.opts.logger, this.agentStartMs);
+  }
+
+  private remove(env: ExecutionEnvironment): void {
+    const removal = env
+      .remove()
+      .catch((err: unknown) => this.opts.logger.warn("could not remove an environment", { environment: env.name, err }))
+      .finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
+  }
+}

@@ -1,0 +1,410 @@
+// Execution environments of the container runtime against the real Docker engine: reuse per
+// function version, isolation between the invocations one environment serves, limits inside
+// a reused environment, and the environments' end (idle expiry, LRU eviction, retirement,
+// stop). A function tells which container ran it by its hostname (the container id's prefix).
+import { execFile } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import Dockerode from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PlatformError } from "../../src/errors.js";
+import { createLogger } from "../../src/lib/logger.js";
+import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
+import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
+import { runRequest } from "../support/run-request.js";
+import { waitFor } from "../support/waiting.js";
+
+const execFileAsync = promisify(execFile);
+const repoRoot = new URL("../..", import.meta.url).pathname;
+const docker = new Dockerode();
+const logger = createLogger("silent");
+const limits = { maxOutputBytes: 64 * 1024, maxLogBytes: 16 * 1024 };
+const testLabel = { "faas.test": `environments-${randomBytes(6).toString("hex")}` };
+
+let workDir: string;
+let runtime: ContainerRuntime;
+const extraRuntimes: ContainerRuntime[] = [];
+
+function options(extra: Partial<ContainerRuntimeOptions> = {}): ContainerRuntimeOptions {
+  return {
+    docker,
+    workerId: `env-test-${randomBytes(4).toString("hex")}`,
+    imagePrefix: process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime",
+    workDir,
+    limits,
+    cpuShares: 512,
+    pidsLimit: 64,
+    logger,
+    extraLabels: testLabel,
+    ...extra,
+  };
+}
+
+async function started(extra: Partial<ContainerRuntimeOptions> = {}): Promise<ContainerRuntime> {
+  const r = new ContainerRuntime(options(extra));
+  extraRuntimes.push(r);
+  await r.start();
+  return r;
+}
+
+/** Containers (any state) of this file, optionally of one worker. */
+async function containers(workerId?: string): Promise<Dockerode.ContainerInfo[]> {
+  const labels = { ...testLabel, ...(workerId ? { "faas.worker": workerId } : {}) };
+  return docker.listContainers({ all: true, filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
+}
+
+const HOSTNAME: Record<FunctionLanguage, string> = {
+  python: "import socket\nprint(socket.gethostname())\n",
+  nodejs: "console.log(require('os').hostname())\n",
+  go: 'package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n\nfunc main() {\n\th, _ := os.Hostname()\n\tfmt.Println(h)\n}\n',
+};
+
+/** One function (fixed id and code) whose invocations print the id of the container running them. */
+function hostnameFunction(language: FunctionLanguage, extra: Partial<RunRequest> = {}) {
+  const functionId = randomUUID();
+  return (more: Partial<RunRequest> = {}) =>
+    runRequest(language, HOSTNAME[language], { functionId, ...extra, ...more });
+}
+
+async function hostOf(r: ContainerRuntime, req: RunRequest): Promise<string> {
+  const result = await r.run(req);
+  expect(result.outcome, `${result.error} ${result.stderr}`).toBe("completed");
+  return result.stdout.trim();
+}
+
+/** Runs `code` `count` times as invocations of one function (payload: the invocation's number), in order. */
+async function invocations(
+  r: ContainerRuntime,
+  language: FunctionLanguage,
+  code: string,
+  count: number,
+  extra: Partial<RunRequest> = {},
+) {
+  const functionId = randomUUID();
+  const results = [];
+  for (let i = 0; i < count; i++) {
+    const result = await r.run(runRequest(language, code, { functionId, payload: JSON.stringify(i), ...extra }));
+    results.push(result);
+  }
+  return results;
+}
+
+beforeAll(async () => {
+  await execFileAsync("bash", [join(repoRoot, "scripts/build-runtime-images.sh")], {
+    cwd: repoRoot,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  workDir = await mkdtemp(join(tmpdir(), "faas-environments-"));
+  runtime = await started();
+}, 900_000);
+
+afterAll(async () => {
+  for (const r of extraRuntimes) await r.stop();
+  await ContainerRuntime.removeManagedContainers(docker, testLabel);
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+describe("one environment per function version", () => {
+  it.each(["python", "nodejs", "go"] as const)("%s: consecutive invocations reuse one container", async (language) => {
+    const invocation = hostnameFunction(language);
+    const first = await hostOf(runtime, invocation());
+    const second = await hostOf(runtime, invocation());
+    const third = await hostOf(runtime, invocation());
+    expect(second).toBe(first);
+    expect(third).toBe(first);
+    const [container] = (await containers()).filter((c) => c.Id.startsWith(first));
+    expect(container?.State).toBe("running");
+    expect(container?.Labels).toMatchObject({ "faas.purpose": "environment", "faas.managed": "true" });
+  });
+
+  it("a new code version, memory or network never runs in an old environment, and the old one goes", async () => {
+    const functionId = randomUUID();
+    const base = { functionId };
+    const v1 = await hostOf(runtime, runRequest("python", HOSTNAME.python, base));
+    const v2 = await hostOf(runtime, runRequest("python", `${HOSTNAME.python}# v2\n`, base));
+    expect(v2).not.toBe(v1);
+    const memory = await hostOf(runtime, runRequest("python", `${HOSTNAME.python}# v2\n`, { ...base, memoryMb: 96 }));
+    expect([v1, v2]).not.toContain(memory);
+    const network = await hostOf(
+      runtime,
+      runRequest("python", `${HOSTNAME.python}# v2\n`, { ...base, memoryMb: 96, network: true }),
+    );
+    expect([v1, v2, memory]).not.toContain(network);
+    // Retired at once: no container of the older versions is left.
+    await waitFor("the old environments removed", async () => {
+      const ids = (await containers()).map((c) => c.Id);
+      return [v1, v2, memory].every((h) => !ids.some((id) => id.startsWith(h))) ? true : null;
+    });
+  });
+
+  it("two functions never share an environment, even with the same code", async () => {
+    const a = await hostOf(runtime, hostnameFunction("python")());
+    const b = await hostOf(runtime, hostnameFunction("python")());
+    expect(a).not.toBe(b);
+  });
+
+  it("counts a warm start for a reused environment and a cold one for a new version", async () => {
+    const before = runtime.environmentStarts;
+    const invocation = hostnameFunction("nodejs");
+    await hostOf(runtime, invocation());
+    await hostOf(runtime, invocation());
+    await hostOf(runtime, invocation());
+    const after = runtime.environmentStarts;
+    expect(after.cold - before.cold).toBe(1);
+    expect(after.warm - before.warm).toBe(2);
+  });
+});
+
+describe("nothing crosses from one invocation to the next", () => {
+  it("python: globals, environment values, open files, /tmp, /dev/shm and background children", async () => {
+    const code = [
+      "import json, os, socket, subprocess, sys",
+      "n = json.loads(os.environ['FUNCTION_PAYLOAD'])",
+      "def cmd(p):",
+      "    try:",
+      "        return open(f'/proc/{p}/cmdline').read().replace('\\0', ' ').strip()",
+      "    except OSError:",
+      "        return ''",
+      "seen = {",
+      "  'host': socket.gethostname(),",
+      "  'marker': getattr(sys, 'marker', None),",
+      "  'leak': os.environ.get('LEAK'),",
+      "  'fds': sorted(os.listdir('/proc/self/fd')),",
+      "  'tmp': sorted(os.listdir('/tmp')) + sorted(os.listdir('/dev/shm')),",
+      "  'procs': [cmd(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()],",
+      "}",
+      "sys.marker = n",
+      "os.environ['LEAK'] = 'from %d' % n",
+      "kept = open('/tmp/kept-%d' % n, 'w')",
+      "open('/dev/shm/shm-%d' % n, 'w').close()",
+      "subprocess.Popen(['sleep', '300'], start_new_session=True)",
+      "subprocess.Popen(['sh', '-c', 'sleep 301 &'])",
+      "print(json.dumps(seen))",
+    ].join("\n");
+    const results = await invocations(runtime, "python", code, 3);
+    const seen = results.map((r) => {
+      expect(r.outcome, r.stderr).toBe("completed");
+      return JSON.parse(r.stdout);
+    });
+    expect(new Set(seen.map((s) => s.host)).size).toBe(1);
+    for (const s of seen) {
+      expect(s.marker).toBeNull();
+      expect(s.leak).toBeNull();
+      // 3 is the listing's own descriptor.
+      expect(s.fds).toEqual(["0", "1", "2", "3"]);
+      expect(s.tmp).toEqual([]);
+      expect(s.procs.filter((p: string) => p.includes("sleep"))).toEqual([]);
+    }
+  });
+
+  it("nodejs: globals, environment values, open files and background children", async () => {
+    const code = `
+const fs = require("fs");
+const n = JSON.parse(process.env.FUNCTION_PAYLOAD);
+const seen = {
+  marker: globalThis.process.marker ?? null,
+  leak: process.env.LEAK ?? null,
+  fds: fs.readdirSync("/proc/self/fd").length,
+  tmp: fs.readdirSync("/tmp"),
+  sleeps: fs.readdirSync("/proc").filter((p) => /^\\d+$/.test(p)).map((p) => { try { return fs.readFileSync("/proc/" + p + "/cmdline", "utf8"); } catch { return ""; } }).filter((c) => c.startsWith("sleep")),
+  main: require.main === module,
+};
+process.marker = n;
+process.env.LEAK = "from " + n;
+fs.openSync("/tmp/kept-" + n, "w");
+require("child_process").spawn("sleep", ["300"], { detached: true, stdio: "ignore" }).unref();
+console.log(JSON.stringify(seen));
+`;
+    const results = await invocations(runtime, "nodejs", code, 3);
+    const seen = results.map((r) => {
+      expect(r.outcome, r.stderr).toBe("completed");
+      return JSON.parse(r.stdout);
+    });
+    const fds = seen[0].fds;
+    for (const s of seen) {
+      expect(s).toMatchObject({ marker: null, leak: null, tmp: [], sleeps: [], main: true });
+      expect(s.fds).toBe(fds);
+    }
+  });
+
+  it("go: environment values and background children", async () => {
+    const code = `package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+func main() {
+	sleeps := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.HasPrefix(string(b), "sleep") {
+			sleeps++
+		}
+	}
+	fmt.Printf("%s|%d|%s\\n", os.Getenv("LEAK"), sleeps, os.Getenv("FUNCTION_PAYLOAD"))
+	os.Setenv("LEAK", "x")
+	cmd := exec.Command("sleep", "300")
+	_ = cmd.Start()
+}
+`;
+    const results = await invocations(runtime, "go", code, 3);
+    expect(results[0]?.outcome, `${results[0]?.error} ${results[0]?.stderr}`).toBe("completed");
+    expect(results.map((r) => r.stdout.trim())).toEqual(["|0|0", "|0|1", "|0|2"]);
+  });
+
+  it("python: the random state is not the same in every invocation", async () => {
+    const results = await invocations(runtime, "python", "import random\nprint(random.random())\n", 3);
+    expect(new Set(results.map((r) => r.stdout)).size).toBe(3);
+  });
+});
+
+describe("limits inside a reused environment", () => {
+  it("a timeout kills the function's process tree; the environment serves the next invocation", async () => {
+    const functionId = randomUUID();
+    const code = [
+      "import json, os, socket, subprocess, time",
+      "if json.loads(os.environ['FUNCTION_PAYLOAD']) == 'spin':",
+      "    subprocess.Popen(['sleep', '300'])",
+      "    while True: pass",
+      "sleeps = [p for p in os.listdir('/proc') if p.isdigit() and open(f'/proc/{p}/cmdline').read().startswith('sleep')]",
+      "print(socket.gethostname(), len(sleeps))",
+    ].join("\n");
+    const first = await runtime.run(runRequest("python", code, { functionId, payload: '"x"' }));
+    const spin = await runtime.run(runRequest("python", code, { functionId, payload: '"spin"', timeoutMs: 1000 }));
+    expect(spin).toMatchObject({ outcome: "timeout", error: "timed out after 1s" });
+    expect(spin.durationMs).toBeGreaterThanOrEqual(1000);
+    const after = await runtime.run(runRequest("python", code, { functionId, payload: '"x"' }));
+    expect(after.outcome).toBe("completed");
+    expect(after.stdout).toBe(first.stdout.replace(/ \d+\n$/, " 0\n"));
+    expect(after.stdout.split(" ")[0]).toBe(first.stdout.split(" ")[0]);
+  });
+
+  it("a crash (exit 1, a segfault, an uncaught exception) leaves the environment serving", async () => {
+    const code = [
+      "import ctypes, json, os, socket, sys",
+      "what = json.loads(os.environ['FUNCTION_PAYLOAD'])",
+      "if what == 'exit': sys.exit(1)",
+      "if what == 'segv': ctypes.string_at(0)",
+      "if what == 'raise': raise ValueError('boom')",
+      "print(socket.gethostname())",
+    ].join("\n");
+    const functionId = randomUUID();
+    const run = (what: string) =>
+      runtime.run(runRequest("python", code, { functionId, payload: JSON.stringify(what) }));
+    const host = (await run("ok")).stdout;
+    expect(await run("exit")).toMatchObject({ outcome: "failed", exitCode: 1, error: "exited with code 1" });
+    expect(await run("segv")).toMatchObject({ outcome: "failed", error: "killed by signal 11 (SIGSEGV)" });
+    const raised = await run("raise");
+    expect(raised).toMatchObject({ outcome: "failed", exitCode: 1 });
+    expect(raised.stderr).toContain("ValueError: boom");
+    expect((await run("ok")).stdout).toBe(host);
+  });
+
+  it("an OOM kill is reported as out of memory and the environment is replaced", async () => {
+    const code = [
+      "import json, os, socket",
+      "if json.loads(os.environ['FUNCTION_PAYLOAD']) == 'hog':",
+      "    chunks = []",
+      "    while True: chunks.append(b'x' * (8 << 20))",
+      "print(socket.gethostname())",
+    ].join("\n");
+    const functionId = randomUUID();
+    const run = (what: string) =>
+      runtime.run(runRequest("python", code, { functionId, memoryMb: 64, payload: JSON.stringify(what) }));
+    const before = (await run("ok")).stdout;
+    expect(await run("hog")).toMatchObject({
+      outcome: "failed",
+      oomKilled: true,
+      error: "out of memory: exceeded 64 MiB",
+    });
+    const after = (await run("ok")).stdout;
+    expect(after).not.toBe(before);
+    await waitFor("the OOM-killed environment removed", async () =>
+      (await containers()).some((c) => c.Id.startsWith(before.trim())) ? null : true,
+    );
+  });
+
+  it("an environment that dies mid-invocation is a platform failure (retried), not the function's", async () => {
+    const r = await started();
+    const id = (r as unknown as { opts: ContainerRuntimeOptions }).opts.workerId;
+    const code = "import subprocess, time\nsubprocess.Popen(['sleep', '123'])\ntime.sleep(60)\n";
+    const run = r.run(runRequest("python", code, { timeoutMs: 60_000 })).catch((err: unknown) => err);
+    // Killed from outside while the function sleeps.
+    const victim = await waitFor("the invocation running", async () => {
+      for (const c of await containers(id)) {
+        const top = await docker
+          .getContainer(c.Id)
+          .top()
+          .catch(() => null);
+        if (top?.Processes?.some((p: string[]) => p.join(" ").includes("sleep 123"))) return c.Id;
+      }
+      return null;
+    });
+    await docker.getContainer(victim).kill();
+    const err = await run;
+    expect(err).toBeInstanceOf(PlatformError);
+    expect(String(err)).toMatch(/environment/);
+    await waitFor("the dead environment removed", async () =>
+      (await containers(id)).some((c) => c.Id === victim) ? null : true,
+    );
+  });
+});
+
+describe("the end of environments", () => {
+  it("an idle environment is removed after WORKER_KEEP_WARM", async () => {
+    const r = await started({ keepWarmMs: 1000 });
+    const host = await hostOf(r, hostnameFunction("python")());
+    expect((await containers()).some((c) => c.Id.startsWith(host))).toBe(true);
+    await waitFor("the idle environment removed", async () =>
+      (await containers()).some((c) => c.Id.startsWith(host)) ? null : true,
+    );
+    expect(r.environmentCount).toBe(0);
+  });
+
+  it("at WORKER_MAX_ENVIRONMENTS the least recently used idle environment makes room", async () => {
+    const r = await started({ maxEnvironments: 2 });
+    const a = hostnameFunction("python");
+    const b = hostnameFunction("python");
+    const c = hostnameFunction("python");
+    const hostA = await hostOf(r, a());
+    const hostB = await hostOf(r, b());
+    expect(await hostOf(r, a())).toBe(hostA); // a is now the more recently used
+    const hostC = await hostOf(r, c());
+    expect(r.environmentCount).toBe(2);
+    await waitFor("b's environment evicted", async () =>
+      (await containers()).some((x) => x.Id.startsWith(hostB)) ? null : true,
+    );
+    expect(await hostOf(r, a())).toBe(hostA);
+    expect(await hostOf(r, c())).toBe(hostC);
+  });
+
+  it("retiring a function (changed or deleted) removes its environments", async () => {
+    const invocation = hostnameFunction("nodejs");
+    const req = invocation();
+    const host = await hostOf(runtime, req);
+    runtime.retireFunction(req.functionId);
+    await waitFor("the environment removed", async () =>
+      (await containers()).some((c) => c.Id.startsWith(host)) ? null : true,
+    );
+  });
+
+  it("stop() removes every environment, generic ones too, and leaves no exited container", async () => {
+    const r = await started({ warmPerKey: 1 });
+    await hostOf(r, hostnameFunction("python")());
+    await hostOf(r, hostnameFunction("go")());
+    await waitFor("generic environments started", async () => (r.warmReady >= 3 ? true : null));
+    const id = (r as unknown as { opts: ContainerRuntimeOptions }).opts.workerId;
+    expect((await containers(id)).length).toBeGreaterThanOrEqual(5);
+    await r.stop();
+    await r.stop();
+    expect(await containers(id)).toEqual([]);
+  });
+});
