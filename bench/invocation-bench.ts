@@ -1,31 +1,83 @@
-// `make bench`: invocations per second and latency from POST /invoke to terminal status,
-// per runtime (process, container), language (Python, Go) and worker slots (1, 4).
+// `make bench`: invocation latency and throughput, end to end through the REST API
+// (POST /invoke), with the worker in a process of its own (as in production), per runtime
+// (process, container; gVisor with BENCH_RUNTIMES=...,runsc) and language (go, python, nodejs):
+//   seed  the seed's design: a fresh container per invocation (WORKER_KEEP_WARM=0, nothing
+//         started ahead), container runtime only;
+//   cold  the first invocation of a new version (the function updated before each; for Go it
+//         includes the compiler);
+//   warm  invocations of a version whose environment waits.
+// Then where a warm invocation's time goes, stage by stage; throughput with 1, 2 and 4
+// worker processes; and a worker holding 50 idle environments (memory, CPU).
 // Figures, not assertions: run it on an idle machine and compare runs with each other.
+import type { ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:net";
+import Dockerode from "dockerode";
 import { b64, functionBody, HELLO } from "../test/support/functions.js";
 import { type Platform, startPlatform } from "../test/support/platform.js";
 
-const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 20);
-const BURST = Number(process.env.BENCH_BURST ?? 40);
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 200);
+const BURST = Number(process.env.BENCH_BURST ?? 1000);
+const COLD = Number(process.env.BENCH_COLD ?? 10);
+const SEED_SEQUENTIAL = Number(process.env.BENCH_SEED_SEQUENTIAL ?? 20);
+const SEED_BURST = Number(process.env.BENCH_SEED_BURST ?? 100);
+const IDLE_ENVIRONMENTS = Number(process.env.BENCH_IDLE_ENVIRONMENTS ?? 50);
+/** Invocations submitted but not finished at once during a burst (the client's own connections). */
+const IN_FLIGHT = 200;
+const ALL_LANGUAGES = ["go", "python", "nodejs"] as const;
+const LANGUAGES = ALL_LANGUAGES.filter((l) =>
+  (process.env.BENCH_LANGUAGES ?? "go,python,nodejs").split(",").includes(l),
+);
+type Language = (typeof ALL_LANGUAGES)[number];
+const COMMENT: Record<Language, string> = { go: "//", python: "#", nodejs: "//" };
 
-interface Row {
-  runtime: string;
-  language: string;
-  slots: number;
-  mode: string;
+type BenchRuntime = "process" | "container" | "runsc";
+const RUNTIME_ENV: Record<BenchRuntime, Record<string, string>> = {
+  process: { WORKER_RUNTIME_TYPE: "process" },
+  container: { WORKER_RUNTIME_TYPE: "container" },
+  runsc: { WORKER_RUNTIME_TYPE: "container", WORKER_OCI_RUNTIME: "runsc" },
+};
+const RUNTIME_NAME: Record<BenchRuntime, string> = { process: "process", container: "container", runsc: "gVisor" };
+
+interface Figures {
   n: number;
   perSecond: number;
   p50: number;
   p99: number;
-  /** Invocations that did not complete (gVisor's spurious exit status 2; see the README). */
   failed: number;
 }
+
+const rows: string[] = [];
+const notes: string[] = [];
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
-/** Latency of one invocation, or null when it did not complete (counted, not hidden). */
-async function invokeOnce(platform: Platform, functionId: string, i: number): Promise<number | null> {
+function figures(latencies: (number | null)[], wallMs: number): Figures {
+  const ok = latencies.filter((l): l is number => l !== null).sort((a, b) => a - b);
+  return {
+    n: latencies.length,
+    perSecond: ok.length / (wallMs / 1000),
+    p50: percentile(ok, 50),
+    p99: percentile(ok, 99),
+    failed: latencies.length - ok.length,
+  };
+}
+
+const log = (line: string) => process.stderr.write(`  ${line}\n`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One invocation, waited for by the API (?wait): its latency, or null when it did not complete. */
+async function invokeWaiting(platform: Platform, functionId: string, i: number): Promise<number | null> {
   const started = performance.now();
   const res = await platform.request("POST", "/invoke?wait=120s", {
     function_id: functionId,
@@ -33,80 +85,269 @@ async function invokeOnce(platform: Platform, functionId: string, i: number): Pr
   });
   const elapsed = performance.now() - started;
   if (res.body?.data?.status === "completed") return elapsed;
-  process.stderr.write(`    not completed: ${JSON.stringify(res.body?.data ?? res.body).slice(0, 200)}\n`);
+  log(`not completed: ${JSON.stringify(res.body?.data ?? res.body).slice(0, 300)}`);
   return null;
 }
 
-async function measure(platform: Platform, functionId: string, mode: "sequential" | "burst", n: number) {
-  const outcomes: (number | null)[] = [];
+async function sequential(platform: Platform, functionId: string, n: number): Promise<Figures> {
+  const latencies: (number | null)[] = [];
   const started = performance.now();
-  if (mode === "sequential") {
-    for (let i = 0; i < n; i++) outcomes.push(await invokeOnce(platform, functionId, i));
-  } else {
-    outcomes.push(...(await Promise.all(Array.from({ length: n }, (_, i) => invokeOnce(platform, functionId, i)))));
+  for (let i = 0; i < n; i++) latencies.push(await invokeWaiting(platform, functionId, i));
+  return figures(latencies, performance.now() - started);
+}
+
+/** `n` invocations submitted as fast as the client can (at most IN_FLIGHT unfinished): throughput. */
+async function burst(platform: Platform, functionId: string, n: number): Promise<Figures> {
+  const latencies: (number | null)[] = [];
+  const started = performance.now();
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < n; i = next++) latencies.push(await invokeWaiting(platform, functionId, i));
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, n) }, lane));
+  return figures(latencies, performance.now() - started);
+}
+
+async function createFunction(platform: Platform, language: Language, code = HELLO[language]): Promise<string> {
+  const created = await platform.request(
+    "POST",
+    "/functions",
+    functionBody({ runtime: language, code: b64(code), max_concurrency: 1000 }),
+  );
+  if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.body)}`);
+  return created.body.data.id as string;
+}
+
+/** Cold starts: the function updated to a new version before each invocation. */
+async function cold(platform: Platform, language: Language, n: number): Promise<Figures> {
+  const id = await createFunction(platform, language);
+  const latencies: (number | null)[] = [];
+  const started = performance.now();
+  for (let i = 0; i < n; i++) {
+    const code = `${HELLO[language]}\n${COMMENT[language]} version ${i} ${Date.now()}\n`;
+    const updated = await platform.request("PUT", `/functions/${id}`, { code: b64(code) });
+    if (updated.status !== 200) throw new Error(`update: ${JSON.stringify(updated.body)}`);
+    latencies.push(await invokeWaiting(platform, id, i));
   }
-  const wall = (performance.now() - started) / 1000;
-  const latencies = outcomes.filter((l): l is number => l !== null).sort((a, b) => a - b);
+  return figures(latencies, performance.now() - started);
+}
+
+interface WorkerProcess {
+  child: ChildProcess;
+  metricsUrl: string;
+  stop(): Promise<void>;
+}
+
+let workerCount = 0;
+
+async function spawnWorker(platform: Platform, env: Record<string, string>): Promise<WorkerProcess> {
+  const port = await freePort();
+  const id = `bench-${process.pid}-${++workerCount}`;
+  const child = platform.spawnWorker({
+    WORKER_ID: id,
+    WORKER_METRICS_ADDR: `127.0.0.1:${port}`,
+    LOG_LEVEL: "error",
+    ...env,
+  });
+  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  // Started once its first heartbeat is in.
+  for (let i = 0; !(await platform.app.redis.hexists(platform.app.keys.workers, id)); i++) {
+    if (i > 600 || child.exitCode !== null) throw new Error(`worker ${id} did not start`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return {
-    perSecond: latencies.length / wall,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    failed: n - latencies.length,
+    child,
+    metricsUrl,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
   };
 }
 
-type BenchRuntime = "simple" | "container" | "runsc";
-const RUNTIME_ENV: Record<BenchRuntime, Record<string, string>> = {
-  simple: { WORKER_RUNTIME_TYPE: "simple" },
-  container: { WORKER_RUNTIME_TYPE: "container" },
-  // gVisor (make runsc): the container runtime with WORKER_OCI_RUNTIME=runsc.
-  runsc: { WORKER_RUNTIME_TYPE: "container", WORKER_OCI_RUNTIME: "runsc" },
-};
-const RUNTIME_NAME: Record<BenchRuntime, string> = {
-  simple: "process",
-  container: "container",
-  runsc: "container (gVisor)",
-};
+/** Sums and counts of faas_worker_stage_seconds by stage. */
+async function stageTotals(metricsUrl: string): Promise<Map<string, { sum: number; count: number }>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const totals = new Map<string, { sum: number; count: number }>();
+  for (const m of text.matchAll(/^faas_worker_stage_seconds_(sum|count)\{stage="([a-z_]+)"\} ([0-9.e+-]+)$/gm)) {
+    const entry = totals.get(m[2] as string) ?? { sum: 0, count: 0 };
+    if (m[1] === "sum") entry.sum = Number(m[3]);
+    else entry.count = Number(m[3]);
+    totals.set(m[2] as string, entry);
+  }
+  return totals;
+}
 
-async function benchRuntime(runtime: BenchRuntime, rows: Row[]) {
+const fmt = (f: Figures) =>
+  `${f.n} | ${f.p50.toFixed(1)} | ${f.p99.toFixed(1)} | ${f.perSecond.toFixed(1)} | ${f.failed}`;
+
+async function benchRuntime(runtime: BenchRuntime): Promise<void> {
   const platform = await startPlatform({ env: { ...RUNTIME_ENV[runtime], LOG_LEVEL: "error" } });
   try {
-    for (const language of ["python", "go"] as const) {
-      const created = await platform.request(
-        "POST",
-        "/functions",
-        functionBody({ runtime: language, code: b64(HELLO[language]), max_concurrency: 100 }),
-      );
-      const functionId = created.body.data.id as string;
-      for (const slots of [1, 4]) {
-        const worker = await platform.startWorker({ WORKER_CONCURRENCY: String(slots) });
-        for (let i = 0; i < 3; i++) await invokeOnce(platform, functionId, i); // warm: Go build, caches
-        for (const mode of ["sequential", "burst"] as const) {
-          const n = mode === "sequential" ? SEQUENTIAL : BURST;
-          const r = await measure(platform, functionId, mode, n);
-          rows.push({ runtime, language, slots, mode, n, ...r });
-          process.stderr.write(`  ${runtime} ${language} slots=${slots} ${mode}: ${r.perSecond.toFixed(1)}/s\n`);
-        }
-        await worker.stop();
+    const seed = new Map<Language, { seq: Figures; burst: Figures }>();
+    if (runtime !== "process") {
+      // The seed's design: every invocation a container of its own, made, started and removed.
+      const worker = await spawnWorker(platform, { WORKER_KEEP_WARM: "0", WORKER_WARM_CONTAINERS: "0" });
+      for (const language of LANGUAGES) {
+        const id = await createFunction(platform, language);
+        await invokeWaiting(platform, id, 0); // the Go build
+        const seq = await sequential(platform, id, SEED_SEQUENTIAL);
+        const b = await burst(platform, id, SEED_BURST);
+        seed.set(language, { seq, burst: b });
+        rows.push(
+          `| ${RUNTIME_NAME[runtime]} | ${language} | seed: container per invocation | sequential | ${fmt(seq)} | 1.0 |`,
+        );
+        rows.push(
+          `| ${RUNTIME_NAME[runtime]} | ${language} | seed: container per invocation | burst | ${fmt(b)} | 1.0 |`,
+        );
+        log(`${runtime} ${language} seed: p50 ${seq.p50.toFixed(1)} ms, burst ${b.perSecond.toFixed(1)}/s`);
       }
+      await worker.stop();
     }
+
+    const worker = await spawnWorker(platform, {});
+    const python: { id?: string } = {};
+    for (const language of LANGUAGES) {
+      const c = await cold(platform, language, COLD);
+      const id = await createFunction(platform, language);
+      if (language === "python") python.id = id;
+      for (let i = 0; i < 5; i++) await invokeWaiting(platform, id, i); // the Go build, the environment
+      const seq = await sequential(platform, id, SEQUENTIAL);
+      const b = await burst(platform, id, BURST);
+      const base = seed.get(language);
+      const ratio = (now: number, then: number | undefined) => (then ? `${(now / then).toFixed(1)}` : "-");
+      rows.push(`| ${RUNTIME_NAME[runtime]} | ${language} | cold: new version | sequential | ${fmt(c)} | - |`);
+      rows.push(
+        `| ${RUNTIME_NAME[runtime]} | ${language} | warm | sequential | ${fmt(seq)} | ${base ? (base.seq.p50 / seq.p50).toFixed(1) : "-"} |`,
+      );
+      rows.push(
+        `| ${RUNTIME_NAME[runtime]} | ${language} | warm | burst | ${fmt(b)} | ${ratio(b.perSecond, base?.burst.perSecond)} |`,
+      );
+      log(
+        `${runtime} ${language}: cold p50 ${c.p50.toFixed(1)}, warm p50 ${seq.p50.toFixed(1)} ms, burst ${b.perSecond.toFixed(1)}/s`,
+      );
+    }
+
+    // Where a warm invocation's time goes (Python hello world), stage by stage.
+    const before = await stageTotals(worker.metricsUrl);
+    const e2e = await sequential(platform, python.id as string, SEQUENTIAL);
+    const after = await stageTotals(worker.metricsUrl);
+    const e2eMean = e2e.p50;
+    const stageMs: [string, number][] = [];
+    for (const [stage, t] of after) {
+      const b = before.get(stage) ?? { sum: 0, count: 0 };
+      const count = t.count - b.count;
+      if (count > 0) stageMs.push([stage, ((t.sum - b.sum) / count) * 1000]);
+    }
+    const inWorker = stageMs.reduce((sum, [, ms]) => sum + ms, 0);
+    notes.push(
+      `\nWhere a warm invocation's time goes (${RUNTIME_NAME[runtime]}, python hello world, ${SEQUENTIAL} sequential; worker stages are means, the end-to-end figure a p50):\n`,
+      "| stage | ms |",
+      "|---|---|",
+      ...stageMs.map(([stage, ms]) => `| worker: ${stage} | ${ms.toFixed(2)} |`),
+      `| worker: all stages | ${inWorker.toFixed(2)} |`,
+      `| end to end (POST /invoke?wait to the answer), p50 | ${e2eMean.toFixed(2)} |`,
+      `| outside the worker (HTTP, insert, enqueue, claim wake-up, publish, answer) ≈ | ${(e2eMean - inWorker).toFixed(2)} |`,
+    );
+    await worker.stop();
+
+    // Throughput with 1, 2 and 4 worker processes (Python, warm).
+    const scaling: string[] = [];
+    for (const count of [1, 2, 4]) {
+      const workers = [];
+      for (let i = 0; i < count; i++) workers.push(await spawnWorker(platform, {}));
+      for (let i = 0; i < 4 * count; i++) await invokeWaiting(platform, python.id as string, i);
+      const b = await burst(platform, python.id as string, BURST);
+      scaling.push(
+        `| ${count} | ${b.perSecond.toFixed(1)} | ${b.p50.toFixed(1)} | ${b.p99.toFixed(1)} | ${b.failed} |`,
+      );
+      log(`${runtime} ${count} workers: ${b.perSecond.toFixed(1)}/s`);
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+    notes.push(
+      `\nWorker processes (${RUNTIME_NAME[runtime]}, python, burst of ${BURST}):\n`,
+      "| workers | invocations/s | p50 ms | p99 ms | not completed |",
+      "|---|---|---|---|---|",
+      ...scaling,
+    );
+
+    if (runtime === "container") await idleEnvironments(platform);
   } finally {
     await platform.stop();
   }
 }
 
+/** A worker holding IDLE_ENVIRONMENTS idle environments: its memory, theirs, and their CPU while idle. */
+async function idleEnvironments(platform: Platform): Promise<void> {
+  const worker = await spawnWorker(platform, {
+    WORKER_MAX_ENVIRONMENTS: String(IDLE_ENVIRONMENTS + 10),
+    WORKER_CONCURRENCY: "4",
+  });
+  const docker = new Dockerode();
+  try {
+    const ids = [];
+    for (let i = 0; i < IDLE_ENVIRONMENTS; i++) ids.push(await createFunction(platform, "python"));
+    for (const [i, id] of ids.entries()) await invokeWaiting(platform, id, i);
+    const rssKb = Number(
+      execFileSync("ps", ["-o", "rss=", "-p", String(worker.child.pid)])
+        .toString()
+        .trim(),
+    );
+    const list = await docker.listContainers({ filters: { label: [`faas.instance=${platform.prefix}`] } });
+    const stats = await Promise.all(
+      list.map(
+        (c) =>
+          docker.getContainer(c.Id).stats({ stream: false }) as Promise<{
+            memory_stats: { usage?: number; stats?: { cache?: number; total_inactive_file?: number } };
+            cpu_stats: { cpu_usage: { total_usage: number } };
+          }>,
+      ),
+    );
+    const memory = stats.reduce(
+      (sum, s) => sum + (s.memory_stats.usage ?? 0) - (s.memory_stats.stats?.total_inactive_file ?? 0),
+      0,
+    );
+    const cpuBefore = stats.reduce((sum, s) => sum + s.cpu_stats.cpu_usage.total_usage, 0);
+    await new Promise((r) => setTimeout(r, 10_000));
+    const later = await Promise.all(
+      list.map(
+        (c) =>
+          docker.getContainer(c.Id).stats({ stream: false }) as Promise<{
+            cpu_stats: { cpu_usage: { total_usage: number } };
+          }>,
+      ),
+    );
+    const cpuAfter = later.reduce((sum, s) => sum + s.cpu_stats.cpu_usage.total_usage, 0);
+    notes.push(
+      `\n${IDLE_ENVIRONMENTS} idle Python environments (plus ${list.length - IDLE_ENVIRONMENTS} generic ones started ahead) on one worker:`,
+      `worker process RSS ${(rssKb / 1024).toFixed(0)} MiB; the containers' memory ${(memory / 1024 / 1024).toFixed(0)} MiB in all (${(memory / 1024 / 1024 / list.length).toFixed(1)} MiB each); their CPU over 10 s idle: ${((cpuAfter - cpuBefore) / 1e6).toFixed(1)} ms in all.`,
+    );
+  } finally {
+    await worker.stop();
+  }
+}
+
 async function main() {
-  const rows: Row[] = [];
-  const runtimes = (process.env.BENCH_RUNTIMES ?? "simple,container,runsc").split(",") as BenchRuntime[];
-  for (const runtime of runtimes) await benchRuntime(runtime, rows);
-  const header = "| runtime | language | slots | mode | n | invocations/s | p50 ms | p99 ms | not completed |";
-  const lines = rows.map(
-    (r) =>
-      `| ${RUNTIME_NAME[r.runtime as BenchRuntime] ?? r.runtime} | ${r.language} | ${r.slots} | ${r.mode} | ${r.n} | ${r.perSecond.toFixed(1)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.failed} |`,
-  );
-  process.stdout.write(`\n${header}\n|---|---|---|---|---|---|---|---|---|\n${lines.join("\n")}\n\n`);
+  const runtimes = (process.env.BENCH_RUNTIMES ?? "process,container").split(",") as BenchRuntime[];
+  for (const runtime of runtimes) {
+    if (!(runtime in RUNTIME_ENV)) throw new Error(`BENCH_RUNTIMES: unknown runtime ${runtime}`);
+    await benchRuntime(runtime);
+  }
   process.stdout.write(
-    "sequential: one invocation at a time (latency of a warm invocation); burst: all n submitted at once (throughput; latency includes queueing).\n",
+    [
+      "",
+      "| runtime | language | start | mode | n | p50 ms | p99 ms | invocations/s | not completed | × seed |",
+      "|---|---|---|---|---|---|---|---|---|---|",
+      ...rows,
+      "",
+      "sequential: one invocation at a time, POST /invoke?wait to the answer; burst: n invocations with up to",
+      `${IN_FLIGHT} unfinished at once (throughput; latency includes queueing). × seed: the seed design's p50 over this p50`,
+      "(sequential) or this throughput over the seed's (burst). One worker process (WORKER_CONCURRENCY 4) unless said.",
+      ...notes,
+      "",
+    ].join("\n"),
   );
 }
 

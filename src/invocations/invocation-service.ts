@@ -141,36 +141,37 @@ export class InvocationService {
       if (earlier) return this.replay(earlier, data.wait);
     }
 
+    // The row is committed before its message is queued: a worker that takes the message at
+    // once finds the row (it used to look again every few ms while the insert committed). A
+    // queue that fails takes the row back out, so a refused invocation never runs.
     let invocation: Invocation;
     try {
-      invocation = await this.db.$transaction(async (tx) => {
-        if (key !== undefined) {
-          // A key older than the window is free again: the earlier invocation lets go of it.
-          await tx.invocation.updateMany({
-            where: {
-              functionId: fn.id,
-              idempotencyKey: key,
-              createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_WINDOW_MS) },
-            },
-            data: { idempotencyKey: null },
-          });
-        }
-        const row = await tx.invocation.create({
-          data: {
-            functionId: fn.id,
-            status: "pending",
-            payload: (data.payload ?? null) as Prisma.InputJsonValue,
-            headers: data.headers,
-            codeRef: fn.codeRef,
-            codeSha256: fn.codeSha256,
-            timeoutMs: data.timeout ?? fn.timeoutMs,
-            idempotencyKey: key ?? null,
-            requestSha256: sha256 ?? null,
-          },
-        });
-        await this.queue.enqueue(newMessage(row.id, fn.id, fn.maxConcurrency, currentRequestId()));
-        return row;
-      });
+      const row = {
+        functionId: fn.id,
+        status: "pending" as const,
+        payload: (data.payload ?? null) as Prisma.InputJsonValue,
+        headers: data.headers,
+        codeRef: fn.codeRef,
+        codeSha256: fn.codeSha256,
+        timeoutMs: data.timeout ?? fn.timeoutMs,
+        idempotencyKey: key ?? null,
+        requestSha256: sha256 ?? null,
+      };
+      invocation =
+        key === undefined
+          ? await this.db.invocation.create({ data: row })
+          : await this.db.$transaction(async (tx) => {
+              // A key older than the window is free again: the earlier invocation lets go of it.
+              await tx.invocation.updateMany({
+                where: {
+                  functionId: fn.id,
+                  idempotencyKey: key,
+                  createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_WINDOW_MS) },
+                },
+                data: { idempotencyKey: null },
+              });
+              return tx.invocation.create({ data: row });
+            });
     } catch (err) {
       if (key !== undefined && sha256 !== undefined && isUniqueViolation(err)) {
         // The same key, sent again while the first request was still being written.
@@ -178,9 +179,10 @@ export class InvocationService {
         if (earlier) return this.replay(earlier, data.wait);
       }
       if (isDependencyFailure(err)) throw err; // a 503 for the client, logged once as such
-      this.logger.error("invocation could not be queued", { functionId: fn.id, err });
+      this.logger.error("invocation could not be stored", { functionId: fn.id, err });
       throw new ServiceUnavailableError("the invocation could not be queued; try again");
     }
+    await this.enqueueOrWithdraw(invocation, fn);
     await this.transitions.publish(invocation);
 
     if (data.wait === undefined) return { invocation, finished: false, replayed: false };
@@ -190,6 +192,27 @@ export class InvocationService {
 
   private byKey(functionId: string, idempotencyKey: string): Promise<Invocation | null> {
     return this.db.invocation.findUnique({ where: { functionId_idempotencyKey: { functionId, idempotencyKey } } });
+  }
+
+  /**
+   * Queues a committed invocation; when the queue fails, deletes the row again and refuses
+   * (503). Should the delete fail too, the row stays pending and the workers' recovery sweep
+   * queues it later: it runs although its request was refused (logged).
+   */
+  private async enqueueOrWithdraw(invocation: Invocation, fn: FaasFunction): Promise<void> {
+    try {
+      await this.queue.enqueue(newMessage(invocation.id, fn.id, fn.maxConcurrency, currentRequestId()));
+    } catch (err) {
+      await this.db.invocation.delete({ where: { id: invocation.id } }).catch((deleteErr: unknown) =>
+        this.logger.error("a refused invocation could not be withdrawn: the recovery sweep will run it", {
+          invocationId: invocation.id,
+          err: deleteErr,
+        }),
+      );
+      if (isDependencyFailure(err)) throw err;
+      this.logger.error("invocation could not be queued", { functionId: fn.id, err });
+      throw new ServiceUnavailableError("the invocation could not be queued; try again");
+    }
   }
 
   /** The earlier invocation of the same request, waited for like a new one. */
