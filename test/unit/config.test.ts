@@ -212,6 +212,12 @@ describe("config", () => {
     ["WORKER_LEASE", "0s", 'WORKER_LEASE: must be a positive duration such as "30s", got "0s"'],
     ["REDIS_KEY_PREFIX", "a b", "REDIS_KEY_PREFIX: may contain only letters, digits, _ . -"],
     ["WORKER_ID", "w/1", "WORKER_ID: may contain only letters, digits, _ . : -"],
+    [
+      "WORKER_KEEP_WARM",
+      "-1s",
+      'WORKER_KEEP_WARM: must be a positive duration such as "30s", or 0 to use an environment for one invocation only, got "-1s"',
+    ],
+    ["WORKER_MAX_ENVIRONMENTS", "10001", "WORKER_MAX_ENVIRONMENTS: must be at most 10000"],
   ])("%s=%s is refused", (name, value, problem) => {
     expect(problemsOf({ [name]: value })).toStrictEqual([problem]);
   });
@@ -221,8 +227,16 @@ describe("config", () => {
     ["WORKER_WARM_CONTAINERS", "0", (c: ReturnType<typeof loadConfig>) => c.worker.warmContainers, 0],
     ["FUNCTION_MAX_CODE_BYTES", "10", (c: ReturnType<typeof loadConfig>) => c.limits.maxCodeBytes, 10],
     ["WORKER_ID", "host-1:a_b.c", (c: ReturnType<typeof loadConfig>) => c.worker.id, "host-1:a_b.c"],
+    ["WORKER_KEEP_WARM", "0", (c: ReturnType<typeof loadConfig>) => c.worker.keepWarmMs, 0],
+    ["WORKER_KEEP_WARM", "90s", (c: ReturnType<typeof loadConfig>) => c.worker.keepWarmMs, 90_000],
+    ["WORKER_MAX_ENVIRONMENTS", "50", (c: ReturnType<typeof loadConfig>) => c.worker.maxEnvironments, 50],
   ])("%s=%s is taken", (name, value, read, expected) => {
     expect(read(loadConfig({ [name]: value }))).toBe(expected);
+  });
+
+  it("execution environments: kept 10 min, at most the worker's slots plus 8 unless set", () => {
+    expect(loadConfig({}).worker).toMatchObject({ keepWarmMs: 600_000, maxEnvironments: 4 + 8 });
+    expect(loadConfig({ WORKER_CONCURRENCY: "10" }).worker.maxEnvironments).toBe(18);
   });
 
   it("the memory bounds and the default timeout must be consistent", () => {
