@@ -38,14 +38,19 @@ export class InvocationTransitions {
     private readonly logger: Logger,
   ) {}
 
-  /** pending|running → running (a redelivery after a crash runs again). Null when no longer active. */
+  /**
+   * pending|running → running (a redelivery after a crash runs again). Null when no longer
+   * active. Its event is sent without waiting for Redis: the function need not wait for it,
+   * and the later events of the invocation go out after it on the same connection.
+   */
   markRunning(id: string, workerId: string): Promise<Invocation | null> {
-    return this.transition(id, ACTIVE_STATUSES, {
-      status: "running",
-      workerId,
-      startedAt: new Date(),
-      attempts: { increment: 1 },
-    });
+    return this.transition(
+      id,
+      ACTIVE_STATUSES,
+      { status: "running", workerId, startedAt: new Date(), attempts: { increment: 1 } },
+      undefined,
+      false,
+    );
   }
 
   /** Back to pending, by the delivery that runs it: handed back at shutdown, or waiting for a retry. */
@@ -77,6 +82,7 @@ export class InvocationTransitions {
     from: Prisma.EnumInvocationStatusFilter["in"],
     data: Prisma.InvocationUpdateInput,
     held?: Delivery,
+    awaitPublish = true,
   ): Promise<Invocation | null> {
     // One conditional UPDATE ... RETURNING: the guard and the new row in a single statement.
     const fence = held ? { workerId: held.workerId, attempts: held.attempts } : {};
@@ -85,7 +91,8 @@ export class InvocationTransitions {
       data,
     });
     if (!row) return null;
-    await this.publish(row);
+    const published = this.publish(row);
+    if (awaitPublish) await published;
     return row;
   }
 

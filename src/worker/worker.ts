@@ -20,6 +20,7 @@ import { requeueLostInvocations } from "../queue/recovery.js";
 import type { ClaimedMessage } from "../queue/reliable-queue.js";
 import { createRedis, pingRedis } from "../redis/connection.js";
 import { functionsChangedChannel } from "../redis/keys.js";
+import { CodeCache } from "../storage/code-cache.js";
 import { LeaseKeeper } from "./lease-keeper.js";
 import { toTerminalUpdate } from "./result-mapping.js";
 import { type FunctionRuntime, failedBeforeStart } from "./runtimes/runtime.js";
@@ -49,6 +50,8 @@ export class Worker {
   /** Background loops: promotion of due messages, heartbeat and reaper, recovery. */
   private tasks: PeriodicTask[] = [];
   private readonly leases: LeaseKeeper;
+  /** Code by its content-addressed ref: a warm invocation reads no file. */
+  private readonly code: CodeCache;
   private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
   private slotWaiter: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
@@ -75,6 +78,7 @@ export class Worker {
     this.settings = app.config.worker;
     this.id = this.settings.id;
     this.logger = app.logger.child({ component: "worker", workerId: this.id });
+    this.code = new CodeCache(app.storage);
     this.leases = new LeaseKeeper(app.redis, app.queue, app.limiter, this.settings.leaseMs, this.logger);
   }
 
@@ -284,7 +288,7 @@ export class Worker {
       held = deliveryOf(running);
       lap("mark_running");
       const environment = this.environmentToRun(fn, log);
-      const code = await this.app.storage.get(invocation.codeRef);
+      const code = await this.code.get(invocation.codeRef);
       lap("code");
       const result =
         environment instanceof SecretsError
