@@ -53,7 +53,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -134,11 +136,35 @@ func main() {
 		fmt.Fprintf(os.Stderr, "agent: unknown language %q\n", os.Args[1])
 		os.Exit(2)
 	}
+	reserveThreads(reservedThreads)
 	a := &agent{lang: lang, out: os.Stdout, fatalCh: make(chan string, 4)}
 	if err := a.setup(); err != nil {
 		a.fatal("setup: " + err.Error())
 	}
 	a.run()
+}
+
+// reservedThreads: OS threads the agent makes at start, while the container's pids limit
+// has room. A function that then uses up the limit (a fork bomb) must not leave the Go
+// runtime unable to make a thread when it needs one: it aborts the whole agent then.
+const reservedThreads = 3
+
+// reserveThreads makes n threads: n goroutines each locked to a thread of its own at once.
+// Unlocked, the threads stay in the runtime's idle list for later use.
+func reserveThreads(n int) {
+	var locked sync.WaitGroup
+	release := make(chan struct{})
+	for i := 0; i < n; i++ {
+		locked.Add(1)
+		go func() {
+			runtime.LockOSThread()
+			locked.Done()
+			<-release
+			runtime.UnlockOSThread()
+		}()
+	}
+	locked.Wait()
+	close(release)
 }
 
 func (a *agent) setup() error {

@@ -2,7 +2,7 @@
 // function version, isolation between the invocations one environment serves, limits inside
 // a reused environment, and the environments' end (idle expiry, LRU eviction, retirement,
 // stop). A function tells which container ran it by its hostname (the container id's prefix).
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +12,7 @@ import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlatformError } from "../../src/errors.js";
 import { createLogger } from "../../src/lib/logger.js";
+import { runtimeImageVersion } from "../../src/worker/runtimes/container-images.js";
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
 import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
 import { runRequest } from "../support/run-request.js";
@@ -394,6 +395,43 @@ describe("the end of environments", () => {
     await waitFor("the environment removed", async () =>
       (await containers()).some((c) => c.Id.startsWith(host)) ? null : true,
     );
+  });
+
+  it("a runtime image rebuilt under its tag retires the old image's environments at once", async () => {
+    // Images of this test's own prefix, so the rebuild touches nothing else.
+    const prefix = `faas-envtest-${randomBytes(3).toString("hex")}`;
+    const base = process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime";
+    const version = runtimeImageVersion();
+    for (const language of ["go", "python", "nodejs"]) {
+      await docker.getImage(`${base}-${language}:${version}`).tag({ repo: `${prefix}-${language}`, tag: version });
+    }
+    const r = await started({ imagePrefix: prefix });
+    try {
+      const invocation = hostnameFunction("python");
+      const before = await hostOf(r, invocation());
+      expect(await hostOf(r, invocation())).toBe(before);
+      // A rebuild: the same tag, another image.
+      execFileSync("docker", ["build", "-q", "-t", `${prefix}-python:${version}`, "-"], {
+        env: { ...process.env, DOCKER_BUILDKIT: "0" },
+        input: `FROM ${base}-python:${version}\nLABEL faas.test.rebuild="${prefix}"\n`,
+      });
+      await r.refreshImages();
+      const after = await hostOf(r, invocation());
+      expect(after).not.toBe(before);
+      const [container] = (await containers()).filter((c) => c.Id.startsWith(after));
+      expect(container?.ImageID).toBe((await docker.getImage(`${prefix}-python:${version}`).inspect()).Id);
+      await waitFor("the old image's environment removed", async () =>
+        (await containers()).some((c) => c.Id.startsWith(before)) ? null : true,
+      );
+    } finally {
+      await r.stop();
+      for (const language of ["go", "python", "nodejs"]) {
+        await docker
+          .getImage(`${prefix}-${language}:${version}`)
+          .remove()
+          .catch(() => undefined);
+      }
+    }
   });
 
   it("stop() removes every environment, generic ones too, and leaves no exited container", async () => {

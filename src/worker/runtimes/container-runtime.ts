@@ -119,8 +119,13 @@ const GO_CACHE_SEED = "/opt/faas/go-cache";
 const MAX_GO_BINARY_BYTES = 512 * MIB;
 /** How often leftovers of dead workers are looked for while running. */
 const ORPHAN_SWEEP_MS = 60_000;
+/** How often the runtime images are looked at for a rebuild under the same tag. */
+const IMAGE_CHECK_MS = 30_000;
 
 type GoBuild = { ok: true; binary: Buffer } | { ok: false; result: RunResult };
+
+/** What the Go runtime says as it aborts the agent for want of a thread (the pids limit reached). */
+const THREAD_LIMIT_DEATH = /failed to create new OS thread|pthread_create failed|newosproc/;
 
 /** The agent's path in every runtime image (runtimes/agent). */
 const AGENT = "/opt/faas/agent";
@@ -164,6 +169,9 @@ export class ContainerRuntime implements FunctionRuntime {
   /** The execution environments (null before start()). */
   private pool: EnvironmentPool | null = null;
   private orphanSweep: NodeJS.Timeout | null = null;
+  private imageCheck: NodeJS.Timeout | null = null;
+  /** The image id behind each language's tag: part of every environment's key. */
+  private readonly imageIds = new Map<FunctionLanguage, string>();
   /** Why networked functions cannot run here, or null. */
   private networkUnavailable: string | null = "the container runtime has not started";
 
@@ -228,7 +236,7 @@ export class ContainerRuntime implements FunctionRuntime {
     for (const runtime of RUNTIME_LANGUAGES) {
       const image = this.imageFor(runtime);
       try {
-        await this.docker.getImage(image).inspect();
+        this.imageIds.set(runtime, (await this.docker.getImage(image).inspect()).Id);
       } catch (err) {
         if (engineStatus(err) === 404) missing.push(image);
         else throw engineError(`inspecting image ${image}`, err);
@@ -263,6 +271,30 @@ export class ContainerRuntime implements FunctionRuntime {
       this.removeOrphans().catch((err: unknown) => this.logger.warn("orphan sweep failed", { err }));
     }, ORPHAN_SWEEP_MS);
     this.orphanSweep.unref();
+    this.imageCheck = setInterval(() => {
+      this.refreshImages().catch((err: unknown) => this.logger.warn("image check failed", { err }));
+    }, IMAGE_CHECK_MS);
+    this.imageCheck.unref();
+  }
+
+  /**
+   * Looks whether a runtime image was rebuilt under its tag: the environments of the old
+   * image are retired at once (idle ones removed, busy ones after their invocation) and new
+   * ones start from the new image. Every IMAGE_CHECK_MS; tests call it directly.
+   */
+  async refreshImages(): Promise<void> {
+    for (const runtime of RUNTIME_LANGUAGES) {
+      const before = this.imageIds.get(runtime);
+      const now = await this.docker
+        .getImage(this.imageFor(runtime))
+        .inspect()
+        .then((info) => info.Id as string)
+        .catch(() => before);
+      if (!now || now === before) continue;
+      this.imageIds.set(runtime, now);
+      this.logger.info("runtime image rebuilt: its environments are retired", { image: this.imageFor(runtime) });
+      if (before) this.pool?.retireGeneric((key) => key.endsWith(`|${before}`));
+    }
   }
 
   /**
@@ -343,7 +375,9 @@ export class ContainerRuntime implements FunctionRuntime {
 
   async stop(): Promise<void> {
     if (this.orphanSweep) clearInterval(this.orphanSweep);
+    if (this.imageCheck) clearInterval(this.imageCheck);
     this.orphanSweep = null;
+    this.imageCheck = null;
     await this.pool?.close();
     await this.jobs.stop();
   }
@@ -364,14 +398,8 @@ export class ContainerRuntime implements FunctionRuntime {
     }
     // Keyed by the hash of the bytes that run, whatever the caller claims.
     const sha = createHash("sha256").update(request.code).digest("hex");
-    const versionKey = [
-      request.functionId,
-      request.runtime,
-      sha,
-      request.memoryMb,
-      request.network,
-      this.imageFor(request.runtime),
-    ].join("|");
+    // The version: the function, its code, and everything of the environment it runs in.
+    const versionKey = `${request.functionId}|${sha}|${this.genericKey(request)}`;
     // A cold start needs the code at hand first (a Go build can fail: that is a result).
     let code: Buffer | null = null;
     if (!pool.hasIdle(versionKey)) {
@@ -412,6 +440,16 @@ export class ContainerRuntime implements FunctionRuntime {
       }
       if (run.kind === "died") {
         if (run.oomKilled) return { ...emptyOutput(0), ...describeEnding({ kind: "oom" }, request) };
+        // The function used up the pids limit and the agent could not make a thread: the
+        // function's doing (a fork bomb), not the platform's; the environment is replaced.
+        if (THREAD_LIMIT_DEATH.test(env.diagnostics)) {
+          return {
+            ...emptyOutput(0),
+            outcome: "failed",
+            exitCode: null,
+            error: `too many processes: the limit is ${this.opts.pidsLimit}`,
+          };
+        }
         this.logger.warn("an environment died mid-invocation", {
           invocationId: request.invocationId,
           environment: env.name,
@@ -429,7 +467,7 @@ export class ContainerRuntime implements FunctionRuntime {
 
   /** (language, memory, network, image): the generic environments that fit a request. */
   private genericKey(shape: Pick<RunRequest, "runtime" | "memoryMb" | "network">): string {
-    return [shape.runtime, shape.memoryMb, shape.network, this.imageFor(shape.runtime)].join("|");
+    return [shape.runtime, shape.memoryMb, shape.network, this.imageIds.get(shape.runtime) ?? ""].join("|");
   }
 
   /** The code an environment installs: the source, or the Go binary (built once per sha256). */

@@ -122,8 +122,23 @@ export class EnvironmentPool {
 
   /** Retires every environment of a function (all, or those of other versions than `keep`). */
   retireFunction(functionId: string, keep?: string): void {
+    this.retireBound((env) => env.functionId === functionId && env.versionKey !== keep);
+  }
+
+  /** Retires every environment, bound or generic, whose generic key matches (its image was rebuilt). */
+  retireGeneric(matches: (genericKey: string) => boolean): void {
+    this.retireBound((env) => matches(env.genericKey));
+    for (const [key, list] of this.generic) {
+      if (!matches(key)) continue;
+      for (const env of list) this.remove(env);
+      this.generic.delete(key);
+    }
+  }
+
+  /** Bound environments that match serve no more: idle ones are removed now, busy ones on release. */
+  private retireBound(matches: (env: ExecutionEnvironment) => boolean): void {
     for (const env of this.bound) {
-      if (env.functionId !== functionId || env.versionKey === keep) continue;
+      if (!matches(env)) continue;
       env.retired = true;
       if (!env.busy) {
         this.bound.delete(env);
