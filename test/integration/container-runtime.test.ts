@@ -1,12 +1,10 @@
 // The container runtime against the real Docker engine and the runtime images built by
 // scripts/build-runtime-images.sh (fast when they exist). Every container this file starts
 // carries faas.test=<random>; afterAll removes all of them.
-import { execFile } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlatformError } from "../../src/errors.js";
@@ -16,6 +14,7 @@ import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker
 import type { FunctionLanguage } from "../../src/worker/runtimes/runtime.js";
 import { HELLO } from "../support/functions.js";
 import { runRequest } from "../support/run-request.js";
+import { containerRunning, ensureRuntimeImages, SLEEPER } from "../support/runtime-images.js";
 import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 import { waitFor } from "../support/waiting.js";
 
@@ -24,11 +23,7 @@ const PYTHON_HELLO = HELLO.python;
 const NODE_HELLO = HELLO.nodejs;
 
 const INFINITE_LOOP = "while True:\n    pass\n";
-/** Starts a `sleep 123` child (what sleeperRunning looks for), then waits. */
-const SLEEPER = "import subprocess, time\nsubprocess.Popen(['sleep', '123'])\ntime.sleep(60)\n";
 
-const execFileAsync = promisify(execFile);
-const repoRoot = new URL("../..", import.meta.url).pathname;
 const docker = new Dockerode();
 const logger = createLogger("silent");
 const imagePrefix = process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime";
@@ -78,24 +73,12 @@ async function createdContainers(since: number, until: number, labels: Record<st
 
 /** Resolves once a container of `workerId` runs the SLEEPER function. */
 async function sleeperRunning(workerId: string): Promise<void> {
-  await waitFor("the invocation running", async () => {
-    for (const c of await containers({ "faas.worker": workerId })) {
-      const top = await docker
-        .getContainer(c.Id)
-        .top()
-        .catch(() => null);
-      if (top?.Processes?.some((p: string[]) => p.join(" ").includes("sleep 123"))) return true;
-    }
-    return null;
-  });
+  await containerRunning(docker, () => containers({ "faas.worker": workerId }));
 }
 
 beforeAll(async () => {
   // Idempotent: builds what is missing (from scratch: about two minutes), else returns at once.
-  await execFileAsync("bash", [join(repoRoot, "scripts/build-runtime-images.sh")], {
-    cwd: repoRoot,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  await ensureRuntimeImages();
   workDir = await mkdtemp(join(tmpdir(), "faas-container-runtime-"));
   runtime = new ContainerRuntime(options());
   await runtime.start();

@@ -2,12 +2,11 @@
 // function version, isolation between the invocations one environment serves, limits inside
 // a reused environment, and the environments' end (idle expiry, LRU eviction, retirement,
 // stop). A function tells which container ran it by its hostname (the container id's prefix).
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlatformError } from "../../src/errors.js";
@@ -16,10 +15,9 @@ import { runtimeImageVersion } from "../../src/worker/runtimes/container-images.
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
 import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
 import { runRequest } from "../support/run-request.js";
+import { containerRunning, ensureRuntimeImages, SLEEPER } from "../support/runtime-images.js";
 import { waitFor } from "../support/waiting.js";
 
-const execFileAsync = promisify(execFile);
-const repoRoot = new URL("../..", import.meta.url).pathname;
 const docker = new Dockerode();
 const logger = createLogger("silent");
 const limits = { maxOutputBytes: 64 * 1024, maxLogBytes: 16 * 1024 };
@@ -94,10 +92,7 @@ async function invocations(
 }
 
 beforeAll(async () => {
-  await execFileAsync("bash", [join(repoRoot, "scripts/build-runtime-images.sh")], {
-    cwd: repoRoot,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  await ensureRuntimeImages();
   workDir = await mkdtemp(join(tmpdir(), "faas-environments-"));
   runtime = await started();
 }, 900_000);
@@ -336,19 +331,9 @@ describe("limits inside a reused environment", () => {
   it("an environment that dies mid-invocation is a platform failure (retried), not the function's", async () => {
     const r = await started();
     const id = (r as unknown as { opts: ContainerRuntimeOptions }).opts.workerId;
-    const code = "import subprocess, time\nsubprocess.Popen(['sleep', '123'])\ntime.sleep(60)\n";
-    const run = r.run(runRequest("python", code, { timeoutMs: 60_000 })).catch((err: unknown) => err);
+    const run = r.run(runRequest("python", SLEEPER, { timeoutMs: 60_000 })).catch((err: unknown) => err);
     // Killed from outside while the function sleeps.
-    const victim = await waitFor("the invocation running", async () => {
-      for (const c of await containers(id)) {
-        const top = await docker
-          .getContainer(c.Id)
-          .top()
-          .catch(() => null);
-        if (top?.Processes?.some((p: string[]) => p.join(" ").includes("sleep 123"))) return c.Id;
-      }
-      return null;
-    });
+    const victim = await containerRunning(docker, () => containers(id));
     await docker.getContainer(victim).kill();
     const err = await run;
     expect(err).toBeInstanceOf(PlatformError);

@@ -5,12 +5,10 @@
 //
 // Containers carry faas.test=<random> (runtimes built here) or faas.worker=<random id>
 // (runtimes built from a configuration, as the worker does); afterAll removes all of them.
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
@@ -20,11 +18,10 @@ import { runtimeImageVersion } from "../../src/worker/runtimes/container-images.
 import { ContainerRuntime } from "../../src/worker/runtimes/container-runtime.js";
 import type { FunctionRuntime } from "../../src/worker/runtimes/runtime.js";
 import { runRequest as request } from "../support/run-request.js";
+import { ensureRuntimeImages } from "../support/runtime-images.js";
 import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 import { waitFor } from "../support/waiting.js";
 
-const execFileAsync = promisify(execFile);
-const repoRoot = new URL("../..", import.meta.url).pathname;
 const docker = new Dockerode();
 const logger = createLogger("silent");
 const imagePrefix = process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime";
@@ -81,10 +78,7 @@ const WHERE_AM_I = 'print(open("/etc/hostname").read().strip())\n';
 
 beforeAll(async () => {
   // Idempotent: builds what is missing (from scratch: about two minutes), else returns at once.
-  await execFileAsync("bash", [join(repoRoot, "scripts/build-runtime-images.sh")], {
-    cwd: repoRoot,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  await ensureRuntimeImages();
   workDir = await mkdtemp(join(tmpdir(), "faas-runtime-container-limits-"));
   runtime = new ContainerRuntime({
     docker,
