@@ -302,9 +302,10 @@ describe("resource limits (cgroup)", () => {
           };
     controller.abort();
     expect(await run).toBeInstanceOf(PlatformError);
-    // Its own group, named after this worker (pid and start time) and the invocation: not
-    // the worker's, not a shared one.
-    const own = new RegExp(`^/faas/w${process.pid}-\\d+_${req.invocationId}-[A-Za-z0-9-]+$`);
+    // Its own group, named after this worker (pid and start time) and the invocation, or the
+    // sandbox prepared for it (made before the invocation was known): not the worker's, not
+    // a shared one.
+    const own = new RegExp(`^/faas/w${process.pid}-\\d+_(${req.invocationId}|prepared-python)-[A-Za-z0-9-]+$`);
     expect(seen.memory.group, "the function did not run in a memory cgroup of its own").toMatch(own);
     expect(seen.pids?.group, "the function did not run in a pids cgroup of its own").toMatch(own);
     // No swap: v2 says so with memory.swap.max; v1 with memory+swap equal to memory (or,
@@ -355,7 +356,7 @@ while True:
     const dirs = [seen.memory.dir, ...(seen.pids ? [seen.pids.dir] : [])];
     for (const dir of dirs) {
       expect(dir, "the function did not run in a cgroup of its own").toMatch(
-        new RegExp(`/faas/w${process.pid}-\\d+_${req.invocationId}-`),
+        new RegExp(`/faas/w${process.pid}-\\d+_(${req.invocationId}|prepared-python)-`),
       );
       // rmdir only succeeds on an empty cgroup: gone means every process was killed.
       await expect(stat(dir), `${dir} is left behind`).rejects.toMatchObject({ code: "ENOENT" });
