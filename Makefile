@@ -100,6 +100,7 @@ bench: install ## throughput and latency figures (needs services and images)
 	$(MAKE) --no-print-directory generate
 	bash scripts/build-runtime-images.sh
 	$(TSX) bench/invocation-bench.ts
+	$(TSX) bench/process-runtime-bench.ts
 	$(TSX) bench/api-bench.ts
 
 redrive-dead-letters: generate ## move dead letters back to the queue (their invocations become pending)

@@ -14,6 +14,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { releaseOrphanedScratchSpaces } from "../src/worker/runtimes/scratch-space.js";
 import { freePort, PrivatePostgres, PrivateRedis } from "./private-services.js";
 import { createRunLog, type RunLog } from "./run-log.js";
 
@@ -423,6 +424,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await redis.remove().catch(() => undefined);
     await postgres.remove().catch(() => undefined);
     await runLog.remove().catch(() => undefined);
+    // A SIGKILLed worker leaves the scratch mounts of its prepared sandboxes behind (the next
+    // worker on the work dir would release them): released here, or the directory stays busy.
+    await releaseOrphanedScratchSpaces(join(base, "work", "invocations"));
     await rm(base, { recursive: true, force: true });
   }
 }

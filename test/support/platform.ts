@@ -16,6 +16,7 @@ import { createLogger } from "../../src/lib/logger.js";
 import { type RunningWorkerMetrics, startWorkerMetrics } from "../../src/metrics/worker-metrics.js";
 import { createRedis } from "../../src/redis/connection.js";
 import { createRuntime, runtimeDependencies } from "../../src/worker/runtime-factory.js";
+import { releaseOrphanedScratchSpaces } from "../../src/worker/runtimes/scratch-space.js";
 import { Worker } from "../../src/worker/worker.js";
 import { GATE_ROOT } from "./gate.js";
 import { TEST_NETWORK_ALLOW } from "./test-network.js";
@@ -226,6 +227,9 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     await server.stop(100);
     await Promise.all([...controllers.map((c) => c.app.stop()), ...workerApps.map((a) => a.stop())]);
     await app.stop();
+    // Spawned workers were SIGKILLed: the scratch mounts of their prepared sandboxes stay
+    // until a worker on the same work dir starts, so they are released here.
+    await releaseOrphanedScratchSpaces(join(dir, "work", "invocations"));
     if (shared) return void (await rm(dir, { recursive: true, force: true }));
     const redis = createRedis(config.redis, "test-cleanup");
     const keys = await redis.keys(`${prefix}:*`);
