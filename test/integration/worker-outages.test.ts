@@ -112,11 +112,14 @@ describe("PostgreSQL outages cost no attempt", () => {
       return delayed.some((r) => JSON.parse(r).invocation_id === id);
     });
     await waitFor("3 lease periods of outage", async () => Date.now() - cutAt > 3 * LEASE_MS, { everyMs: 100 });
-    const queued = [
-      ...(await redis.zrange(keys.delayed, 0, -1)),
-      ...(await redis.lrange(keys.queue, 0, -1)),
-      ...(await redis.lrange(keys.processing, 0, -1)),
-    ].map((r) => JSON.parse(r));
+    // One snapshot of the three lists (MULTI): the worker moves the message between them.
+    const lists = (await redis
+      .multi()
+      .zrange(keys.delayed, 0, -1)
+      .lrange(keys.queue, 0, -1)
+      .lrange(keys.processing, 0, -1)
+      .exec()) as [Error | null, string[]][];
+    const queued = lists.flatMap(([, members]) => members).map((r) => JSON.parse(r));
     expect(queued).toEqual([expect.objectContaining({ invocation_id: id, attempt: 1 })]);
     expect(await redis.llen(keys.deadLetter)).toBe(0);
     expect(await row(platform, id)).toMatchObject({ status: "pending", attempts: 0 });
