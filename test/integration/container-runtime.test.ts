@@ -218,6 +218,7 @@ describe("container runtime", () => {
     const listed = await runtime.run(
       request("python", "import socket\nprint(sorted(n for _, n in socket.if_nameindex()))\n", { network: true }),
     );
+    expect(listed.outcome, `${listed.error} ${listed.stderr}`).toBe("completed");
     expect(JSON.parse(listed.stdout.replaceAll("'", '"'))).toContain("eth0");
   });
 

@@ -16,6 +16,7 @@ import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker
 import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
 import { runRequest } from "../support/run-request.js";
 import { containerRunning, ensureRuntimeImages, SLEEPER } from "../support/runtime-images.js";
+import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 import { waitFor } from "../support/waiting.js";
 
 const docker = new Dockerode();
@@ -36,6 +37,8 @@ function options(extra: Partial<ContainerRuntimeOptions> = {}): ContainerRuntime
     limits,
     cpuShares: 512,
     pidsLimit: 64,
+    // The firewall's chain is host-wide: every test file installs the same allow list.
+    networkAllow: TEST_NETWORK_ALLOW,
     logger,
     extraLabels: testLabel,
     ...extra,
