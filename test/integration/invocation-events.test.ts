@@ -1,7 +1,7 @@
 // Invocation events over real Redis pub/sub: what a listener receives, and what it ignores.
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Invocation } from "../../src/generated/prisma/client.js";
 import { InvocationEvents, reviveInvocation } from "../../src/invocations/invocation-events.js";
 import { invocationChannel } from "../../src/redis/keys.js";
@@ -9,6 +9,15 @@ import { waitFor } from "../support/waiting.js";
 
 const publisher = new Redis({ host: "127.0.0.1", port: 6379 });
 const subscriber = new Redis({ host: "127.0.0.1", port: 6379 });
+// Used once connected: a SUBSCRIBE that reached the socket before ioredis's ready check (INFO)
+// put the connection in subscriber mode and failed the check (seen once in a clean-clone run).
+beforeAll(() =>
+  Promise.all(
+    [publisher, subscriber].map((c) =>
+      c.status === "ready" ? undefined : new Promise<void>((resolve) => c.once("ready", () => resolve())),
+    ),
+  ),
+);
 afterAll(() => {
   publisher.disconnect();
   subscriber.disconnect();
