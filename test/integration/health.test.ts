@@ -84,7 +84,7 @@ describe("GET /health", () => {
 });
 
 describe("invoking while Redis is down", () => {
-  it("answers 503 and leaves no invocation behind (the row commits only once queued)", async () => {
+  it("answers 503 and leaves no invocation behind (a row the queue refuses is deleted again)", async () => {
     const platform = await startPlatform();
     try {
       const created = await platform.request("POST", "/functions", functionBody());
