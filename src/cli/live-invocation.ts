@@ -3,7 +3,7 @@
 // so nothing between invoking and subscribing is missed. Should the WebSocket itself be
 // unusable (a proxy that refuses upgrades), the invocation is polled over REST instead.
 import { setTimeout as sleep } from "node:timers/promises";
-import { createClient } from "graphql-ws";
+import { type Client, type ClientOptions, createClient } from "graphql-ws";
 import WebSocket from "ws";
 import type { PlatformClient } from "./client.js";
 import { CliError, ExitCode } from "./exit-codes.js";
@@ -80,16 +80,24 @@ export function describeTransportFailure(err: unknown): string {
   return typeof message === "string" && message !== "" ? message : "the WebSocket connection failed";
 }
 
-/** Live statuses until a terminal one; true when the stream reached it, false when it ended early. */
-async function followLive(client: PlatformClient, id: string, options: FollowOptions): Promise<boolean> {
-  const ws = createClient({
+/**
+ * A graphql-ws client of the platform. It never reconnects: that would hide a refused key and
+ * lose events unseen; a real transport failure falls back to polling instead.
+ */
+export function liveClient(client: PlatformClient, on?: ClientOptions["on"]): Client {
+  return createClient({
     url: graphqlWsUrl(client.url),
     webSocketImpl: WebSocket,
     connectionParams: client.authHeaders(),
     lazy: true,
-    // Reconnecting would hide a refused key; a real transport failure falls back to polling.
     retryAttempts: 0,
+    on,
   });
+}
+
+/** Live statuses until a terminal one; true when the stream reached it, false when it ended early. */
+async function followLive(client: PlatformClient, id: string, options: FollowOptions): Promise<boolean> {
+  const ws = liveClient(client);
   const stream = ws.iterate<{ invocationUpdated: { id: string; status: string } }, { code?: string }>({
     query: FOLLOW,
     variables: { id },

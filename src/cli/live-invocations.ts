@@ -4,11 +4,9 @@
 // shows it. The caller lists the invocations once the socket is up, and applies events from
 // then on. A refused key or filter is the CLI's error; a WebSocket that cannot be used, or
 // that is lost, is a LiveUnavailable, so that the caller can poll instead.
-import { createClient } from "graphql-ws";
-import WebSocket from "ws";
 import type { PlatformClient } from "./client.js";
 import { CliError } from "./exit-codes.js";
-import { describeTransportFailure, type GraphqlErrorLike, graphqlWsUrl, streamRefusal } from "./live-invocation.js";
+import { describeTransportFailure, type GraphqlErrorLike, liveClient, streamRefusal } from "./live-invocation.js";
 import type { InvocationStatus, InvocationView } from "./views.js";
 
 /** Every field of the REST view, under its GraphQL name. */
@@ -105,17 +103,9 @@ export async function watchLive(client: PlatformClient, options: WatchLiveOption
     finish = resolve;
     fail = reject;
   });
-  const ws = createClient({
-    url: graphqlWsUrl(client.url),
-    webSocketImpl: WebSocket,
-    connectionParams: client.authHeaders(),
-    lazy: true,
-    // Reconnecting would hide a refused key, and lose events unseen; polling takes over instead.
-    retryAttempts: 0,
-    on: {
-      // The subscriptions are sent right after the acknowledgement: list once they are out.
-      connected: () => void setImmediate(() => options.onConnected().catch(fail)),
-    },
+  const ws = liveClient(client, {
+    // The subscriptions are sent right after the acknowledgement: list once they are out.
+    connected: () => void setImmediate(() => options.onConnected().catch(fail)),
   });
   const status = options.status === undefined ? {} : { status: [options.status.toUpperCase()] };
   const unsubscribe = (options.functionIds ?? [undefined]).map((functionId) =>

@@ -68,10 +68,6 @@ export class EnvironmentPool {
     return this.bound.size;
   }
 
-  get idleCount(): number {
-    return [...this.bound].filter((e) => !e.busy).length;
-  }
-
   /** Generic environments ready to take a version. */
   get genericReady(): number {
     let n = 0;
