@@ -401,25 +401,21 @@ export class ContainerRuntime implements FunctionRuntime {
     // The version: the function, its code, and everything of the environment it runs in.
     const versionKey = `${request.functionId}|${sha}|${this.genericKey(request)}`;
     // A cold start needs the code at hand first (a Go build can fail: that is a result).
-    let code: Buffer | null = null;
-    if (!pool.hasIdle(versionKey)) {
+    // Warm: an idle environment of this version. Cold: the code first (a Go build can fail:
+    // that is a result), then a new environment.
+    let env = pool.takeIdle(versionKey);
+    if (!env) {
       const built = await this.installableCode(request, sha);
       if (!built.ok) return built.result;
-      code = built.code;
+      this.assertRunnable(request.signal);
+      env = await pool.acquireNew({
+        versionKey,
+        functionId: request.functionId,
+        genericKey: this.genericKey(request),
+        spec: this.environmentSpec(request),
+        code: built.code,
+      });
     }
-    this.assertRunnable(request.signal);
-    const { env } = await pool.acquire({
-      versionKey,
-      functionId: request.functionId,
-      genericKey: this.genericKey(request),
-      spec: this.environmentSpec(request),
-      code: async () => {
-        if (code) return code;
-        const built = await this.installableCode(request, sha);
-        if (!built.ok) throw new PlatformError("the Go build failed while its environment was being prepared");
-        return built.code;
-      },
-    });
     let reusable = false;
     try {
       const run = await env.invoke(

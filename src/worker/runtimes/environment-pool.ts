@@ -36,13 +36,8 @@ export interface EnvironmentRequest {
   /** (language, memory, network, image): which generic environments fit. */
   genericKey: string;
   spec: ContainerSpec;
-  /** The code to install (called only for a cold start: a Go binary is read from its cache then). */
-  code: () => Promise<Buffer>;
-}
-
-export interface Acquired {
-  env: ExecutionEnvironment;
-  start: "cold" | "warm";
+  /** The code to install: the source, or the Go binary. */
+  code: Buffer;
 }
 
 const DEFAULT_AGENT_START_MS = 30_000;
@@ -75,27 +70,24 @@ export class EnvironmentPool {
     return n;
   }
 
-  /** Whether an environment of this version waits idle (a cold start needs its code first). */
-  hasIdle(versionKey: string): boolean {
-    return this.idleFor(versionKey) !== undefined;
+  /** An idle environment bound to this version, marked busy until release(); null when none waits (warm start). */
+  takeIdle(versionKey: string): ExecutionEnvironment | null {
+    const warm = this.idleFor(versionKey);
+    if (!warm) return null;
+    warm.busy = true;
+    this.starts.warm++;
+    return warm;
   }
 
-  /** An environment bound to the request's version, marked busy until release(). */
-  async acquire(request: EnvironmentRequest): Promise<Acquired> {
-    const warm = this.idleFor(request.versionKey);
-    if (warm) {
-      warm.busy = true;
-      this.starts.warm++;
-      return { env: warm, start: "warm" };
-    }
+  /** A new environment for the request's version (a generic one taking its code), busy until release() (cold start). */
+  async acquireNew(request: EnvironmentRequest): Promise<ExecutionEnvironment> {
     this.retireFunction(request.functionId, request.versionKey);
     this.makeRoom();
     const env = this.takeGeneric(request.genericKey) ?? (await this.startGeneric(request.spec, request.genericKey));
     env.busy = true;
     this.bound.add(env);
     try {
-      const code = await request.code();
-      await env.install(request.versionKey, request.functionId, code, this.agentStartMs);
+      await env.install(request.versionKey, request.functionId, request.code, this.agentStartMs);
     } catch (err) {
       this.bound.delete(env);
       this.remove(env);
@@ -103,7 +95,7 @@ export class EnvironmentPool {
     }
     this.refillGeneric(request.genericKey, request.spec);
     this.starts.cold++;
-    return { env, start: "cold" };
+    return env;
   }
 
   /** Hands an environment back: kept for its version if `reusable`, removed otherwise. */
