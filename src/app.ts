@@ -49,7 +49,7 @@ export class App {
     // First: a malformed key stops the process before it opens any connection.
     this.secrets = loadSecretBox(config.secrets, this.logger);
     this.db = createDb({ ...config.db, onQuery: options.onQuery });
-    this.redis = createRedis(config.redis, "faas");
+    this.redis = createRedis(config.redis, "faas", true);
     this.subscriber = createRedis(config.redis, "faas-subscriber");
     for (const conn of [this.redis, this.subscriber]) {
       // Connection errors surface through commands and /health; don't crash or spam.

@@ -1,4 +1,5 @@
 // Invocations as the API sees them: invoke (write pending, enqueue), read, list, follow.
+import { randomUUID } from "node:crypto";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import { NotFoundError, ServiceUnavailableError, ValidationError } from "../errors.js";
@@ -57,6 +58,13 @@ export interface InvokeOptions {
   idempotencyKey?: string | null;
   /** The API caller; without one (internal use) nothing is limited. */
   caller?: InvokeCaller;
+}
+
+/** One invocation's events, subscribed: the changes after a given state, until terminal. */
+interface Follower {
+  changesAfter(first: Invocation, signal?: AbortSignal): AsyncGenerator<Invocation>;
+  /** Unsubscribes; idempotent. */
+  close(): void;
 }
 
 /** A waiting slot outlives its wait by this much, so a slow answer never runs unaccounted. */
@@ -144,35 +152,18 @@ export class InvocationService {
     // The row is committed before its message is queued: a worker that takes the message at
     // once finds the row (it used to look again every few ms while the insert committed). A
     // queue that fails takes the row back out, so a refused invocation never runs.
+    // A waiting request subscribes to the invocation's events while the row is written (its
+    // id is made here for that), and before the message is queued, so it misses no event
+    // and need not read the row again: it starts from the row it wrote.
+    const id = randomUUID();
+    const following = data.wait === undefined ? undefined : this.follow(id);
+    following?.catch(() => undefined); // handled below, once the insert is done
     let invocation: Invocation;
+    let follower: Follower | undefined;
     try {
-      const row = {
-        functionId: fn.id,
-        status: "pending" as const,
-        payload: (data.payload ?? null) as Prisma.InputJsonValue,
-        headers: data.headers,
-        codeRef: fn.codeRef,
-        codeSha256: fn.codeSha256,
-        timeoutMs: data.timeout ?? fn.timeoutMs,
-        idempotencyKey: key ?? null,
-        requestSha256: sha256 ?? null,
-      };
-      invocation =
-        key === undefined
-          ? await this.db.invocation.create({ data: row })
-          : await this.db.$transaction(async (tx) => {
-              // A key older than the window is free again: the earlier invocation lets go of it.
-              await tx.invocation.updateMany({
-                where: {
-                  functionId: fn.id,
-                  idempotencyKey: key,
-                  createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_WINDOW_MS) },
-                },
-                data: { idempotencyKey: null },
-              });
-              return tx.invocation.create({ data: row });
-            });
+      invocation = await this.insert(id, fn, data, key, sha256);
     } catch (err) {
+      void following?.then((f) => f.close()).catch(() => undefined);
       if (key !== undefined && sha256 !== undefined && isUniqueViolation(err)) {
         // The same key, sent again while the first request was still being written.
         const earlier = replayable(await this.byKey(fn.id, key), key, sha256);
@@ -182,12 +173,57 @@ export class InvocationService {
       this.logger.error("invocation could not be stored", { functionId: fn.id, err });
       throw new ServiceUnavailableError("the invocation could not be queued; try again");
     }
-    await this.enqueueOrWithdraw(invocation, fn);
-    await this.transitions.publish(invocation);
+    try {
+      follower = await following;
+    } catch (err) {
+      await this.withdraw(invocation); // refused: it must not run later
+      throw err;
+    }
+    try {
+      await this.enqueueOrWithdraw(invocation, fn);
+      // Not waited for: the worker's events go out on connections of their own anyway, and
+      // a follower orders events by the row's lifecycle, not by arrival.
+      void this.transitions.publish(invocation);
+      if (data.wait === undefined || !follower) return { invocation, finished: false, replayed: false };
+      const final = await this.untilTerminal(invocation, follower, data.wait);
+      return { invocation: final, finished: isTerminal(final.status), replayed: false };
+    } finally {
+      follower?.close();
+    }
+  }
 
-    if (data.wait === undefined) return { invocation, finished: false, replayed: false };
-    const final = await this.waitForTerminal(invocation.id, data.wait);
-    return { invocation: final, finished: isTerminal(final.status), replayed: false };
+  private insert(
+    id: string,
+    fn: FaasFunction,
+    data: InvokeInput,
+    key: string | undefined,
+    sha256: string | undefined,
+  ): Promise<Invocation> {
+    const row = {
+      id,
+      functionId: fn.id,
+      status: "pending" as const,
+      payload: (data.payload ?? null) as Prisma.InputJsonValue,
+      headers: data.headers,
+      codeRef: fn.codeRef,
+      codeSha256: fn.codeSha256,
+      timeoutMs: data.timeout ?? fn.timeoutMs,
+      idempotencyKey: key ?? null,
+      requestSha256: sha256 ?? null,
+    };
+    if (key === undefined) return this.db.invocation.create({ data: row });
+    return this.db.$transaction(async (tx) => {
+      // A key older than the window is free again: the earlier invocation lets go of it.
+      await tx.invocation.updateMany({
+        where: {
+          functionId: fn.id,
+          idempotencyKey: key,
+          createdAt: { lt: new Date(Date.now() - IDEMPOTENCY_WINDOW_MS) },
+        },
+        data: { idempotencyKey: null },
+      });
+      return tx.invocation.create({ data: row });
+    });
   }
 
   private byKey(functionId: string, idempotencyKey: string): Promise<Invocation | null> {
@@ -203,16 +239,21 @@ export class InvocationService {
     try {
       await this.queue.enqueue(newMessage(invocation.id, fn.id, fn.maxConcurrency, currentRequestId()));
     } catch (err) {
-      await this.db.invocation.delete({ where: { id: invocation.id } }).catch((deleteErr: unknown) =>
-        this.logger.error("a refused invocation could not be withdrawn: the recovery sweep will run it", {
-          invocationId: invocation.id,
-          err: deleteErr,
-        }),
-      );
+      await this.withdraw(invocation);
       if (isDependencyFailure(err)) throw err;
       this.logger.error("invocation could not be queued", { functionId: fn.id, err });
       throw new ServiceUnavailableError("the invocation could not be queued; try again");
     }
+  }
+
+  /** Deletes the row of a refused invocation; should that fail too, the recovery sweep runs it later (logged). */
+  private async withdraw(invocation: Invocation): Promise<void> {
+    await this.db.invocation.delete({ where: { id: invocation.id } }).catch((err: unknown) =>
+      this.logger.error("a refused invocation could not be withdrawn: the recovery sweep will run it", {
+        invocationId: invocation.id,
+        err,
+      }),
+    );
   }
 
   /** The earlier invocation of the same request, waited for like a new one. */
@@ -247,15 +288,25 @@ export class InvocationService {
 
   /** Resolves with the invocation once terminal, or with its current state after `waitMs`. */
   async waitForTerminal(id: string, waitMs: number): Promise<Invocation> {
+    const follower = await this.follow(assertUuid(id));
+    try {
+      return await this.untilTerminal(await this.get(id), follower, waitMs);
+    } finally {
+      follower.close();
+    }
+  }
+
+  /** From `first` (the row as last read), the state once terminal or after `waitMs`. */
+  private async untilTerminal(first: Invocation, follower: Follower, waitMs: number): Promise<Invocation> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), waitMs);
-    let last: Invocation | undefined;
+    let last = first;
     try {
-      for await (const inv of this.watch(id, abort.signal)) last = inv;
+      for await (const inv of follower.changesAfter(first, abort.signal)) last = inv;
     } finally {
       clearTimeout(timer);
     }
-    return last ?? this.get(id);
+    return last;
   }
 
   /**
@@ -263,7 +314,21 @@ export class InvocationService {
    * signal aborts). Subscribes before reading, so no change between the two is missed.
    */
   async *watch(id: string, signal?: AbortSignal, scope: FunctionScope = null): AsyncGenerator<Invocation> {
-    assertUuid(id);
+    const follower = await this.follow(assertUuid(id));
+    try {
+      const first = await this.get(id, scope);
+      yield first;
+      yield* follower.changesAfter(first, signal);
+    } finally {
+      follower.close();
+    }
+  }
+
+  /**
+   * Subscribes to one invocation's events (resolves once the subscription is in effect),
+   * with a re-read of the row every WATCH_POLL_MS in case an event was lost.
+   */
+  private async follow(id: string): Promise<Follower> {
     const inbox: Invocation[] = [];
     let wake: (() => void) | undefined;
     const notify = () => {
@@ -283,27 +348,29 @@ export class InvocationService {
         })
         .catch(() => undefined);
     }, WATCH_POLL_MS);
-    signal?.addEventListener("abort", notify, { once: true });
-    try {
-      let last = await this.get(id, scope);
-      yield last;
-      while (!isTerminal(last.status) && !signal?.aborted) {
-        const next = inbox.shift();
-        if (!next) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          continue;
+    return {
+      async *changesAfter(first, signal) {
+        signal?.addEventListener("abort", notify, { once: true });
+        let last = first;
+        while (!isTerminal(last.status) && !signal?.aborted) {
+          const next = inbox.shift();
+          if (!next) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+            continue;
+          }
+          if (isNewer(next, last)) {
+            last = next;
+            yield last;
+          }
         }
-        if (isNewer(next, last)) {
-          last = next;
-          yield last;
-        }
-      }
-    } finally {
-      clearInterval(poll);
-      unlisten();
-    }
+      },
+      close() {
+        clearInterval(poll);
+        unlisten();
+      },
+    };
   }
 
   /**

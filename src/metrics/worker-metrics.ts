@@ -131,7 +131,7 @@ export class WorkerMetrics {
 
     const stages = new Histogram({
       name: "faas_worker_stage_seconds",
-      help: "Where an invocation's time in the worker went, by stage: slot (max_concurrency), load, mark_running, code, run (the runtime, environment included), store, ack.",
+      help: "Where an invocation's time in the worker went, by stage: slot (max_concurrency), start (mark running and read the invocation with its function, one statement), or on the long way load and mark_running, then code, run (the runtime, environment included), store, ack.",
       labelNames: ["stage"],
       buckets: STAGE_BUCKETS_SECONDS,
       registers,

@@ -30,7 +30,7 @@ export interface WorkerObserver {
   onDeadLetter?(reason: DeadLetterReason, count?: number): void;
   /**
    * Where the time of one invocation that ran went, in milliseconds per stage, in order:
-   * slot (max_concurrency), load, mark_running, code, run, store, ack.
+   * slot (max_concurrency), start (or, the long way, load and mark_running), code, run, store, ack.
    */
   onStages?(stages: Record<string, number>): void;
   /** Slots in use now, of `total` (WORKER_CONCURRENCY). */

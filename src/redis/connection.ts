@@ -5,9 +5,12 @@ export type RedisOptions = Config["redis"];
 
 /**
  * A new connection. Blocking commands (BLMOVE) and subscriptions each need their own;
- * commands fail fast while Redis is down instead of queueing forever.
+ * commands fail fast while Redis is down instead of queueing forever. `autoPipelining`:
+ * the commands issued in one tick of the event loop go out in one write (the shared command
+ * connection, where many invocations' commands meet under load; not for blocking or
+ * subscriber connections).
  */
-export function createRedis(options: RedisOptions, name: string): Redis {
+export function createRedis(options: RedisOptions, name: string, autoPipelining = false): Redis {
   return new Redis({
     host: options.host,
     port: options.port,
@@ -17,6 +20,7 @@ export function createRedis(options: RedisOptions, name: string): Redis {
     lazyConnect: false,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
+    enableAutoPipelining: autoPipelining,
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
 }

@@ -6,7 +6,7 @@ import type { Config } from "../config.js";
 import { pingDb } from "../db/client.js";
 import { PlatformError, SecretsError } from "../errors.js";
 import type { FaasFunction } from "../functions/function-service.js";
-import { Prisma } from "../generated/prisma/client.js";
+import { type Invocation, Prisma } from "../generated/prisma/client.js";
 import { isTerminal } from "../invocations/invocation-status.js";
 import { type Delivery, deliveryOf } from "../invocations/invocation-transitions.js";
 import { isDependencyFailure } from "../lib/dependency-failure.js";
@@ -259,34 +259,51 @@ export class Worker {
         }
       }
       lap("slot");
-      const invocation = await this.loadInvocation(message);
-      lap("load");
+      // The usual path: one statement marks the invocation running and reads it with its
+      // function. It needs the slot taken under the function's current limit; anything else
+      // (no limit in the message, a changed limit, a row not there or finished) takes the
+      // long way below, which tells those cases apart.
+      const start =
+        slot && message.max_concurrency !== undefined
+          ? await transitions.startRunning(message.invocation_id, this.id, message.max_concurrency)
+          : null;
+      let invocation: Invocation;
+      let fn: FaasFunction;
+      if (start) {
+        ({ invocation, fn } = start);
+        lap("start");
+      } else {
+        const loaded = await this.loadInvocation(message);
+        lap("load");
+        this.outageStreak = 0;
+        if (!loaded) {
+          log.info("dropping message of an invocation that does not exist (deleted, or its transaction rolled back)");
+          await this.letGo(raw, () => queue.ack(raw));
+          return;
+        }
+        // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: a shortcut; markRunning refuses a terminal row and the message is acked all the same
+        if (isTerminal(loaded.status)) {
+          await this.letGo(raw, () => queue.ack(raw)); // a duplicate delivery of finished work
+          return;
+        }
+        fn = loaded.function;
+        // Stryker disable next-line ConditionalExpression: equivalent: taking the slot again under the same limit leaves the limit holding
+        if (fn.maxConcurrency !== message.max_concurrency) {
+          // No limit in the message, or the function's limit changed since it was queued.
+          // Stryker disable next-line ConditionalExpression: equivalent: releasing a slot that is not held changes nothing
+          if (slot) await limiter.release(fn.id, loaded.id);
+          if (!(await takeSlot(fn.id, loaded.id, fn.maxConcurrency))) return void (await throttle());
+        }
+        const running = await transitions.markRunning(loaded.id, this.id);
+        if (!running) {
+          await this.letGo(raw, () => queue.ack(raw));
+          return;
+        }
+        invocation = running;
+        lap("mark_running");
+      }
       this.outageStreak = 0;
-      if (!invocation) {
-        log.info("dropping message of an invocation that does not exist (deleted, or its transaction rolled back)");
-        await this.letGo(raw, () => queue.ack(raw));
-        return;
-      }
-      // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent: a shortcut; markRunning refuses a terminal row and the message is acked all the same
-      if (isTerminal(invocation.status)) {
-        await this.letGo(raw, () => queue.ack(raw)); // a duplicate delivery of finished work
-        return;
-      }
-      const fn = invocation.function;
-      // Stryker disable next-line ConditionalExpression: equivalent: taking the slot again under the same limit leaves the limit holding
-      if (fn.maxConcurrency !== message.max_concurrency) {
-        // No limit in the message, or the function's limit changed since it was queued.
-        // Stryker disable next-line ConditionalExpression: equivalent: releasing a slot that is not held changes nothing
-        if (slot) await limiter.release(fn.id, invocation.id);
-        if (!(await takeSlot(fn.id, invocation.id, fn.maxConcurrency))) return void (await throttle());
-      }
-      const running = await transitions.markRunning(invocation.id, this.id);
-      if (!running) {
-        await this.letGo(raw, () => queue.ack(raw));
-        return;
-      }
-      held = deliveryOf(running);
-      lap("mark_running");
+      held = deliveryOf(invocation);
       const environment = this.environmentToRun(fn, log);
       const code = await this.code.get(invocation.codeRef);
       lap("code");
@@ -320,7 +337,11 @@ export class Worker {
       // The function has run: its result is kept and written once the database is back,
       // never thrown away for another run.
       const delivery = held;
-      const stored = await this.throughOutages(() => transitions.finish(invocation.id, update, delivery), signal, log);
+      const stored = await this.throughOutages(
+        () => transitions.finish(invocation.id, update, delivery, false),
+        signal,
+        log,
+      );
       if (!stored) {
         log.warn("result not stored: another delivery holds the invocation now (this worker's lease had expired)", {
           status: update.status,

@@ -110,4 +110,21 @@ describe("invoking while Redis is down", () => {
       await platform.stop();
     }
   });
+
+  it("a waiting invoke whose subscription to the invocation's events fails answers 503 and leaves no invocation behind", async () => {
+    const platform = await startPlatform();
+    try {
+      const created = await platform.request("POST", "/functions", functionBody());
+      expect(created.status).toBe(201);
+      // Only the subscriber connection is gone: the row is written, then its follower fails.
+      platform.app.subscriber.disconnect();
+      const res = await platform.request("POST", "/invoke?wait=5s", { function_id: created.body.data.id, payload: {} });
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe("SERVICE_UNAVAILABLE");
+      expect(await platform.app.db.invocation.count()).toBe(0);
+      expect(await platform.app.queue.stats()).toMatchObject({ queued: 0 });
+    } finally {
+      await platform.stop();
+    }
+  });
 });

@@ -395,8 +395,9 @@ describe("worker metrics on WORKER_METRICS_ADDR", () => {
 
   test("tells where an invocation's time in the worker went, stage by stage", async () => {
     const ran = value((await scrape(workerUrl)).expo, "faas_executions_total", { status: "completed" }) as number;
-    // Observed once the message is acked, just after the execution is counted.
-    for (const stage of ["slot", "load", "mark_running", "code", "run", "store", "ack"]) {
+    // Observed once the message is acked, just after the execution is counted. Each message
+    // carries its function's limit, unchanged since: every one took the one-statement start.
+    for (const stage of ["slot", "start", "code", "run", "store", "ack"]) {
       await until(workerUrl, "faas_worker_stage_seconds_count", { stage }, ran);
     }
     // The function's own run is inside the "run" stage.

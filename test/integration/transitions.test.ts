@@ -283,3 +283,49 @@ describe("a terminal status is final (through a worker)", () => {
     expect((await events.settle()).filter((e) => e.status === "completed")).toHaveLength(1);
   });
 });
+
+describe("startRunning: mark running and read with the function, in one statement", () => {
+  test("gives the row as markRunning and a read would, with the function as the database holds it, and publishes running", async ({
+    platform,
+  }) => {
+    const { id, fnId } = await pendingInvocation(platform);
+    const events = await recordEvents(platform, id);
+    const fn = await platform.app.db.faasFunction.findUniqueOrThrow({ where: { id: fnId } });
+    const start = await platform.app.transitions.startRunning(id, "worker-s", fn.maxConcurrency);
+    expect(start).not.toBeNull();
+    // Every field of both rows, with the types a Prisma read gives (dates, JSON, numbers).
+    expect(start?.invocation).toStrictEqual(await row(platform, id));
+    expect(start?.fn).toStrictEqual(fn);
+    expect(start?.invocation).toMatchObject({ status: "running", workerId: "worker-s", attempts: 1 });
+    expect(await events.settle()).toEqual([{ status: "running", error: null, attempts: 1 }]);
+    // A redelivery runs again: one more attempt.
+    expect((await platform.app.transitions.startRunning(id, "worker-t", fn.maxConcurrency))?.invocation).toMatchObject({
+      workerId: "worker-t",
+      attempts: 2,
+    });
+  });
+
+  test("changes nothing and publishes nothing when the function's limit is not the one the slot was taken under, or the row is final or missing", async ({
+    platform,
+  }) => {
+    const { id, fnId } = await pendingInvocation(platform);
+    const events = await recordEvents(platform, id);
+    const fn = await platform.app.db.faasFunction.findUniqueOrThrow({ where: { id: fnId } });
+    const before = await row(platform, id);
+    expect(await platform.app.transitions.startRunning(id, "worker-s", fn.maxConcurrency + 1)).toBeNull();
+    expect(await row(platform, id)).toEqual(before);
+    expect(await events.settle()).toEqual([]);
+
+    const running = await platform.app.transitions.markRunning(id, "worker-s");
+    await platform.app.transitions.finish(id, OUTCOMES[0] as TerminalUpdate, deliveryOf(running as Invocation));
+    await events.settle();
+    const finished = await row(platform, id);
+    expect(await platform.app.transitions.startRunning(id, "worker-t", fn.maxConcurrency)).toBeNull();
+    expect(await row(platform, id)).toEqual(finished);
+    expect(await events.settle()).toEqual([]);
+
+    expect(
+      await platform.app.transitions.startRunning("00000000-0000-4000-8000-000000000000", "w", fn.maxConcurrency),
+    ).toBeNull();
+  });
+});
