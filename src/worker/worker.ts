@@ -348,7 +348,12 @@ export class Worker {
         });
       }
       lap("store");
+      // The slot goes back with the ack (the function has finished): both commands, and the
+      // event the store sent, leave in one write to Redis.
+      const slotBack = slot ? limiter.release(fn.id, invocation.id).catch(() => undefined) : undefined;
+      slot = false;
       await this.throughOutages(() => this.letGo(raw, () => queue.ack(raw)), signal, log);
+      await slotBack;
       lap("ack");
       this.observer.onStages?.(lap.stages);
       log.debug("invocation finished", { status: update.status, durationMs: update.durationMs });
