@@ -41,6 +41,11 @@ export function dbPool(db: Db): Pick<pg.Pool, "totalCount" | "idleCount" | "wait
   return pools.get(db);
 }
 
+/** The pool itself, for the hot path's prepared statements (src/db/statements.ts). */
+export function queryPool(db: Db): pg.Pool | undefined {
+  return pools.get(db);
+}
+
 /** True when PostgreSQL answers a trivial query. */
 export async function pingDb(db: Db): Promise<boolean> {
   try {

@@ -10,6 +10,7 @@ import { parseOrThrow } from "../lib/zod-errors.js";
 import type { SecretBox } from "../secrets/secret-box.js";
 import type { CodeStorage } from "../storage/code-storage.js";
 import { createFunctionSchema, RUNTIMES, type Runtime, updateFunctionSchema } from "./function-input.js";
+import { functionById } from "./function-statements.js";
 
 export type { FaasFunction };
 
@@ -83,7 +84,7 @@ export class FunctionService {
    * others as if they did not exist.
    */
   async get(id: string, scope: FunctionScope = null): Promise<FaasFunction> {
-    const fn = await this.db.faasFunction.findUnique({ where: { id: assertUuid(id) } });
+    const fn = await functionById(this.db, assertUuid(id));
     if (!fn || (scope !== null && !scope.includes(fn.name))) throw new NotFoundError("function", id);
     return fn;
   }

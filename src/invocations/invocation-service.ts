@@ -16,6 +16,7 @@ import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, replayable, requestSha256 }
 import type { InvocationEvents } from "./invocation-events.js";
 import { FEED_BOUNDS, FunctionNameCache, InvocationFeed, type InvocationFeedFilter } from "./invocation-feed.js";
 import { type InvokeInput, invokeSchema, statusFilterSchema, statusListSchema } from "./invocation-input.js";
+import { insertInvocation } from "./invocation-statements.js";
 import { isTerminal } from "./invocation-status.js";
 import type { InvocationTransitions } from "./invocation-transitions.js";
 
@@ -211,7 +212,7 @@ export class InvocationService {
       idempotencyKey: key ?? null,
       requestSha256: sha256 ?? null,
     };
-    if (key === undefined) return this.db.invocation.create({ data: row });
+    if (key === undefined) return insertInvocation(this.db, row);
     return this.db.$transaction(async (tx) => {
       // A key older than the window is free again: the earlier invocation lets go of it.
       await tx.invocation.updateMany({

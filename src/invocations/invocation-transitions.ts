@@ -5,10 +5,10 @@
 // attempt count that its markRunning wrote. A worker whose lease expired, and whose
 // invocation another worker now runs, can no longer mark it pending or finish it.
 import type { Db } from "../db/client.js";
-import type { FaasFunction, Invocation } from "../generated/prisma/client.js";
-import { Prisma } from "../generated/prisma/client.js";
+import type { FaasFunction, Invocation, Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../lib/logger.js";
 import type { InvocationEvents } from "./invocation-events.js";
+import { type FinishValues, finishInvocation, startInvocation } from "./invocation-statements.js";
 import { ACTIVE_STATUSES } from "./invocation-status.js";
 
 export type TerminalUpdate = Pick<
@@ -36,68 +36,6 @@ export const deliveryOf = (row: Pick<Invocation, "workerId" | "attempts">): Deli
 export interface RunningStart {
   invocation: Invocation;
   fn: FaasFunction;
-}
-
-/** The invocations columns as the Invocation row names them (what a raw RETURNING gives back). */
-const INVOCATION_COLUMNS = Prisma.raw(
-  [
-    "i.id",
-    'i.function_id AS "functionId"',
-    "i.status::text AS status",
-    "i.payload",
-    "i.headers",
-    'i.code_ref AS "codeRef"',
-    'i.code_sha256 AS "codeSha256"',
-    'i.timeout_ms AS "timeoutMs"',
-    "i.result",
-    "i.error",
-    "i.logs",
-    'i.exit_code AS "exitCode"',
-    "i.attempts",
-    'i.worker_id AS "workerId"',
-    'i.duration_ms AS "durationMs"',
-    'i.created_at AS "createdAt"',
-    'i.started_at AS "startedAt"',
-    'i.completed_at AS "completedAt"',
-    'i.idempotency_key AS "idempotencyKey"',
-    'i.request_sha256 AS "requestSha256"',
-  ].join(", "),
-);
-
-/** The functions columns as the FaasFunction row names them, each prefixed "fn." to tell them apart. */
-const FUNCTION_FIELDS: Record<keyof FaasFunction, string> = {
-  id: "id",
-  name: "name",
-  version: "version",
-  runtime: "runtime",
-  handler: "handler",
-  codeRef: "code_ref",
-  codeSha256: "code_sha256",
-  codeSize: "code_size",
-  timeoutMs: "timeout_ms",
-  memoryMb: "memory_mb",
-  maxConcurrency: "max_concurrency",
-  environment: "environment",
-  metadata: "metadata",
-  networkEnabled: "network_enabled",
-  createdAt: "created_at",
-  updatedAt: "updated_at",
-};
-const FUNCTION_COLUMNS = Prisma.raw(
-  Object.entries(FUNCTION_FIELDS)
-    .map(([field, column]) => `f.${column} AS "fn.${field}"`)
-    .join(", "),
-);
-
-/** One RETURNING row of startRunning → the invocation and its function. */
-function splitStart(row: Record<string, unknown>): RunningStart {
-  const invocation: Record<string, unknown> = {};
-  const fn: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(row)) {
-    if (name.startsWith("fn.")) fn[name.slice(3)] = value;
-    else invocation[name] = value;
-  }
-  return { invocation: invocation as unknown as Invocation, fn: fn as unknown as FaasFunction };
 }
 
 export class InvocationTransitions {
@@ -131,17 +69,8 @@ export class InvocationTransitions {
    * those cases apart. The `running` event is sent as markRunning sends it.
    */
   async startRunning(id: string, workerId: string, maxConcurrency: number): Promise<RunningStart | null> {
-    const rows = await this.db.$queryRaw<Record<string, unknown>[]>`
-      UPDATE invocations AS i
-      SET status = 'running', worker_id = ${workerId}, started_at = ${new Date()}, attempts = i.attempts + 1
-      FROM functions AS f
-      WHERE i.id = ${id}::uuid AND f.id = i.function_id AND f.max_concurrency = ${maxConcurrency}
-        AND i.status::text IN (${Prisma.join(ACTIVE_STATUSES)})
-      RETURNING ${INVOCATION_COLUMNS}, ${FUNCTION_COLUMNS}`;
-    const row = rows[0];
-    if (!row) return null;
-    const start = splitStart(row);
-    void this.publish(start.invocation);
+    const start = await startInvocation(this.db, id, workerId, maxConcurrency);
+    if (start) void this.publish(start.invocation);
     return start;
   }
 
@@ -156,14 +85,19 @@ export class InvocationTransitions {
    * `awaitPublish` false: the event is sent without waiting for Redis (the worker's next
    * command, its ack, follows it on the same connection).
    */
-  finish(id: string, update: TerminalUpdate, held: Delivery | null, awaitPublish = true): Promise<Invocation | null> {
-    return this.transition(
-      id,
-      ACTIVE_STATUSES,
-      { ...update, completedAt: new Date() },
-      held ?? undefined,
-      awaitPublish,
-    );
+  async finish(
+    id: string,
+    update: TerminalUpdate,
+    held: Delivery | null,
+    awaitPublish = true,
+  ): Promise<Invocation | null> {
+    if (!held) return this.transition(id, ACTIVE_STATUSES, { ...update, completedAt: new Date() });
+    // A worker's result: the hot path's prepared statement, fenced the same way.
+    const row = await finishInvocation(this.db, id, update as FinishValues, held);
+    if (!row) return null;
+    const published = this.publish(row);
+    if (awaitPublish) await published;
+    return row;
   }
 
   /** Operator redrive of a dead letter: the one sanctioned way out of a terminal status. */
