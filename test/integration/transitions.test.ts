@@ -161,6 +161,7 @@ describe("a terminal status is final (InvocationTransitions on PostgreSQL)", () 
     ]);
     const before = await row(platform, id);
     const events = await recordEvents(platform, id);
+    await events.settle(); // the running events, which markRunning sends without waiting
 
     for (const held of [stale, other, { workerId: "worker-c", attempts: 3 }]) {
       expect(await transitions.finish(id, { ...OUTCOMES[1]! }, held), JSON.stringify(held)).toBeNull();
