@@ -147,7 +147,7 @@ func (a *agent) waitStatus(p *fnProcess) syscall.WaitStatus {
 		case msg := <-a.fatalCh:
 			a.fatal(msg)
 		case <-time.After(50 * time.Millisecond):
-			// The python child is reaped by the zygote; keep the zygote running.
+			// A zygote's child is reaped by the zygote; keep the zygote running.
 			a.killAll(nil)
 		}
 	}

@@ -13,9 +13,9 @@ import (
 )
 
 const (
-	zygoteScript = "/opt/faas/zygote.py"
-	nodeStarter  = "/opt/faas/node-starter.js"
-	helperStart  = 60 * time.Second // the zygote's imports / node's start, at container start
+	pythonZygote = "/opt/faas/zygote.py"
+	nodeZygote   = "/opt/faas/node-zygote.js"
+	helperStart  = 60 * time.Second // the zygote's imports, at container start
 )
 
 // newPipe returns a pipe: the read end pollable (read deadlines work), the write end a
@@ -117,19 +117,41 @@ func (g *goLang) start(a *agent, env []string, _ []byte) (*fnProcess, error) {
 	return p, nil
 }
 
-// ------------------------------------------------------------------------ python
+// ---------------------------------------------------------------------- zygotes
 
-// pythonLang: the zygote (zygote.py) is a child of the agent with a unix stream socket
-// on its fd 3. Agent -> zygote, per invocation: a 4-byte big-endian length and the env
-// as a JSON object, the first bytes carrying SCM_RIGHTS with 3 descriptors (stdin
-// /dev/null, stdout and stderr write ends). Zygote -> agent: 5-byte messages, one byte
-// type and a big-endian uint32: 'H' pid (imports done, once), 'P' pid (child forked),
-// 'W' status (the child's wait status), 'E' errno (fork failed).
-type pythonLang struct {
+// zygoteLang: python and nodejs. The zygote (zygote.py; node-zygote.js with its addon
+// addon/node-fork.cc) is a child of the agent with a unix stream socket on its fd 3. Agent ->
+// zygote, per invocation: a 4-byte big-endian length and the env as a JSON object, the
+// first bytes carrying SCM_RIGHTS with 3 descriptors (stdin /dev/null, stdout and stderr
+// write ends). Zygote -> agent: 5-byte messages, one byte type and a big-endian uint32:
+// 'H' pid (loaded, once), 'P' pid (child forked), 'W' status (the child's wait status),
+// 'E' errno (fork failed). The zygote reaps its children (they are not the agent's), so
+// the agent learns a function's status from 'W'.
+type zygoteLang struct {
+	lang   string
+	file   string // the code file in /fn/code
+	argv   func() []string
 	pid    int
 	conn   *net.UnixConn
 	forked chan zmsg // 'P' and 'E'
 	status chan syscall.WaitStatus
+}
+
+func newPythonLang() *zygoteLang {
+	return &zygoteLang{lang: "python", file: "main.py", argv: func() []string {
+		python := lookBinary("/usr/bin/python3", "/usr/local/bin/python3")
+		return []string{python, pythonZygote}
+	}}
+}
+
+// newNodeLang: node's zygote runs with V8's --single-threaded (no background GC or
+// compilation: the platform's worker threads exist only in the zygote, not in a forked
+// child) and one V8 worker thread (the fewest node allows; see addon/node-fork.cc).
+func newNodeLang() *zygoteLang {
+	return &zygoteLang{lang: "nodejs", file: "main.js", argv: func() []string {
+		node := lookBinary("/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs")
+		return []string{node, "--single-threaded", "--v8-pool-size=1", nodeZygote}
+	}}
 }
 
 type zmsg struct {
@@ -137,32 +159,32 @@ type zmsg struct {
 	val uint32
 }
 
-func (*pythonLang) name() string          { return "python" }
-func (*pythonLang) codeFile() string      { return "main.py" }
-func (*pythonLang) codeMode() os.FileMode { return 0o600 }
-func (z *pythonLang) helpers() []int      { return []int{z.pid} }
-func (*pythonLang) afterCleanup(*agent) error {
+func (z *zygoteLang) name() string        { return z.lang }
+func (z *zygoteLang) codeFile() string    { return z.file }
+func (*zygoteLang) codeMode() os.FileMode { return 0o600 }
+func (z *zygoteLang) helpers() []int      { return []int{z.pid} }
+func (*zygoteLang) afterCleanup(*agent) error {
 	return nil
 }
 
-func (z *pythonLang) shutdown(*agent) {
+func (z *zygoteLang) shutdown(*agent) {
 	if z.pid > 0 {
 		syscall.Kill(z.pid, syscall.SIGKILL)
 	}
 }
 
-func (z *pythonLang) init(a *agent) error {
+func (z *zygoteLang) init(a *agent) error {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
-	python := lookBinary("/usr/bin/python3", "/usr/local/bin/python3")
+	argv := z.argv()
 	attr := &syscall.ProcAttr{
 		Dir:   workDir,
 		Env:   []string{},
 		Files: []uintptr{uintptr(a.devNull), 2, 2, uintptr(fds[1])},
 	}
-	pid, status, err := a.reaper.forkExec(python, []string{python, zygoteScript}, attr, nil, nil)
+	pid, status, err := a.reaper.forkExec(argv[0], argv, attr, nil, nil)
 	syscall.Close(fds[1])
 	if err != nil {
 		syscall.Close(fds[0])
@@ -237,7 +259,7 @@ func describeStatus(st syscall.WaitStatus) string {
 	return "exit " + strconv.Itoa(st.ExitStatus())
 }
 
-func (z *pythonLang) start(a *agent, _ []string, envJSON []byte) (*fnProcess, error) {
+func (z *zygoteLang) start(a *agent, _ []string, envJSON []byte) (*fnProcess, error) {
 	outR, outW, errR, errW, err := outputPipes()
 	if err != nil {
 		return nil, err
@@ -268,114 +290,8 @@ func (z *pythonLang) start(a *agent, _ []string, envJSON []byte) (*fnProcess, er
 	}
 	p := &fnProcess{pid: int(m.val), status: z.status, stdout: outR, stderr: errR, started: started}
 	if m.typ == 'E' {
-		p.startErr = fmt.Errorf("python: fork: %v", syscall.Errno(m.val))
+		p.startErr = fmt.Errorf("%s: fork: %v", z.lang, syscall.Errno(m.val))
 		p.startCode = 126
 	}
 	return p, nil
-}
-
-// ------------------------------------------------------------------------ nodejs
-
-// nodeLang: the next invocation's node process is started ahead (at container start and
-// after each cleanup) with its stdout/stderr already the next invocation's pipes, stdin
-// /dev/null, fd 3 the read end of the env pipe and fd 4 the write end of a readiness
-// pipe node-starter.js closes once loaded (only waited for before 'H').
-type nodeLang struct {
-	node string
-	next *nodeProcess
-}
-
-type nodeProcess struct {
-	pid    int
-	status <-chan syscall.WaitStatus
-	stdout *os.File
-	stderr *os.File
-	env    *os.File
-	ready  *os.File
-}
-
-func (*nodeLang) name() string          { return "nodejs" }
-func (*nodeLang) codeFile() string      { return "main.js" }
-func (*nodeLang) codeMode() os.FileMode { return 0o600 }
-func (*nodeLang) helpers() []int        { return nil }
-
-func (n *nodeLang) shutdown(*agent) {
-	if n.next != nil {
-		syscall.Kill(n.next.pid, syscall.SIGKILL)
-	}
-}
-
-func (n *nodeLang) init(a *agent) error {
-	n.node = lookBinary("/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs")
-	if err := n.prestart(a); err != nil {
-		return err
-	}
-	// Wait until node-starter.js is loaded and blocked on its env pipe.
-	p := n.next
-	p.ready.SetReadDeadline(time.Now().Add(helperStart))
-	_, err := io.Copy(io.Discard, p.ready)
-	select {
-	case st := <-p.status:
-		return fmt.Errorf("node exited at start (%s)", describeStatus(st))
-	default:
-	}
-	if err != nil {
-		return fmt.Errorf("node did not start: %v", err)
-	}
-	return nil
-}
-
-func (n *nodeLang) afterCleanup(a *agent) error {
-	return n.prestart(a)
-}
-
-func (n *nodeLang) prestart(a *agent) error {
-	outR, outW, errR, errW, err := outputPipes()
-	if err != nil {
-		return err
-	}
-	var envP, readyP [2]int
-	if err := syscall.Pipe2(envP[:], syscall.O_CLOEXEC); err != nil {
-		return err
-	}
-	if err := syscall.Pipe2(readyP[:], syscall.O_CLOEXEC); err != nil {
-		return err
-	}
-	syscall.SetNonblock(readyP[0], true)
-	attr := &syscall.ProcAttr{
-		Dir:   workDir,
-		Env:   []string{},
-		Files: []uintptr{uintptr(a.devNull), uintptr(outW), uintptr(errW), uintptr(envP[0]), uintptr(readyP[1])},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	}
-	pid, status, err := a.reaper.forkExec(n.node, []string{n.node, nodeStarter}, attr, nil, nil)
-	for _, fd := range []int{outW, errW, envP[0], readyP[1]} {
-		syscall.Close(fd)
-	}
-	if err != nil {
-		outR.Close()
-		errR.Close()
-		syscall.Close(envP[1])
-		syscall.Close(readyP[0])
-		return fmt.Errorf("starting node: %w", err)
-	}
-	n.next = &nodeProcess{pid: pid, status: status, stdout: outR, stderr: errR,
-		env: os.NewFile(uintptr(envP[1]), "env"), ready: os.NewFile(uintptr(readyP[0]), "ready")}
-	return nil
-}
-
-func (n *nodeLang) start(a *agent, _ []string, envJSON []byte) (*fnProcess, error) {
-	p := n.next
-	n.next = nil
-	if p == nil {
-		return nil, errors.New("no node process was started")
-	}
-	p.ready.Close()
-	started := time.Now()
-	go func() {
-		// Blocks while node is still starting if the env is larger than the pipe buffer.
-		p.env.Write(envJSON)
-		p.env.Close()
-	}()
-	return &fnProcess{pid: p.pid, status: p.status, stdout: p.stdout, stderr: p.stderr, started: started}, nil
 }

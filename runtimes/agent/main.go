@@ -12,11 +12,10 @@
 // Why a fresh process per invocation: in-memory state (globals, module caches, open
 // files, threads, the environment) lives in a process, so giving every invocation its own
 // process is the only cheap way to be sure none of it is seen by the next one. To keep
-// that fast the process is not a fresh interpreter: Python functions are forked from a
-// zygote (zygote.py) that has the interpreter and common modules loaded but never runs
-// function code; Node.js functions run in a node process started ahead, during the idle
-// time after the previous invocation (node-starter.js); Go functions are a static binary
-// exec'd directly.
+// that fast the process is not a fresh interpreter: Python and Node.js functions are
+// forked from a zygote (zygote.py; node-zygote.js with its addon addon/node-fork.cc) that
+// has the interpreter and common modules loaded but never runs function code; Go
+// functions are a static binary exec'd directly.
 //
 // What is cleaned between invocations (so the next one starts from the same state):
 //   - processes: when the function's main process exits (or is killed at its timeout),
@@ -32,8 +31,8 @@
 //   - environment and descriptors: each process gets exactly the invocation's env and
 //     only stdin (/dev/null), stdout and stderr (pipes read by the agent).
 //
-// File and IPC cleanup (and pre-starting the next node process) happens right after 'X'
-// and always finishes before the next 'I' is read.
+// File and IPC cleanup happens right after 'X' and always finishes before the next 'I' is
+// read.
 //
 // The agent is a static Go binary (CGO_ENABLED=0, stdlib only), non-dumpable (the
 // function, running as the same uid, cannot read its memory through /proc), and reaps
@@ -79,14 +78,14 @@ type language interface {
 	name() string
 	codeFile() string
 	codeMode() os.FileMode
-	// init runs at container start, before 'H' (zygote / first node process).
+	// init runs at container start, before 'H' (the zygote).
 	init(a *agent) error
 	// start starts the function process of one invocation. The returned process
 	// reports its wait status on proc.status.
 	start(a *agent, env []string, envJSON []byte) (*fnProcess, error)
 	// helpers are pids the kill scan spares (the zygote).
 	helpers() []int
-	// afterCleanup runs after the files were cleaned (node: pre-start the next process).
+	// afterCleanup runs after the files were cleaned (nothing to do for the languages here).
 	afterCleanup(a *agent) error
 	// shutdown kills the helpers (stdin EOF, fatal error).
 	shutdown(a *agent)
@@ -129,9 +128,9 @@ func main() {
 	case "go":
 		lang = &goLang{}
 	case "python":
-		lang = &pythonLang{}
+		lang = newPythonLang()
 	case "nodejs":
-		lang = &nodeLang{}
+		lang = newNodeLang()
 	default:
 		fmt.Fprintf(os.Stderr, "agent: unknown language %q\n", os.Args[1])
 		os.Exit(2)
@@ -384,7 +383,7 @@ type limits struct {
 
 // parseInvoke checks the 'I' payload. The env keeps the order of the JSON object
 // (a repeated name keeps its first place and its last value, as JSON.parse does).
-// Returns the env as NAME=value strings and as a JSON object (for node and the zygote).
+// Returns the env as NAME=value strings and as a JSON object (for the zygotes).
 func parseInvoke(p []byte) (limits, []string, []byte, error) {
 	var req invokeRequest
 	var l limits

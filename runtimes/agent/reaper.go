@@ -6,7 +6,7 @@ import (
 )
 
 // reaper is the one place that waits for children: a goroutine blocked in wait4(-1).
-// The agent is PID 1, so besides its own children (the zygote, node processes, Go
+// The agent is PID 1, so besides its own children (the python or node zygote, Go
 // functions) every orphan of the container is re-parented to it and reaped here.
 // Statuses of pids someone asked for go to that waiter; others are dropped.
 type reaper struct {
