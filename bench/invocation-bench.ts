@@ -34,7 +34,13 @@ const COMMENT: Record<Language, string> = { go: "//", python: "#", nodejs: "//" 
 
 type BenchRuntime = "process" | "container" | "runsc";
 const RUNTIME_ENV: Record<BenchRuntime, Record<string, string>> = {
-  process: { WORKER_RUNTIME_TYPE: "process" },
+  // BENCH_PROCESS_KEEP_WARM=0: prepared sandboxes, one invocation each, instead of execution environments.
+  process: {
+    WORKER_RUNTIME_TYPE: "process",
+    // The tests' gate directory lies in /tmp, which execution environments empty: they would be off.
+    WORKER_SANDBOX_READONLY_PATHS: "",
+    ...(process.env.BENCH_PROCESS_KEEP_WARM ? { WORKER_KEEP_WARM: process.env.BENCH_PROCESS_KEEP_WARM } : {}),
+  },
   container: { WORKER_RUNTIME_TYPE: "container" },
   runsc: { WORKER_RUNTIME_TYPE: "container", WORKER_OCI_RUNTIME: "runsc" },
 };

@@ -35,6 +35,7 @@ export function createRuntime(
       diskLimitMb: config.worker.diskLimitMb,
       networkAllow: config.worker.networkAllow,
       readOnlyPaths: config.worker.sandboxReadOnlyPaths,
+      environments: { keepWarmMs: config.worker.keepWarmMs, maxEnvironments: config.worker.maxEnvironments },
     });
   }
   return new ContainerRuntime({

@@ -1,11 +1,13 @@
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlatformError } from "../../src/errors.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { ProcessRuntime } from "../../src/worker/runtimes/process-runtime.js";
+import { INHERITED_FDS, inheritedFds } from "../support/fd-listing.js";
 import { HELLO } from "../support/functions.js";
 import { markedProcesses, processMark, waitForMarkedCgroups, waitForMarkedProcess } from "../support/host-processes.js";
 import { runRequest } from "../support/run-request.js";
@@ -242,6 +244,102 @@ while True:
     expect(await outcome).toBeInstanceOf(PlatformError);
     expect(await markedProcesses(mark)).toEqual([]);
     await expect(own.run(request("python", PYTHON_HELLO))).rejects.toThrow(PlatformError);
+  });
+});
+
+describe("descriptors the worker inherited", () => {
+  /**
+   * A worker that itself holds a descriptor without close-on-exec (node sets it on all it
+   * opens, so such a descriptor is one the worker inherited: a loader's or supervisor's
+   * pipe; this one is fd 200, /dev/null opened by bash for it: node marks low ones close-on-exec as it starts) runs a function in each
+   * language, in a sandbox made for it and in one prepared ahead; root: sealed, otherwise
+   * as the unsandboxed worker does. It prints what the worker holds and what each function did.
+   */
+  async function runLeakyWorker(
+    dir: string,
+    asUser: boolean,
+  ): Promise<{
+    worker: number[];
+    runs: Record<string, { fresh: string; prepared: string | null; preparedRan: number }>;
+  }> {
+    const src = (path: string) => JSON.stringify(join(process.cwd(), path));
+    const script = `import { readdirSync, readFileSync } from "node:fs";
+import { ProcessRuntime } from ${src("src/worker/runtimes/process-runtime.ts")};
+import { createLogger } from ${src("src/lib/logger.ts")};
+import { INHERITED_FDS } from ${src("test/support/fd-listing.ts")};
+import { runRequest } from ${src("test/support/run-request.ts")};
+const worker = [];
+for (const fd of readdirSync("/proc/self/fd")) {
+  try {
+    const flags = parseInt(readFileSync("/proc/self/fdinfo/" + fd, "utf8").match(/flags:\\s+(\\d+)/)[1], 8);
+    if (!(flags & 0o2000000)) worker.push(Number(fd));
+  } catch {}
+}
+const runtime = new ProcessRuntime({ workDir: ${JSON.stringify(dir)}, limits: { maxOutputBytes: 65536, maxLogBytes: 65536 }, logger: createLogger("silent"), prepared: { startMemoryMb: null } });
+await runtime.start();
+const runs = {};
+for (const language of ["python", "nodejs", "go"]) {
+  const run = async () => {
+    const result = await runtime.run(runRequest(language, INHERITED_FDS[language], { memoryMb: 96 }));
+    if (result.outcome !== "completed") throw new Error(language + ": " + result.error + " " + result.stderr);
+    return result.stdout;
+  };
+  const fresh = await run();
+  await runtime.whenPrepared();
+  const before = runtime.preparedRunCount;
+  const prepared = runtime.preparedSandboxCount > 0 ? await run() : null;
+  runs[language] = { fresh, prepared, preparedRan: runtime.preparedRunCount - before };
+}
+await runtime.stop();
+console.log(JSON.stringify({ worker: worker.sort((a, b) => a - b), runs }));
+`;
+    const node = [process.execPath, "--import", "tsx", "--input-type=module", "-e", script];
+    const leak = ["/bin/bash", "-c", 'exec "$@" 200</dev/null', "bash", ...node];
+    const command = asUser ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...leak] : leak;
+    const stdio: ("ignore" | "pipe")[] = ["ignore", "pipe", "pipe"];
+    const child = spawn(command[0] as string, command.slice(1), { stdio, cwd: process.cwd() });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (c: Buffer) => {
+      stdout += c;
+    });
+    child.stderr?.on("data", (c: Buffer) => {
+      stderr += c;
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    expect(code, stderr).toBe(0);
+    return JSON.parse(stdout.trim().split("\n").pop() as string);
+  }
+
+  it("a sealed function sees nothing of them, only 0, 1 and 2, in a sandbox made for it and in a prepared one, in each language", async () => {
+    const { worker, runs } = await runLeakyWorker(join(workDir, "leaky"), false);
+    expect(worker, "the worker holds the descriptor it was handed").toContain(200);
+    for (const language of ["python", "nodejs", "go"]) {
+      const run = runs[language];
+      expect(run?.preparedRan, `${language}: the second run took a prepared sandbox`).toBe(1);
+      expect(inheritedFds(run?.fresh ?? "{}"), `${language}, fresh: ${run?.fresh}`).toEqual([]);
+      expect(inheritedFds(run?.prepared ?? "{}"), `${language}, prepared: ${run?.prepared}`).toEqual([]);
+    }
+  });
+
+  it("an unsandboxed function (a worker without root) sees only 0, 1 and 2 as well", async () => {
+    const dir = join(workDir, "leaky-user");
+    await mkdir(dir);
+    await chown(dir, 65534, 65534);
+    const { worker, runs } = await runLeakyWorker(dir, true);
+    expect(worker).toContain(200);
+    for (const language of ["python", "nodejs", "go"]) {
+      expect(inheritedFds(runs[language]?.fresh ?? "{}"), `${language}: ${runs[language]?.fresh}`).toEqual([]);
+    }
+  });
+
+  it("in this worker too, whatever it inherited, in sandboxes made for it and prepared ones", async () => {
+    for (const language of ["python", "nodejs", "go"] as const) {
+      for (const memoryMb of [96, 128]) {
+        const result = await runtime.run(request(language, INHERITED_FDS[language], { memoryMb }));
+        expect(inheritedFds(result.stdout), `${language}, ${memoryMb} MiB: ${result.stdout}`).toEqual([]);
+      }
+    }
   });
 });
 

@@ -56,6 +56,14 @@ export interface BwrapSpec {
    * capabilities. Default true.
    */
   userNamespace?: boolean;
+  /**
+   * An execution environment's sandbox (process-environment.ts): the command (the agent) is
+   * the PID namespace's init (it reaps and kills everything but itself between
+   * invocations), POSIX message queues are mounted so it can empty them, /var/tmp is /tmp
+   * (which it empties), and the root (where bwrap made /fn, /opt, /var) is read-only: a
+   * function can write nowhere the agent does not clean.
+   */
+  environment?: boolean;
 }
 
 export function bwrapArgs(spec: BwrapSpec): string[] {
@@ -88,9 +96,11 @@ export function bwrapArgs(spec: BwrapSpec): string[] {
   for (const path of SYSTEM_PATHS) args.push("--ro-bind-try", path, path);
   for (const [link, target] of Object.entries(spec.symlinks ?? {})) args.push("--symlink", target, link);
   args.push("--proc", "/proc", "--dev", "/dev");
+  if (spec.environment) args.push("--as-pid-1", "--mqueue", "/dev/mqueue");
   for (const bind of spec.binds) args.push(bind.writable ? "--bind" : "--ro-bind", bind.source, bind.target);
   // After the binds: an extra path under /tmp must not be hidden by the private /tmp.
   for (const path of spec.readOnly ?? []) args.push("--ro-bind-try", path, path);
+  if (spec.environment) args.push("--symlink", "/tmp", "/var/tmp", "--remount-ro", "/");
   if (spec.seccompFd !== undefined) args.push("--seccomp", String(spec.seccompFd));
   // bwrap exports PWD after --chdir (even over --unsetenv): env drops it, so the function
   // sees exactly the environment it was given.

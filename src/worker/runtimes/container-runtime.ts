@@ -33,6 +33,7 @@ import type Dockerode from "dockerode";
 import { PlatformError } from "../../errors.js";
 import { formatDuration } from "../../lib/duration.js";
 import type { Logger } from "../../lib/logger.js";
+import { containerAgentLauncher } from "./container-agent.js";
 import { RUNTIME_LANGUAGES, runtimeImageName, runtimeImageVersion } from "./container-images.js";
 import { ContainerJobRunner, type ContainerSpec, MIB } from "./container-job.js";
 import { ensureFunctionNetwork, FUNCTION_NETWORK } from "./container-network.js";
@@ -48,11 +49,10 @@ import {
   removeContainersByLabels,
 } from "./docker-client.js";
 import { EnvironmentPool } from "./environment-pool.js";
-import type { AgentExit } from "./execution-environment.js";
+import { emptyOutput, resultOf, THREAD_LIMIT_DEATH } from "./execution-environment.js";
 import { FUNCTION_BRIDGE, installFirewall } from "./function-firewall.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
-import { completeUtf8Length } from "./output-capture.js";
-import { describeEnding, type RunEnding } from "./run-ending.js";
+import { describeEnding } from "./run-ending.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
@@ -124,39 +124,8 @@ const IMAGE_CHECK_MS = 30_000;
 
 type GoBuild = { ok: true; binary: Buffer } | { ok: false; result: RunResult };
 
-/** What the Go runtime says as it aborts the agent for want of a thread (the pids limit reached). */
-const THREAD_LIMIT_DEATH = /failed to create new OS thread|pthread_create failed|newosproc/;
-
 /** The agent's path in every runtime image (runtimes/agent). */
 const AGENT = "/opt/faas/agent";
-
-function emptyOutput(durationMs: number): Omit<RunResult, "outcome" | "exitCode"> {
-  return { stdout: "", stdoutTruncated: false, stderr: "", stderrTruncated: false, durationMs };
-}
-
-/** UTF-8 text of capped output; a multi-byte character cut by the cap is dropped. */
-function text(bytes: Buffer, truncated: boolean): string {
-  return (truncated ? bytes.subarray(0, completeUtf8Length(bytes)) : bytes).toString("utf8");
-}
-
-/** A RunResult from the agent's report of one invocation. */
-function resultOf(exit: AgentExit, request: RunRequest): RunResult {
-  const ending: RunEnding = exit.timedOut
-    ? { kind: "timeout" }
-    : exit.oomKilled
-      ? { kind: "oom" }
-      : exit.signal !== null
-        ? { kind: "signaled", signal: exit.signal }
-        : { kind: "exited", exitCode: exit.exitCode ?? 1 };
-  return {
-    stdout: text(exit.stdout, exit.stdoutTruncated),
-    stdoutTruncated: exit.stdoutTruncated,
-    stderr: text(exit.stderr, exit.stderrTruncated),
-    stderrTruncated: exit.stderrTruncated,
-    durationMs: exit.durationMs,
-    ...describeEnding(ending, request),
-  };
-}
 
 export class ContainerRuntime implements FunctionRuntime {
   readonly kind = "container" as const;
@@ -167,7 +136,7 @@ export class ContainerRuntime implements FunctionRuntime {
   /** Runs (and on stop, kills) this instance's containers. */
   private readonly jobs: ContainerJobRunner;
   /** The execution environments (null before start()). */
-  private pool: EnvironmentPool | null = null;
+  private pool: EnvironmentPool<ContainerSpec> | null = null;
   private orphanSweep: NodeJS.Timeout | null = null;
   private imageCheck: NodeJS.Timeout | null = null;
   /** The image id behind each language's tag: part of every environment's key. */
@@ -254,7 +223,7 @@ export class ContainerRuntime implements FunctionRuntime {
     await this.goCache.removeStaleTemps();
     const perKey = this.opts.warmPerKey ?? 0;
     this.pool = new EnvironmentPool({
-      jobs: this.jobs,
+      launch: containerAgentLauncher(this.jobs, this.logger),
       logger: this.logger,
       keepWarmMs: this.opts.keepWarmMs ?? 10 * 60_000,
       maxEnvironments: this.opts.maxEnvironments ?? 12,

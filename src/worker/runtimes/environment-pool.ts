@@ -1,6 +1,7 @@
-// The execution environments of one worker (container runtime).
+// The execution environments of one worker (container runtime: containers; process runtime:
+// sealed sandboxes; what holds the agent is the launcher's business, execution-environment.ts).
 //
-// - Generic environments: containers of a language's image, started with the agent and
+// - Generic environments: sandboxes of a language, started with the agent and
 //   waiting, per (language, memory, network). A first invocation of a version takes one and
 //   installs its code, so a cold start pays neither the container's start nor the
 //   interpreter's.
@@ -11,11 +12,11 @@
 //   never matches an old environment; the function's older environments are retired at once
 //   (removed when idle, after their invocation when busy).
 import type { Logger } from "../../lib/logger.js";
-import type { ContainerJobRunner, ContainerSpec } from "./container-job.js";
-import { ExecutionEnvironment } from "./execution-environment.js";
+import { type AgentLauncher, ExecutionEnvironment } from "./execution-environment.js";
 
-export interface EnvironmentPoolOptions {
-  jobs: ContainerJobRunner;
+export interface EnvironmentPoolOptions<Spec> {
+  /** Starts a sandbox running the agent. */
+  launch: AgentLauncher<Spec>;
   logger: Logger;
   /** An idle bound environment is removed this long after its last invocation; 0: at once (one invocation each). */
   keepWarmMs: number;
@@ -30,32 +31,39 @@ export interface EnvironmentPoolOptions {
 }
 
 /** What an invocation needs of an environment. */
-export interface EnvironmentRequest {
+export interface EnvironmentRequest<Spec> {
   versionKey: string;
   functionId: string;
   /** (language, memory, network, image): which generic environments fit. */
   genericKey: string;
-  spec: ContainerSpec;
+  spec: Spec;
   /** The code to install: the source, or the Go binary. */
   code: Buffer;
 }
 
 const DEFAULT_AGENT_START_MS = 30_000;
 
-export class EnvironmentPool {
+export class EnvironmentPool<Spec> {
   private readonly bound = new Set<ExecutionEnvironment>();
   private readonly generic = new Map<string, ExecutionEnvironment[]>();
   private readonly genericStarting = new Map<string, number>();
   private readonly removals = new Set<Promise<void>>();
+  /** Generic environments on their way up. */
+  private readonly starting = new Set<Promise<void>>();
   private readonly sweeper: NodeJS.Timeout;
-  private closed = false;
+  private isClosed = false;
   /** Starts served by an environment already bound to the version, and by a new one. */
   readonly starts = { warm: 0, cold: 0 };
 
-  constructor(private readonly opts: EnvironmentPoolOptions) {
+  constructor(private readonly opts: EnvironmentPoolOptions<Spec>) {
     const every = Math.max(200, Math.min(opts.keepWarmMs / 2, 30_000));
     this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
+  }
+
+  /** True once close() was called: the pool starts nothing more. */
+  get closed(): boolean {
+    return this.isClosed;
   }
 
   /** Bound environments (busy and idle). */
@@ -80,7 +88,7 @@ export class EnvironmentPool {
   }
 
   /** A new environment for the request's version (a generic one taking its code), busy until release() (cold start). */
-  async acquireNew(request: EnvironmentRequest): Promise<ExecutionEnvironment> {
+  async acquireNew(request: EnvironmentRequest<Spec>): Promise<ExecutionEnvironment> {
     this.retireFunction(request.functionId, request.versionKey);
     this.makeRoom();
     const env = this.takeGeneric(request.genericKey) ?? (await this.startGeneric(request.spec, request.genericKey));
@@ -102,7 +110,7 @@ export class EnvironmentPool {
   release(env: ExecutionEnvironment, reusable: boolean): void {
     env.busy = false;
     env.lastUsed = Date.now();
-    if (!reusable || env.retired || !env.alive || this.closed || this.opts.keepWarmMs <= 0) {
+    if (!reusable || env.retired || !env.alive || this.isClosed || this.opts.keepWarmMs <= 0) {
       this.bound.delete(env);
       this.remove(env);
     }
@@ -136,18 +144,22 @@ export class EnvironmentPool {
   }
 
   /** Starts generic environments for `genericKey` up to the per-key count (in the background). */
-  refillGeneric(genericKey: string, spec: ContainerSpec): void {
+  refillGeneric(genericKey: string, spec: Spec): void {
     const have = (this.generic.get(genericKey)?.length ?? 0) + (this.genericStarting.get(genericKey) ?? 0);
     const total = this.genericReady + [...this.genericStarting.values()].reduce((a, b) => a + b, 0);
-    if (this.closed || have >= this.opts.genericPerKey || total >= this.opts.maxGeneric) return;
+    if (this.isClosed || have >= this.opts.genericPerKey || total >= this.opts.maxGeneric) return;
     this.genericStarting.set(genericKey, (this.genericStarting.get(genericKey) ?? 0) + 1);
-    ExecutionEnvironment.start(this.opts.jobs, spec, genericKey, this.opts.logger, this.agentStartMs)
+    const starting = ExecutionEnvironment.start(this.opts.launch, spec, genericKey, this.agentStartMs)
       .then((env) => {
-        if (this.closed) return this.remove(env);
+        if (this.isClosed) return this.remove(env);
         this.generic.set(genericKey, [...(this.generic.get(genericKey) ?? []), env]);
       })
       .catch((err: unknown) => this.opts.logger.warn("could not start a generic environment", { genericKey, err }))
-      .finally(() => this.genericStarting.set(genericKey, (this.genericStarting.get(genericKey) ?? 1) - 1));
+      .finally(() => {
+        this.genericStarting.set(genericKey, (this.genericStarting.get(genericKey) ?? 1) - 1);
+        this.starting.delete(starting);
+      });
+    this.starting.add(starting);
   }
 
   /** Removes idle environments past their keep-warm time, and dead ones. */
@@ -168,12 +180,14 @@ export class EnvironmentPool {
 
   /** Removes every environment, busy ones too (their invocations fail as the platform's). Idempotent. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.isClosed = true;
     clearInterval(this.sweeper);
     for (const env of this.bound) this.remove(env);
     for (const list of this.generic.values()) for (const env of list) this.remove(env);
     this.bound.clear();
     this.generic.clear();
+    // One still starting is removed as it comes up: wait for that too.
+    while (this.starting.size > 0) await Promise.all([...this.starting]);
     while (this.removals.size > 0) await Promise.all([...this.removals]);
   }
 
@@ -213,8 +227,8 @@ export class EnvironmentPool {
     return undefined;
   }
 
-  private startGeneric(spec: ContainerSpec, genericKey: string): Promise<ExecutionEnvironment> {
-    return ExecutionEnvironment.start(this.opts.jobs, spec, genericKey, this.opts.logger, this.agentStartMs);
+  private startGeneric(spec: Spec, genericKey: string): Promise<ExecutionEnvironment> {
+    return ExecutionEnvironment.start(this.opts.launch, spec, genericKey, this.agentStartMs);
   }
 
   private remove(env: ExecutionEnvironment): void {

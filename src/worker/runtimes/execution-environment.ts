@@ -1,14 +1,47 @@
-// One execution environment: a started container whose command is the agent
+// One execution environment: a started sandbox whose command is the agent
 // (runtimes/agent/main.go), bound to one function version once its code is installed, and
 // serving that version's invocations one at a time. The agent runs each invocation as a
 // fresh process and cleans up after it (processes, /tmp, code, IPC); this side only speaks
 // the frames of agent-frames.ts and decides when the environment can no longer be trusted.
+//
+// What holds the agent is a transport (AgentTransport): a container of the container
+// runtime (container-agent.ts), or a sealed sandbox of the process runtime
+// (process-environment.ts). It carries the frames, says when the agent is gone and whether
+// the memory limit killed something, and removes what it holds.
 import { Writable } from "node:stream";
 import { PlatformError } from "../../errors.js";
-import type { Logger } from "../../lib/logger.js";
 import { encodeFrame, FROM_AGENT, type Frame, FrameReader, TO_AGENT } from "./agent-frames.js";
-import type { ContainerJobRunner, ContainerSpec, StartedContainer } from "./container-job.js";
-import { engineStatus } from "./docker-client.js";
+import { completeUtf8Length } from "./output-capture.js";
+import { describeEnding, type RunEnding } from "./run-ending.js";
+import type { RunRequest, RunResult } from "./runtime.js";
+
+/** Where an agent runs: its stdin, its life, its memory limit's verdict, and its removal. */
+export interface AgentTransport {
+  /** Writes bytes (frames) to the agent's stdin. */
+  write(bytes: Buffer): void;
+  /** True once the agent (its sandbox) has ended. */
+  readonly exited: boolean;
+  /** Settles once the agent (its sandbox) has ended. */
+  readonly waited: Promise<unknown>;
+  /** Whether the memory limit killed a process of this sandbox (asked after it died, or after an invocation). */
+  oomKilled(): Promise<boolean>;
+  /**
+   * True when the agent cannot see its own memory cgroup (a process sandbox has no /sys):
+   * every invocation's OOM verdict then comes from oomKilled().
+   */
+  readonly oomSeenOutside: boolean;
+  /** Kills the agent and removes everything the sandbox held. Idempotent. */
+  discard(): Promise<void>;
+}
+
+/** Where an agent's frames (stdout) and diagnostics (stderr) go. */
+export interface AgentOutput {
+  stdout: Writable;
+  stderr: Writable;
+}
+
+/** Starts a sandbox of `spec` running the agent, its output going to `output`. */
+export type AgentLauncher<Spec> = (spec: Spec, output: AgentOutput) => Promise<AgentTransport>;
 
 /** What the agent reports of one invocation ('X'), with its output. */
 export interface AgentExit {
@@ -40,9 +73,6 @@ export type EnvironmentRun =
 
 /** Past an invocation's timeout, how long the agent (which enforces it) may take to answer. */
 export const AGENT_ANSWER_GRACE_MS = 5000;
-const SIGKILL_EXIT = 137;
-const OOM_EVENT_LOOKS = 20;
-const OOM_EVENT_PAUSE_MS = 50;
 /** Most of the agent's own diagnostics kept for the log. */
 const AGENT_LOG_BYTES = 8192;
 
@@ -65,20 +95,17 @@ export class ExecutionEnvironment {
   private removal: Promise<void> | null = null;
 
   private constructor(
-    readonly container: StartedContainer,
+    readonly transport: AgentTransport,
     readonly genericKey: string,
-    private readonly jobs: ContainerJobRunner,
-    private readonly logger: Logger,
   ) {
-    void container.waited.then(() => this.fail(new Error("the environment's container exited")));
+    void transport.waited.then(() => this.fail(new Error("the environment's agent exited")));
   }
 
-  /** Starts a container running the agent; resolves once the agent has said hello. */
-  static async start(
-    jobs: ContainerJobRunner,
-    spec: ContainerSpec,
+  /** Starts a sandbox running the agent; resolves once the agent has said hello. */
+  static async start<Spec>(
+    launch: AgentLauncher<Spec>,
+    spec: Spec,
     genericKey: string,
-    logger: Logger,
     helloTimeoutMs: number,
   ): Promise<ExecutionEnvironment> {
     const reader = new FrameReader();
@@ -102,8 +129,8 @@ export class ExecutionEnvironment {
         callback();
       },
     });
-    const container = await jobs.start(spec, { stdout, stderr });
-    env = new ExecutionEnvironment(container, genericKey, jobs, logger);
+    const transport = await launch(spec, { stdout, stderr });
+    env = new ExecutionEnvironment(transport, genericKey);
     if (earlyError) env.fail(earlyError);
     for (const frame of early) env.deliver(frame);
     try {
@@ -116,7 +143,7 @@ export class ExecutionEnvironment {
   }
 
   get alive(): boolean {
-    return this.broken === null && !this.container.exited;
+    return this.broken === null && !this.transport.exited;
   }
 
   /** Installs the function's code (a script, or a Go binary) and binds the environment to its version. */
@@ -140,24 +167,25 @@ export class ExecutionEnvironment {
       const exit = JSON.parse(
         (await this.expect(FROM_AGENT.exit, remaining(), "invocation", signal)).toString(),
       ) as Omit<AgentExit, "stdout" | "stderr">;
+      if (!exit.oomKilled && this.transport.oomSeenOutside) exit.oomKilled = await this.transport.oomKilled();
       this.lastUsed = Date.now();
       return { kind: "exit", exit: { ...exit, stdout, stderr } };
     } catch (err) {
       this.retired = true;
       if (err instanceof AnswerOverdue) return { kind: "overrun" };
       if (signal?.aborted) throw new PlatformError("invocation aborted: worker shutting down");
-      if (this.container.exited) {
-        return { kind: "died", oomKilled: await this.engineSaysOom(), reason: (err as Error).message };
+      if (this.transport.exited) {
+        return { kind: "died", oomKilled: await this.transport.oomKilled(), reason: (err as Error).message };
       }
       throw err;
     }
   }
 
-  /** Kills and removes the container. Idempotent. */
+  /** Kills the agent and removes its sandbox. Idempotent. */
   remove(): Promise<void> {
     this.retired = true;
     this.fail(new Error("the environment was removed"));
-    this.removal ??= this.jobs.discard(this.container);
+    this.removal ??= this.transport.discard();
     return this.removal;
   }
 
@@ -168,7 +196,7 @@ export class ExecutionEnvironment {
 
   private send(type: string, payload: Buffer | string): void {
     if (this.broken) throw new PlatformError(`execution environment unusable: ${this.broken.message}`);
-    this.container.stream.write(encodeFrame(type, payload));
+    this.transport.write(encodeFrame(type, payload));
   }
 
   private deliver(frame: Frame): void {
@@ -240,29 +268,42 @@ export class ExecutionEnvironment {
       `execution environment failed: ${err?.message ?? "unknown"}${log ? ` (agent: ${log.slice(-300)})` : ""}`,
     );
   }
-
-  /**
-   * Whether the engine recorded the memory limit killing this container. It learns of an OOM
-   * kill from an event that can arrive after the exit (cgroup v1): a SIGKILL is looked at again, briefly.
-   */
-  private async engineSaysOom(): Promise<boolean> {
-    try {
-      for (let look = 0; ; look++) {
-        const state = (await this.container.container.inspect()).State as { OOMKilled?: boolean; ExitCode?: number };
-        if (state.OOMKilled === true) return true;
-        if (state.ExitCode !== SIGKILL_EXIT || look >= OOM_EVENT_LOOKS) return false;
-        await new Promise((r) => setTimeout(r, OOM_EVENT_PAUSE_MS));
-      }
-    } catch (err) {
-      if (engineStatus(err) === 404) return false;
-      this.logger.warn("cannot inspect a dead environment", { environment: this.name, err });
-      return false;
-    }
-  }
 }
 
 class AnswerOverdue extends Error {
   constructor() {
     super("the agent did not answer in time");
   }
+}
+
+/** What the Go runtime says as it aborts the agent for want of a thread (the pids limit reached). */
+export const THREAD_LIMIT_DEATH = /failed to create new OS thread|pthread_create failed|newosproc/;
+
+/** A result without output (the environment died, or its agent overran). */
+export function emptyOutput(durationMs: number): Omit<RunResult, "outcome" | "exitCode"> {
+  return { stdout: "", stdoutTruncated: false, stderr: "", stderrTruncated: false, durationMs };
+}
+
+/** UTF-8 text of capped output; a multi-byte character cut by the cap is dropped. */
+function text(bytes: Buffer, truncated: boolean): string {
+  return (truncated ? bytes.subarray(0, completeUtf8Length(bytes)) : bytes).toString("utf8");
+}
+
+/** A RunResult from the agent's report of one invocation. */
+export function resultOf(exit: AgentExit, request: RunRequest): RunResult {
+  const ending: RunEnding = exit.timedOut
+    ? { kind: "timeout" }
+    : exit.oomKilled
+      ? { kind: "oom" }
+      : exit.signal !== null
+        ? { kind: "signaled", signal: exit.signal }
+        : { kind: "exited", exitCode: exit.exitCode ?? 1 };
+  return {
+    stdout: text(exit.stdout, exit.stdoutTruncated),
+    stdoutTruncated: exit.stdoutTruncated,
+    stderr: text(exit.stderr, exit.stderrTruncated),
+    stderrTruncated: exit.stderrTruncated,
+    durationMs: exit.durationMs,
+    ...describeEnding(ending, request),
+  };
 }

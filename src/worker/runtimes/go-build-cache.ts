@@ -30,6 +30,7 @@ import { dirname, join, resolve } from "node:path";
 import { formatDuration } from "../../lib/duration.js";
 import type { Logger } from "../../lib/logger.js";
 import { BWRAP, bwrapArgs, USR_MERGE_LINKS } from "./bwrap.js";
+import { closingInherited } from "./inherited-fds.js";
 import { CappedBuffer } from "./output-capture.js";
 import { isExecutable } from "./toolchains.js";
 
@@ -352,8 +353,9 @@ function runBuild(
   command: GoBuildCommand,
   options: { maxOutputBytes: number; timeoutMs: number },
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: CappedBuffer; timedOut: boolean }> {
-  const [file, ...args] = command.argv;
-  if (!file) return Promise.reject(new Error("empty go build command"));
+  if (command.argv.length === 0) return Promise.reject(new Error("empty go build command"));
+  // The compiler reads tenant code: it sees none of the worker's inherited descriptors either.
+  const [file, ...args] = closingInherited(command.argv) as [string, ...string[]];
   return new Promise((resolve, reject) => {
     const output = new CappedBuffer(options.maxOutputBytes);
     // Own process group, so a timeout also kills the compiler and linker children (in the

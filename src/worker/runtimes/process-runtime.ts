@@ -9,15 +9,26 @@
 // prepared-sandbox-pool.ts): a shape (language, memory, network) used recently has one
 // ready, its interpreter started and waiting, so that an invocation pays neither the
 // sandbox's set-up nor the interpreter's start. Each still serves exactly one invocation.
+//
+// With execution environments on (WORKER_KEEP_WARM > 0, root workers with a Go toolchain to
+// build the agent), a function version runs in an environment of its own instead
+// (process-environment.ts): one sealed sandbox whose agent serves that version's
+// invocations one at a time, each as a fresh process, cleaning up between them. Invocations
+// whose environment sets variables an interpreter reads only as it starts still get a
+// sandbox of their own (prepared or made for them): a started interpreter cannot honour them.
 
 import { createHash, randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, readdir, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { isAppError, PlatformError } from "../../errors.js";
 import type { Logger } from "../../lib/logger.js";
+import { agentDirectory } from "./agent-binary.js";
 import { type CgroupManager, detectCgroups, type InvocationCgroup } from "./cgroup.js";
+import { EnvironmentPool } from "./environment-pool.js";
+import { type AgentLauncher, emptyOutput, resultOf, THREAD_LIMIT_DEATH } from "./execution-environment.js";
 import { installFirewall } from "./function-firewall.js";
 import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
+import { canCloseInherited, PERL } from "./inherited-fds.js";
 import {
   FN_DIR,
   type PreparedSandbox,
@@ -27,8 +38,10 @@ import {
   shapeKey,
 } from "./prepared-sandbox.js";
 import { PreparedSandboxPool } from "./prepared-sandbox-pool.js";
+import { ENVIRONMENT_HOME, type ProcessEnvironmentSpec, processAgentLauncher } from "./process-environment.js";
 import { detectSandbox, FUNCTION_UID_RANGE, networkProblem, type ProcessSandbox } from "./process-sandbox.js";
 import { aborted, runProcessTree, TreeLostError, withBackstop } from "./process-tree.js";
+import { describeEnding } from "./run-ending.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { environmentBlock, preparedMismatch, SUPERVISOR } from "./sandbox-starters.js";
@@ -54,6 +67,19 @@ export interface ProcessRuntimeOptions {
   readOnlyPaths?: readonly string[];
   /** Sandboxes made ahead of their invocations (root workers only). */
   prepared?: PreparedSandboxSettings;
+  /** Execution environments, one per function version (root workers only); off when absent. */
+  environments?: ProcessEnvironmentSettings;
+}
+
+export interface ProcessEnvironmentSettings {
+  /** An idle environment is removed this long after its last invocation (WORKER_KEEP_WARM); 0 turns them off. */
+  keepWarmMs: number;
+  /** Most environments bound to a function version at once (WORKER_MAX_ENVIRONMENTS). Default 12. */
+  maxEnvironments?: number;
+  /** Environments started ahead (agent up, no code yet) per (language, memory, network). Default 1. */
+  genericPerKey?: number;
+  /** A directory holding an agent built already (agent-binary.ts); default: built into the work dir. */
+  agentDir?: string;
 }
 
 export interface PreparedSandboxSettings {
@@ -89,6 +115,8 @@ export class ProcessRuntime implements FunctionRuntime {
   private goCache: GoBuildCache | null = null;
   private maker: SandboxMaker | null = null;
   private pool: PreparedSandboxPool | null = null;
+  private environments: EnvironmentPool<ProcessEnvironmentSpec> | null = null;
+  private launchAgent: AgentLauncher<ProcessEnvironmentSpec> | null = null;
   private preparedRuns = 0;
   /** Per toolchain path, what a sandbox must see of it besides /usr (resolved once, at start). */
   private readonly toolchainRoots = new Map<string, string[]>();
@@ -117,6 +145,26 @@ export class ProcessRuntime implements FunctionRuntime {
     return this.preparedRuns;
   }
 
+  /** Environments bound to a function version, busy or idle. */
+  get environmentCount(): number {
+    return this.environments?.size ?? 0;
+  }
+
+  /** Environments started ahead, waiting for a version's code. */
+  get genericEnvironmentCount(): number {
+    return this.environments?.genericReady ?? 0;
+  }
+
+  /** Starts served by an environment of the version (warm) and by a new one (cold). */
+  get environmentStarts(): { warm: number; cold: number } {
+    return { ...(this.environments?.starts ?? { warm: 0, cold: 0 }) };
+  }
+
+  /** Whether invocations run in execution environments on this worker. */
+  get environmentsOn(): boolean {
+    return this.launchAgent !== null;
+  }
+
   /** Prepared sandboxes ready for an invocation now. */
   get preparedSandboxCount(): number {
     return this.pool?.readyCount ?? 0;
@@ -131,6 +179,7 @@ export class ProcessRuntime implements FunctionRuntime {
   start(): Promise<void> {
     this.stopped = false;
     this.pool?.resume();
+    if (this.environments?.closed && this.launchAgent) this.environments = this.environmentPool(this.launchAgent);
     this.ready ??= this.init().catch((err: unknown) => {
       this.ready = null;
       throw err;
@@ -145,6 +194,12 @@ export class ProcessRuntime implements FunctionRuntime {
     await Promise.allSettled(running.map((r) => r.done));
     // After the runs: a run that ends meanwhile asks for another to be prepared.
     await this.pool?.stop();
+    await this.environments?.close();
+  }
+
+  /** A function changed or went away: its environments serve no more (idle ones go now, busy ones after their invocation). */
+  retireFunction(functionId: string): void {
+    this.environments?.retireFunction(functionId);
   }
 
   async run(request: RunRequest): Promise<RunResult> {
@@ -170,6 +225,11 @@ export class ProcessRuntime implements FunctionRuntime {
     await mkdir(this.invocationsDir, { recursive: true });
     this.toolchains = await resolveToolchains(this.options.toolchains);
     for (const tool of Object.values(this.toolchains)) this.toolchainRoots.set(tool, await toolchainRoot(tool));
+    if (!canCloseInherited) {
+      this.logger.error(
+        `${PERL} missing (Debian package perl-base): functions may see descriptors the worker inherited`,
+      );
+    }
     const detection = await detectCgroups();
     this.cgroups = detection.manager;
     if (!detection.manager) {
@@ -212,6 +272,8 @@ export class ProcessRuntime implements FunctionRuntime {
         logger: this.logger,
       });
       this.pool = await this.preparedSandboxPool(this.maker);
+      this.launchAgent = await this.agentLauncher(detected.sandbox, seccompFile);
+      if (this.launchAgent) this.environments = this.environmentPool(this.launchAgent);
       this.networkUnavailable = await this.prepareNetwork(detected.sandbox);
       if (this.networkUnavailable) {
         this.logger.warn("networked functions refused on this worker", { reason: this.networkUnavailable });
@@ -233,7 +295,16 @@ export class ProcessRuntime implements FunctionRuntime {
       this.options.prepared?.startMemoryMb === undefined ? 128 : this.options.prepared.startMemoryMb;
     if (startMemoryMb !== null) {
       for (const language of ["python", "nodejs", "go"] as const) {
-        if (this.toolchains[language]) this.pool?.fill({ language, memoryMb: startMemoryMb, network: false });
+        const tool = this.toolchains[language];
+        if (!tool) continue;
+        // With environments, a cold start takes an environment started ahead; prepared
+        // sandboxes are made only for the invocations environments cannot serve.
+        if (this.environments && this.agentRuns(language)) {
+          const spec = { language, memoryMb: startMemoryMb, network: false, tool };
+          this.environments.refillGeneric(genericKey(spec), spec);
+        } else {
+          this.pool?.fill({ language, memoryMb: startMemoryMb, network: false });
+        }
       }
     }
     this.logger.info("process runtime ready", {
@@ -244,6 +315,7 @@ export class ProcessRuntime implements FunctionRuntime {
       functionUser: this.sandbox ? "own uid per invocation" : "worker's own",
       sandbox: this.sandbox ? "bubblewrap" : "none",
       preparedSandboxes: this.pool ? "on" : "off",
+      executionEnvironments: this.launchAgent ? "on" : "off",
       functionNetwork: this.networkUnavailable ? "refused" : "firewalled",
     });
   }
@@ -264,6 +336,77 @@ export class ProcessRuntime implements FunctionRuntime {
       discard: (sandbox) => maker.discard(sandbox),
       logger: this.logger,
     });
+  }
+
+  /** The launcher of execution environments, or null when they are off or impossible here. */
+  private async agentLauncher(
+    sandbox: ProcessSandbox,
+    seccompFile: string,
+  ): Promise<AgentLauncher<ProcessEnvironmentSpec> | null> {
+    const settings = this.options.environments;
+    if (!settings || settings.keepWarmMs <= 0) return null;
+    // The agent empties these between invocations; a read-only bind inside one it cannot
+    // empty, and it gives up (every environment would serve one invocation, slowly).
+    const cleaned = ["/tmp", "/var/tmp", "/dev/shm", "/fn"];
+    const shown = [...(this.options.readOnlyPaths ?? []), ...[...this.toolchainRoots.values()].flat()];
+    const inside = shown.find((path) => cleaned.some((dir) => path === dir || path.startsWith(`${dir}/`)));
+    if (inside) {
+      this.logger.warn(
+        `no execution environments: ${inside} (WORKER_SANDBOX_READONLY_PATHS or a toolchain) lies in a directory the agent empties between invocations`,
+      );
+      return null;
+    }
+    let agentDir = settings.agentDir;
+    if (!agentDir) {
+      const go = this.toolchains.go;
+      if (!go) {
+        this.logger.warn("no execution environments: no Go toolchain to build the agent (install golang-go)");
+        return null;
+      }
+      const began = performance.now();
+      try {
+        agentDir = await agentDirectory(this.workDir, go);
+      } catch (err) {
+        this.logger.warn("no execution environments: cannot build the agent", { err });
+        return null;
+      }
+      this.logger.debug("agent ready", { agentDir, ms: Math.round(performance.now() - began) });
+    }
+    return processAgentLauncher({
+      sandbox,
+      cgroups: this.cgroups,
+      invocationsDir: this.invocationsDir,
+      seccompFile,
+      diskLimitMb: this.options.diskLimitMb ?? 64,
+      pidsLimit: this.pidsLimit,
+      agentDir,
+      environment: baseEnvironment(ENVIRONMENT_HOME),
+      readOnly: (tool) => [...(this.toolchainRoots.get(tool) ?? []), ...(this.options.readOnlyPaths ?? [])],
+      logger: this.logger,
+    });
+  }
+
+  private environmentPool(launch: AgentLauncher<ProcessEnvironmentSpec>): EnvironmentPool<ProcessEnvironmentSpec> {
+    const settings = this.options.environments as ProcessEnvironmentSettings;
+    const perKey = settings.genericPerKey ?? 1;
+    return new EnvironmentPool({
+      launch,
+      logger: this.logger,
+      keepWarmMs: settings.keepWarmMs,
+      maxEnvironments: settings.maxEnvironments ?? 12,
+      genericPerKey: perKey,
+      maxGeneric: Math.max(4, perKey * 8),
+    });
+  }
+
+  /**
+   * Whether the agent runs this language's toolchain: it starts the interpreter it finds at
+   * its own fixed paths, which must be the one the worker found.
+   */
+  private agentRuns(language: FunctionLanguage): boolean {
+    if (language === "go") return true;
+    const tool = this.toolchains[language];
+    return tool !== undefined && AGENT_INTERPRETERS[language].includes(tool);
   }
 
   /** Installs the firewall for pasta's sockets; returns why networked functions cannot run, or null. */
@@ -323,6 +466,18 @@ export class ProcessRuntime implements FunctionRuntime {
     request: RunRequest,
     signal: AbortSignal,
   ): Promise<RunResult> {
+    const environments = this.environments;
+    if (environments && this.agentRuns(request.runtime)) {
+      const environment = this.environment(request, ENVIRONMENT_HOME);
+      const mismatch = preparedMismatch(
+        request.runtime,
+        environment,
+        baseEnvironment(ENVIRONMENT_HOME),
+        environmentBlock(environment),
+      );
+      if (!mismatch) return this.runInEnvironment(environments, tool, binary, request, environment, signal);
+      this.logger.debug("runs outside an environment", { invocationId: request.invocationId, mismatch });
+    }
     const environment = this.environment(request, FN_DIR);
     const pool = this.pool;
     const mismatch = preparedMismatch(
@@ -342,6 +497,80 @@ export class ProcessRuntime implements FunctionRuntime {
       // After the run, not during it: preparing forks the worker (mount, bwrap), which would
       // hold up this invocation's own events (measured here: warm p50 13 ms, 26 ms while preparing).
       if (!this.stopped) pool.fill(shape);
+    }
+  }
+
+  /** In the version's environment when one is idle (warm), else in a new one (cold); kept for the next invocation. */
+  private async runInEnvironment(
+    environments: EnvironmentPool<ProcessEnvironmentSpec>,
+    tool: string,
+    binary: string | null,
+    request: RunRequest,
+    environment: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    const spec: ProcessEnvironmentSpec = {
+      language: request.runtime,
+      memoryMb: request.memoryMb,
+      network: request.network,
+      tool,
+    };
+    // Keyed by the hash of the bytes that run, whatever the caller claims.
+    const sha = createHash("sha256").update(request.code).digest("hex");
+    // The version: the function, its code, and everything of the sandbox it runs in.
+    const versionKey = `${request.functionId}|${sha}|${genericKey(spec)}`;
+    let env = environments.takeIdle(versionKey);
+    if (!env) {
+      const code = binary ? await readFile(binary) : request.code;
+      if (signal.aborted) throw aborted();
+      env = await environments.acquireNew({
+        versionKey,
+        functionId: request.functionId,
+        genericKey: genericKey(spec),
+        spec,
+        code,
+      });
+    }
+    let reusable = false;
+    try {
+      const run = await env.invoke(
+        {
+          env: environment,
+          timeoutMs: request.timeoutMs,
+          stdoutLimit: this.options.limits.maxOutputBytes,
+          stderrLimit: this.options.limits.maxLogBytes,
+        },
+        signal,
+      );
+      if (run.kind === "overrun") {
+        this.logger.warn("an environment's agent did not answer past the timeout; environment removed", {
+          invocationId: request.invocationId,
+          environment: env.name,
+        });
+        return { ...emptyOutput(request.timeoutMs), ...describeEnding({ kind: "timeout" }, request) };
+      }
+      if (run.kind === "died") {
+        if (run.oomKilled) return { ...emptyOutput(0), ...describeEnding({ kind: "oom" }, request) };
+        if (THREAD_LIMIT_DEATH.test(env.diagnostics)) {
+          return {
+            ...emptyOutput(0),
+            outcome: "failed",
+            exitCode: null,
+            error: `too many processes: the limit is ${this.pidsLimit}`,
+          };
+        }
+        this.logger.warn("an environment died mid-invocation", {
+          invocationId: request.invocationId,
+          environment: env.name,
+          reason: run.reason,
+          agent: env.diagnostics,
+        });
+        throw new PlatformError(`the execution environment died mid-invocation: ${run.reason}`);
+      }
+      reusable = !run.exit.oomKilled;
+      return resultOf(run.exit, request);
+    } finally {
+      environments.release(env, reusable);
     }
   }
 
@@ -471,6 +700,17 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
+}
+
+/** The interpreters the agent starts (runtimes/agent/langs.go looks for them there). */
+const AGENT_INTERPRETERS: Record<Exclude<FunctionLanguage, "go">, string[]> = {
+  python: ["/usr/bin/python3", "/usr/local/bin/python3"],
+  nodejs: ["/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs"],
+};
+
+/** (language, memory, network): which environments started ahead fit. */
+function genericKey(spec: Pick<ProcessEnvironmentSpec, "language" | "memoryMb" | "network">): string {
+  return `${spec.language}|${spec.memoryMb}|${spec.network}`;
 }
 
 /** What every function's environment starts from; its own variables and the platform's come on top. */

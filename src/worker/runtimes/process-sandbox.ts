@@ -41,6 +41,8 @@ export interface SandboxPlan {
   readOnly?: string[];
   /** Inherited descriptor holding the seccomp program. */
   seccompFd?: number;
+  /** An execution environment's sandbox, the agent its command (see BwrapSpec.environment). */
+  environment?: boolean;
 }
 
 export interface ProcessSandbox {
@@ -135,6 +137,7 @@ export async function detectSandbox(workDir: string): Promise<SandboxDetection> 
         readOnly: plan.readOnly,
         symlinks,
         seccompFd: plan.seccompFd,
+        environment: plan.environment,
         shareNetwork: plan.network,
         // In pasta's user namespace only root is mapped (to the function's uid on the host):
         // bwrap cannot map another uid there, so the function is root of that namespace,

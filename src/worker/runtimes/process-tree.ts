@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import type { Socket } from "node:net";
 import { PlatformError } from "../../errors.js";
 import type { InvocationCgroup } from "./cgroup.js";
+import { closingInherited } from "./inherited-fds.js";
 import { CappedBuffer } from "./output-capture.js";
 import { describeEnding, type RunEnding, shellStatusEnding, signalNumber } from "./run-ending.js";
 import { BACKSTOP_GRACE_SECONDS, type RunResult, type RuntimeLimits } from "./runtime.js";
@@ -19,7 +20,7 @@ import { BACKSTOP_GRACE_SECONDS, type RunResult, type RuntimeLimits } from "./ru
 /** After the main process exits, how long inherited pipes may stay open before we stop reading. */
 const PIPE_GRACE_MS = 2_000;
 /** Exit code of the wrapper when it could not join the cgroup (reported on fd 3 as well). */
-const ATTACH_FAILED = 125;
+export const ATTACH_FAILED = 125;
 
 /** What to spawn. */
 export interface ProcessTreeLaunch {
@@ -99,11 +100,15 @@ export class ProcessTree {
     const { command, cwd, env, cgroup, limits } = spec;
     this.stdout = new CappedBuffer(limits.maxOutputBytes);
     this.stderr = new CappedBuffer(limits.maxLogBytes);
+    // Nothing the worker inherited reaches the tree: only 0-2 and the descriptors handed
+    // to it on purpose (inherited-fds.ts).
+    const handed = [...Object.keys(spec.inheritFds ?? {}).map(Number), ...(spec.goAheadFds ?? [])];
+    const closed = closingInherited(command, handed);
     // With a cgroup, a shell joins it and then exec()s the function: the limit applies
     // from the function's first instruction, with no window for it to fork outside.
     const [file, args] = cgroup
-      ? ["/bin/sh", ["-c", attachScript(cgroup.procsFiles), "sh", ...command]]
-      : [command[0] as string, command.slice(1)];
+      ? ["/bin/sh", ["-c", attachScript(cgroup.procsFiles), "sh", ...closed]]
+      : [closed[0] as string, closed.slice(1)];
     const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe", cgroup ? "pipe" : "ignore"];
     const place = (target: number, what: "pipe" | number) => {
       while (stdio.length <= target) stdio.push("ignore");
@@ -306,7 +311,7 @@ export class ProcessTree {
  * Joins the cgroup(s), closes the status pipe (fd 3) and becomes the function. The shell
  * exports PWD on its own; unset so the function sees exactly the environment we built.
  */
-function attachScript(procsFiles: readonly string[]): string {
+export function attachScript(procsFiles: readonly string[]): string {
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
   const join = procsFiles.map((f) => `echo $$ > ${quote(f)}`).join(" && ");
   return `{ ${join}; } 2>&3 || { echo "cannot write cgroup.procs" >&3; exit ${ATTACH_FAILED}; }; unset PWD OLDPWD; exec "$@" 3>&-`;
