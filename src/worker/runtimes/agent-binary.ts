@@ -1,7 +1,7 @@
 // The execution-environment agent (runtimes/agent) for the process runtime's sandboxes:
 // built from its source with the host's Go toolchain as the worker starts, static
-// (CGO_ENABLED=0), into `<workDir>/agent/<source hash>/` beside the helpers it starts
-// (zygote.py, node-starter.js). That directory is bound read-only at /opt/faas in every
+// (CGO_ENABLED=0), into `<workDir>/agent/<source hash>/` beside the helper it starts
+// (zygote.py; Node.js is not served by environments here, see ProcessRuntime.agentRuns). That directory is bound read-only at /opt/faas in every
 // environment's sandbox, where the agent looks for them. Built once per source: a worker
 // that finds the directory of its source hash uses it as it is.
 import { execFile } from "node:child_process";
@@ -17,7 +17,7 @@ const run = promisify(execFile);
 export const AGENT_SOURCE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../runtimes/agent");
 /** Where the agent and its helpers are in an environment's sandbox (the paths the agent expects). */
 export const AGENT_MOUNT = "/opt/faas";
-const HELPERS = ["zygote.py", "node-starter.js"];
+const HELPERS = ["zygote.py"];
 const BUILD_TIMEOUT_MS = 5 * 60_000;
 
 /** Builds (or finds) the agent; returns the directory holding `agent` and its helpers. */

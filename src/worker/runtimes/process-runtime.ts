@@ -405,6 +405,9 @@ export class ProcessRuntime implements FunctionRuntime {
    */
   private agentRuns(language: FunctionLanguage): boolean {
     if (language === "go") return true;
+    // The agent forks Node.js invocations from a zygote through a native addon built against
+    // the nodejs image's own libnode (runtimes/agent/addon): not the host's node.
+    if (language === "nodejs") return false;
     const tool = this.toolchains[language];
     return tool !== undefined && AGENT_INTERPRETERS[language].includes(tool);
   }
