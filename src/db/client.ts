@@ -22,6 +22,10 @@ export function createDb(options: DbOptions): Db {
     // Fail fast instead of hanging when PostgreSQL is down, so /health can answer 503.
     connectionTimeoutMillis: 3000,
   });
+  // An idle connection that PostgreSQL ends (a restart, a dropped database) is reported
+  // here; without a listener pg-pool would throw it as an uncaught exception. The next
+  // query opens a new connection, and a query that fails says so itself.
+  pool.on("error", () => undefined);
   // Our own pool, so that its counts can be read; $disconnect() still ends it.
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   if (!options.onQuery) return withPool(new PrismaClient({ adapter }), pool);

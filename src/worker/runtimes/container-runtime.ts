@@ -49,10 +49,9 @@ import {
   removeContainersByLabels,
 } from "./docker-client.js";
 import { EnvironmentPool } from "./environment-pool.js";
-import { emptyOutput, resultOf, THREAD_LIMIT_DEATH } from "./execution-environment.js";
+import { runInEnvironment } from "./execution-environment.js";
 import { FUNCTION_BRIDGE, installFirewall } from "./function-firewall.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
-import { describeEnding } from "./run-ending.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
@@ -385,49 +384,15 @@ export class ContainerRuntime implements FunctionRuntime {
         code: built.code,
       });
     }
-    let reusable = false;
-    try {
-      const run = await env.invoke(
-        {
-          env: { PATH, HOME, ...request.environment, ...platformVariables(request) },
-          timeoutMs: request.timeoutMs,
-          stdoutLimit: this.opts.limits.maxOutputBytes,
-          stderrLimit: this.opts.limits.maxLogBytes,
-        },
-        request.signal,
-      );
-      if (run.kind === "overrun") {
-        this.logger.warn("an environment's agent did not answer past the timeout; environment removed", {
-          invocationId: request.invocationId,
-          environment: env.name,
-        });
-        return { ...emptyOutput(request.timeoutMs), ...describeEnding({ kind: "timeout" }, request) };
-      }
-      if (run.kind === "died") {
-        if (run.oomKilled) return { ...emptyOutput(0), ...describeEnding({ kind: "oom" }, request) };
-        // The function used up the pids limit and the agent could not make a thread: the
-        // function's doing (a fork bomb), not the platform's; the environment is replaced.
-        if (THREAD_LIMIT_DEATH.test(env.diagnostics)) {
-          return {
-            ...emptyOutput(0),
-            outcome: "failed",
-            exitCode: null,
-            error: `too many processes: the limit is ${this.opts.pidsLimit}`,
-          };
-        }
-        this.logger.warn("an environment died mid-invocation", {
-          invocationId: request.invocationId,
-          environment: env.name,
-          reason: run.reason,
-          agent: env.diagnostics,
-        });
-        throw new PlatformError(`the execution environment died mid-invocation: ${run.reason}`);
-      }
-      reusable = !run.exit.oomKilled;
-      return resultOf(run.exit, request);
-    } finally {
-      pool.release(env, reusable);
-    }
+    return runInEnvironment(env, request, {
+      env: { PATH, HOME, ...request.environment, ...platformVariables(request) },
+      stdoutLimit: this.opts.limits.maxOutputBytes,
+      stderrLimit: this.opts.limits.maxLogBytes,
+      pidsLimit: this.opts.pidsLimit,
+      logger: this.logger,
+      signal: request.signal,
+      release: (e, reusable) => pool.release(e, reusable),
+    });
   }
 
   /** (language, memory, network, image): the generic environments that fit a request. */

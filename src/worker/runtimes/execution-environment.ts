@@ -10,6 +10,7 @@
 // the memory limit killed something, and removes what it holds.
 import { Writable } from "node:stream";
 import { PlatformError } from "../../errors.js";
+import type { Logger } from "../../lib/logger.js";
 import { encodeFrame, FROM_AGENT, type Frame, FrameReader, TO_AGENT } from "./agent-frames.js";
 import { completeUtf8Length } from "./output-capture.js";
 import { describeEnding, type RunEnding } from "./run-ending.js";
@@ -287,6 +288,76 @@ export function emptyOutput(durationMs: number): Omit<RunResult, "outcome" | "ex
 /** UTF-8 text of capped output; a multi-byte character cut by the cap is dropped. */
 function text(bytes: Buffer, truncated: boolean): string {
   return (truncated ? bytes.subarray(0, completeUtf8Length(bytes)) : bytes).toString("utf8");
+}
+
+/** What runInEnvironment needs besides the environment and the invocation. */
+export interface EnvironmentRunContext {
+  /** The invocation's whole environment (the function's own and the platform's variables). */
+  env: Record<string, string>;
+  stdoutLimit: number;
+  stderrLimit: number;
+  /** Named in the failure of a fork bomb that left the agent without a thread. */
+  pidsLimit: number;
+  logger: Logger;
+  /** Ends the invocation early (the request's own, or the runtime's stop). */
+  signal: AbortSignal | undefined;
+  /** Takes the environment back: reusable unless its invocation was OOM killed or it died. */
+  release(env: ExecutionEnvironment, reusable: boolean): void;
+}
+
+/**
+ * One invocation in an environment (both runtimes), as a RunResult: an agent that overran
+ * is a timeout; an environment that died is an OOM kill or a fork bomb (the function's
+ * failure), or else a PlatformError (retried).
+ */
+export async function runInEnvironment(
+  env: ExecutionEnvironment,
+  request: RunRequest,
+  context: EnvironmentRunContext,
+): Promise<RunResult> {
+  let reusable = false;
+  try {
+    const run = await env.invoke(
+      {
+        env: context.env,
+        timeoutMs: request.timeoutMs,
+        stdoutLimit: context.stdoutLimit,
+        stderrLimit: context.stderrLimit,
+      },
+      context.signal,
+    );
+    if (run.kind === "overrun") {
+      context.logger.warn("an environment's agent did not answer past the timeout; environment removed", {
+        invocationId: request.invocationId,
+        environment: env.name,
+      });
+      return { ...emptyOutput(request.timeoutMs), ...describeEnding({ kind: "timeout" }, request) };
+    }
+    if (run.kind === "died") {
+      if (run.oomKilled) return { ...emptyOutput(0), ...describeEnding({ kind: "oom" }, request) };
+      // The function used up the pids limit and the agent could not make a thread: the
+      // function's doing (a fork bomb), not the platform's; the environment is replaced.
+      if (THREAD_LIMIT_DEATH.test(env.diagnostics)) {
+        return {
+          ...emptyOutput(0),
+          outcome: "failed",
+          exitCode: null,
+          error: `too many processes: the limit is ${context.pidsLimit}`,
+        };
+      }
+      context.logger.warn("an environment died mid-invocation", {
+        invocationId: request.invocationId,
+        environment: env.name,
+        reason: run.reason,
+        agent: env.diagnostics,
+      });
+      throw new PlatformError(`the execution environment died mid-invocation: ${run.reason}`);
+    }
+    reusable = !run.exit.oomKilled;
+    return resultOf(run.exit, request);
+  } finally {
+    context.release(env, reusable);
+  }
 }
 
 /** A RunResult from the agent's report of one invocation. */

@@ -49,19 +49,23 @@ export interface PreparedSandbox {
   readonly tree: ProcessTree;
 }
 
-export interface SandboxMakerOptions {
+/** What every sealed sandbox is made with (a prepared or fresh one here, an environment's in process-environment.ts). */
+export interface SealedSandboxOptions {
   sandbox: ProcessSandbox;
   cgroups: CgroupManager | null;
   invocationsDir: string;
   seccompFile: string;
   diskLimitMb: number;
   pidsLimit: number;
-  limits: RuntimeLimits;
-  /** The environment every function starts from (its own variables come on top). */
-  baseEnvironment: Record<string, string>;
   /** Host paths a sandbox for `tool` sees read-only besides the system (a toolchain outside /usr, operator paths). */
   readOnly: (tool: string) => string[];
   logger: Logger;
+}
+
+export interface SandboxMakerOptions extends SealedSandboxOptions {
+  limits: RuntimeLimits;
+  /** The environment every function starts from (its own variables come on top). */
+  baseEnvironment: Record<string, string>;
 }
 
 export class SandboxMaker {

@@ -19,12 +19,11 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { open } from "node:fs/promises";
-import type { Logger } from "../../lib/logger.js";
 import { AGENT_MOUNT } from "./agent-binary.js";
-import type { CgroupManager, InvocationCgroup } from "./cgroup.js";
+import type { InvocationCgroup } from "./cgroup.js";
 import type { AgentLauncher, AgentTransport } from "./execution-environment.js";
 import { closingInherited } from "./inherited-fds.js";
-import type { ProcessSandbox } from "./process-sandbox.js";
+import type { SealedSandboxOptions } from "./prepared-sandbox.js";
 import { attachScript } from "./process-tree.js";
 import type { FunctionLanguage } from "./runtime.js";
 import { mountScratchSpace, type ScratchSpace } from "./scratch-space.js";
@@ -43,19 +42,11 @@ export interface ProcessEnvironmentSpec {
   tool: string;
 }
 
-export interface ProcessAgentOptions {
-  sandbox: ProcessSandbox;
-  cgroups: CgroupManager | null;
-  invocationsDir: string;
-  seccompFile: string;
-  diskLimitMb: number;
-  pidsLimit: number;
-  /** The directory holding the agent and its helpers (agent-binary.ts). */
+export interface ProcessAgentOptions extends SealedSandboxOptions {
+  /** The directory holding the agent and its helper (agent-binary.ts). */
   agentDir: string;
-  /** The agent's own environment (the Python zygote and Node.js starters inherit it). */
+  /** The agent's own environment (the Python zygote inherits it). */
   environment: Record<string, string>;
-  readOnly: (tool: string) => string[];
-  logger: Logger;
 }
 
 export function processAgentLauncher(options: ProcessAgentOptions): AgentLauncher<ProcessEnvironmentSpec> {

@@ -25,7 +25,7 @@ import type { Logger } from "../../lib/logger.js";
 import { agentDirectory } from "./agent-binary.js";
 import { type CgroupManager, detectCgroups, type InvocationCgroup } from "./cgroup.js";
 import { EnvironmentPool } from "./environment-pool.js";
-import { type AgentLauncher, emptyOutput, resultOf, THREAD_LIMIT_DEATH } from "./execution-environment.js";
+import { type AgentLauncher, runInEnvironment } from "./execution-environment.js";
 import { installFirewall } from "./function-firewall.js";
 import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
 import { canCloseInherited, PERL } from "./inherited-fds.js";
@@ -41,7 +41,6 @@ import { PreparedSandboxPool } from "./prepared-sandbox-pool.js";
 import { ENVIRONMENT_HOME, type ProcessEnvironmentSpec, processAgentLauncher } from "./process-environment.js";
 import { detectSandbox, FUNCTION_UID_RANGE, networkProblem, type ProcessSandbox } from "./process-sandbox.js";
 import { aborted, runProcessTree, TreeLostError, withBackstop } from "./process-tree.js";
-import { describeEnding } from "./run-ending.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { environmentBlock, preparedMismatch, SUPERVISOR } from "./sandbox-starters.js";
@@ -478,7 +477,7 @@ export class ProcessRuntime implements FunctionRuntime {
         baseEnvironment(ENVIRONMENT_HOME),
         environmentBlock(environment),
       );
-      if (!mismatch) return this.runInEnvironment(environments, tool, binary, request, environment, signal);
+      if (!mismatch) return this.runInVersionEnvironment(environments, tool, binary, request, environment, signal);
       this.logger.debug("runs outside an environment", { invocationId: request.invocationId, mismatch });
     }
     const environment = this.environment(request, FN_DIR);
@@ -504,7 +503,7 @@ export class ProcessRuntime implements FunctionRuntime {
   }
 
   /** In the version's environment when one is idle (warm), else in a new one (cold); kept for the next invocation. */
-  private async runInEnvironment(
+  private async runInVersionEnvironment(
     environments: EnvironmentPool<ProcessEnvironmentSpec>,
     tool: string,
     binary: string | null,
@@ -534,47 +533,15 @@ export class ProcessRuntime implements FunctionRuntime {
         code,
       });
     }
-    let reusable = false;
-    try {
-      const run = await env.invoke(
-        {
-          env: environment,
-          timeoutMs: request.timeoutMs,
-          stdoutLimit: this.options.limits.maxOutputBytes,
-          stderrLimit: this.options.limits.maxLogBytes,
-        },
-        signal,
-      );
-      if (run.kind === "overrun") {
-        this.logger.warn("an environment's agent did not answer past the timeout; environment removed", {
-          invocationId: request.invocationId,
-          environment: env.name,
-        });
-        return { ...emptyOutput(request.timeoutMs), ...describeEnding({ kind: "timeout" }, request) };
-      }
-      if (run.kind === "died") {
-        if (run.oomKilled) return { ...emptyOutput(0), ...describeEnding({ kind: "oom" }, request) };
-        if (THREAD_LIMIT_DEATH.test(env.diagnostics)) {
-          return {
-            ...emptyOutput(0),
-            outcome: "failed",
-            exitCode: null,
-            error: `too many processes: the limit is ${this.pidsLimit}`,
-          };
-        }
-        this.logger.warn("an environment died mid-invocation", {
-          invocationId: request.invocationId,
-          environment: env.name,
-          reason: run.reason,
-          agent: env.diagnostics,
-        });
-        throw new PlatformError(`the execution environment died mid-invocation: ${run.reason}`);
-      }
-      reusable = !run.exit.oomKilled;
-      return resultOf(run.exit, request);
-    } finally {
-      environments.release(env, reusable);
-    }
+    return runInEnvironment(env, request, {
+      env: environment,
+      stdoutLimit: this.options.limits.maxOutputBytes,
+      stderrLimit: this.options.limits.maxLogBytes,
+      pidsLimit: this.pidsLimit,
+      logger: this.logger,
+      signal,
+      release: (e, reusable) => environments.release(e, reusable),
+    });
   }
 
   /** A prepared sandbox found dead at its go-ahead is the platform's problem: one more, fresh, then a PlatformError. */
