@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -64,10 +65,7 @@ func (*goLang) afterCleanup(*agent) error {
 }
 
 func (g *goLang) init(a *agent) error {
-	g.restoreAdj = []byte("0")
-	if b, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
-		g.restoreAdj = trimSpace(b)
-	}
+	g.restoreAdj = readAdj()
 	return nil
 }
 
@@ -78,16 +76,34 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// start execs /fn/code/main. oom_score_adj 1000 cannot be set in the child between fork
-// and exec with Go's ForkExec, so the agent raises its own value just around the fork
-// (the child inherits it; nothing else runs meanwhile) and lowers it back, through the
-// descriptor opened before it became non-dumpable.
 func (g *goLang) start(a *agent, env []string, _ []byte) (*fnProcess, error) {
+	path := codeDir + "/main"
+	return execFunction(a, path, []string{path}, env, g.restoreAdj)
+}
+
+// readAdj reads the agent's own oom_score_adj (restored after raising it around a fork).
+func readAdj() []byte {
+	if b, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
+		return trimSpace(b)
+	}
+	return []byte("0")
+}
+
+// execFunction starts a fresh process for one invocation: path with argv, exactly env,
+// stdin /dev/null and the two output pipes (every other descriptor of the agent is
+// close-on-exec), its own session, oom_score_adj 1000, reaped by the agent. Go functions
+// always start this way; Python and Node.js ones when their env has a variable the
+// interpreter reads only as it starts (readAtStart).
+//
+// oom_score_adj 1000 cannot be set in the child between fork and exec with Go's ForkExec,
+// so the agent raises its own value just around the fork (the child inherits it; nothing
+// else runs meanwhile) and lowers it back to restoreAdj, through the descriptor opened
+// before it became non-dumpable.
+func execFunction(a *agent, path string, argv, env []string, restoreAdj []byte) (*fnProcess, error) {
 	outR, outW, errR, errW, err := outputPipes()
 	if err != nil {
 		return nil, err
 	}
-	path := codeDir + "/main"
 	attr := &syscall.ProcAttr{
 		Dir:   workDir,
 		Env:   env,
@@ -102,8 +118,8 @@ func (g *goLang) start(a *agent, env []string, _ []byte) (*fnProcess, error) {
 		}
 	}
 	started := time.Now()
-	pid, status, err := a.reaper.forkExec(path, []string{path}, attr,
-		func() { setAdj([]byte("1000")) }, func() { setAdj(g.restoreAdj) })
+	pid, status, err := a.reaper.forkExec(path, argv, attr,
+		func() { setAdj([]byte("1000")) }, func() { setAdj(restoreAdj) })
 	syscall.Close(outW)
 	syscall.Close(errW)
 	p := &fnProcess{pid: pid, status: status, stdout: outR, stderr: errR, started: started}
@@ -129,12 +145,17 @@ func (g *goLang) start(a *agent, env []string, _ []byte) (*fnProcess, error) {
 // the agent learns a function's status from 'W'.
 type zygoteLang struct {
 	lang   string
-	file   string // the code file in /fn/code
-	argv   func() []string
-	pid    int
-	conn   *net.UnixConn
-	forked chan zmsg // 'P' and 'E'
-	status chan syscall.WaitStatus
+	file   string          // the code file in /fn/code
+	argv   func() []string // the zygote's command; argv()[0] is the interpreter
+	interp string          // the interpreter, for invocations that need a fresh one
+	adj    []byte          // the agent's oom_score_adj (see execFunction)
+	// started: the variables read at start (readAtStart) the zygote started with: the
+	// agent's own (none in a container; LANG in the process runtime's environments).
+	started map[string]string
+	pid     int
+	conn    *net.UnixConn
+	forked  chan zmsg // 'P' and 'E'
+	status  chan syscall.WaitStatus
 }
 
 func newPythonLang() *zygoteLang {
@@ -179,9 +200,19 @@ func (z *zygoteLang) init(a *agent) error {
 		return err
 	}
 	argv := z.argv()
+	z.interp = argv[0]
+	z.adj = readAdj()
+	z.started = map[string]string{}
+	zenv := []string{}
+	for _, kv := range os.Environ() {
+		if name, value, _ := strings.Cut(kv, "="); readAtStart(z.lang, name) {
+			z.started[name] = value
+			zenv = append(zenv, kv)
+		}
+	}
 	attr := &syscall.ProcAttr{
 		Dir:   workDir,
-		Env:   []string{},
+		Env:   zenv,
 		Files: []uintptr{uintptr(a.devNull), 2, 2, uintptr(fds[1])},
 	}
 	pid, status, err := a.reaper.forkExec(argv[0], argv, attr, nil, nil)
@@ -259,7 +290,54 @@ func describeStatus(st syscall.WaitStatus) string {
 	return "exit " + strconv.Itoa(st.ExitStatus())
 }
 
-func (z *zygoteLang) start(a *agent, _ []string, envJSON []byte) (*fnProcess, error) {
+// readAtStart tells whether the variable name is one the language's interpreter reads only
+// as it starts (and not again): a child forked from the started zygote would silently
+// ignore it, so an invocation whose env has one gets a fresh interpreter instead. Python:
+// PYTHON* and the locale. Node.js: NODE_* (NODE_OPTIONS, NODE_PATH, ...; not NODE_ENV,
+// which only modules read, at any time), libuv's UV_*, OPENSSL_*, SSL_CERT_*, the locale.
+// TZ is not one: both apply it at once.
+//
+// KEEP IDENTICAL to READ_AT_START in src/worker/runtimes/sandbox-starters.ts (the process
+// runtime's prepared sandboxes make the same choice).
+func readAtStart(lang, name string) bool {
+	locale := name == "LANG" || name == "LANGUAGE" || strings.HasPrefix(name, "LC_")
+	switch lang {
+	case "python":
+		return strings.HasPrefix(name, "PYTHON") || locale
+	case "nodejs":
+		return (strings.HasPrefix(name, "NODE_") && name != "NODE_ENV") ||
+			strings.HasPrefix(name, "UV_") ||
+			strings.HasPrefix(name, "OPENSSL_") ||
+			strings.HasPrefix(name, "SSL_CERT_") ||
+			locale
+	}
+	return false
+}
+
+// needsFreshInterpreter: whether env (NAME=value strings) has a variable readAtStart with
+// another value than the zygote started with (as preparedMismatch in sandbox-starters.ts).
+func (z *zygoteLang) needsFreshInterpreter(env []string) bool {
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if readAtStart(z.lang, name) {
+			if v, ok := z.started[name]; !ok || v != value {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// start forks the invocation's process from the zygote or, when its env has a variable
+// the interpreter reads only as it starts (and the zygote did not start with that value),
+// starts a fresh interpreter on the code file
+// (`python3 /fn/code/main.py`, `node /fn/code/main.js`) like a Go function's binary
+// (execFunction: same session, oom_score_adj, descriptors, env; the agent reaps it, and
+// the timeout, kill scan and exit report are the same for both).
+func (z *zygoteLang) start(a *agent, env []string, envJSON []byte) (*fnProcess, error) {
+	if z.needsFreshInterpreter(env) {
+		return execFunction(a, z.interp, []string{z.interp, codeDir + "/" + z.file}, env, z.adj)
+	}
 	outR, outW, errR, errW, err := outputPipes()
 	if err != nil {
 		return nil, err

@@ -15,7 +15,9 @@
 // that fast the process is not a fresh interpreter: Python and Node.js functions are
 // forked from a zygote (zygote.py; node-zygote.js with its addon addon/node-fork.cc) that
 // has the interpreter and common modules loaded but never runs function code; Go
-// functions are a static binary exec'd directly.
+// functions are a static binary exec'd directly. An invocation whose env sets a variable
+// the interpreter reads only as it starts (PYTHON*, NODE_OPTIONS, the locale, ...; see
+// readAtStart in langs.go) gets a fresh interpreter instead, started like a Go binary.
 //
 // What is cleaned between invocations (so the next one starts from the same state):
 //   - processes: when the function's main process exits (or is killed at its timeout),

@@ -16,9 +16,10 @@
 // isolate: every child would repeat the zygote's sequence), and main.js runs as the main
 // module through Module.runMain(), the function `node main.js` itself uses, so
 // require.main === module holds in main.js, and process.exit(n), uncaught exceptions
-// (exit 1), unhandled rejections and the event loop behave as they would there. Only what
-// node reads from its environment at start-up (NODE_OPTIONS, ...) cannot apply; NODE_PATH
-// and HOME (module search paths) are re-read.
+// (exit 1), unhandled rejections and the event loop behave as they would there. What node
+// reads from its environment at start-up (NODE_OPTIONS, ...) could not apply here: the agent
+// starts a fresh `node /fn/code/main.js` for an invocation whose env has such a variable
+// (langs.go readAtStart). NODE_PATH and HOME (module search paths) are re-read.
 
 const Module = require("node:module");
 const { serve, takeOverExit, getpid } = require("/opt/faas/node-fork.node");

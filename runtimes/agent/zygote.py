@@ -176,7 +176,9 @@ def child(sock, env, fds):
         sys.argv[:] = [MAIN]
         sys.orig_argv[:] = [sys.executable, MAIN]
         sys.path[0] = CODE_DIR
-        # Read at interpreter start, so applied by hand: the rest of PYTHON* cannot be.
+        # The agent starts a fresh interpreter instead of asking the zygote when the env has
+        # a PYTHON* or locale variable (langs.go readAtStart), so these are normally unset
+        # here; applied by hand all the same.
         extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         sys.path[1:1] = extra
         if env.get("PYTHONDONTWRITEBYTECODE"):

@@ -422,6 +422,111 @@ console.log(JSON.stringify({ pid: process.pid, statPid: Number(fs.readlinkSync("
   });
 });
 
+// A variable an interpreter reads only as it starts (PYTHON*, NODE_* but NODE_ENV, the locale,
+// ...; the list of src/worker/runtimes/sandbox-starters.ts, kept identical in the agent's
+// langs.go) would be ignored by a child forked from the started zygote: such an invocation
+// gets a fresh interpreter (`python3 /fn/code/main.py`, `node /fn/code/main.js`), a child of
+// the agent (PID 1), where a zygote's child has the zygote as its parent.
+describe("start-up variables: a fresh interpreter instead of the zygote", () => {
+  const PYTHON_PROBE = [
+    "import json, os, subprocess, sys, socket",
+    "ref = subprocess.run([sys.executable, '-c', 'print(hash(\"abc\"))'], env={'PYTHONHASHSEED': '0'}, capture_output=True, text=True).stdout.strip()",
+    "fds = sorted(int(f) for f in os.listdir('/proc/self/fd'))",
+    "print(json.dumps({'host': socket.gethostname(), 'hash': str(hash('abc')), 'ref': ref, 'debug': __debug__, 'optimize': sys.flags.optimize,",
+    "  'ppid': os.getppid(), 'session': os.getsid(0) == os.getpid(), 'oom': open('/proc/self/oom_score_adj').read().strip(),",
+    "  'fds': fds, 'env': dict(os.environ), 'argv': sys.argv, 'cwd': os.getcwd(),",
+    "  'block': sorted(v.split(b'=')[0].decode() for v in open('/proc/self/environ', 'rb').read().split(b'\\0') if v)}))",
+  ].join("\n");
+
+  it("python: PYTHONHASHSEED and PYTHONOPTIMIZE apply, in a process set up like the zygote's children", async () => {
+    const environment = { PYTHONHASHSEED: "0", PYTHONOPTIMIZE: "1", OTHER: "x" };
+    const fresh = (await invocations(runtime, "python", PYTHON_PROBE, 2, { environment })).map((r) => {
+      expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
+      return JSON.parse(r.stdout);
+    });
+    const [forked] = (await invocations(runtime, "python", PYTHON_PROBE, 1, { environment: { OTHER: "x" } })).map(
+      (r) => {
+        expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
+        return JSON.parse(r.stdout);
+      },
+    );
+    for (const f of fresh) {
+      expect(f.hash).toBe(f.ref);
+      expect(f.debug).toBe(false);
+      expect(f.optimize).toBe(1);
+      expect(f.ppid).toBe(1); // the agent's child, not the zygote's
+      expect(f.host).toBe(fresh[0].host); // the same environment serves both
+    }
+    expect(fresh[1].hash).toBe(fresh[0].hash);
+    expect(forked.ppid).not.toBe(1);
+    expect(forked.debug).toBe(true);
+    // The same set-up as a zygote's child: session, oom_score_adj, descriptors, argv, cwd,
+    // exactly the invocation's environment.
+    for (const key of ["session", "oom", "fds", "argv", "cwd"]) expect(fresh[0][key], key).toEqual(forked[key]);
+    expect(fresh[0].session).toBe(true);
+    expect(fresh[0].oom).toBe("1000");
+    // The process starts with exactly the invocation's environment (a zygote's child is
+    // given it in os.environ; /proc/self/environ there is the zygote's). The interpreter then
+    // adds LC_CTYPE itself (PEP 538 locale coercion), as `python3 main.py` does anywhere.
+    expect([fresh[0].env.PYTHONHASHSEED, fresh[0].env.PYTHONOPTIMIZE]).toEqual(["0", "1"]);
+    expect(fresh[0].block).toEqual([...Object.keys(forked.env), "PYTHONHASHSEED", "PYTHONOPTIMIZE"].sort());
+  });
+
+  it("python: a timeout kills a fresh interpreter's process tree too; the environment serves the next invocation", async () => {
+    const functionId = randomUUID();
+    const environment = { PYTHONHASHSEED: "1" };
+    const code = [
+      "import json, os, socket, subprocess, time",
+      "if json.loads(os.environ['FUNCTION_PAYLOAD']) == 'spin':",
+      "    subprocess.Popen(['sleep', '300'], start_new_session=True)",
+      "    while True: pass",
+      "sleeps = [p for p in os.listdir('/proc') if p.isdigit() and open(f'/proc/{p}/cmdline').read().startswith('sleep')]",
+      "print(socket.gethostname(), os.getppid(), len(sleeps))",
+    ].join("\n");
+    const spin = await runtime.run(
+      runRequest("python", code, { functionId, environment, payload: '"spin"', timeoutMs: 1000 }),
+    );
+    expect(spin).toMatchObject({ outcome: "timeout", error: "timed out after 1s" });
+    const after = await runtime.run(runRequest("python", code, { functionId, environment, payload: '"x"' }));
+    expect(after.outcome, `${after.error} ${after.stderr}`).toBe("completed");
+    expect(after.stdout).toMatch(/^\S+ 1 0\n$/);
+  });
+
+  const NODE_PROBE = `
+const v8 = require("v8");
+console.log(JSON.stringify({ limit: v8.getHeapStatistics().heap_size_limit, ppid: process.ppid, execArgv: process.execArgv, env: process.env, argv1: process.argv[1] }));
+`;
+
+  it("nodejs: NODE_OPTIONS applies (the heap limit it sets); NODE_ENV alone still runs in the zygote's child", async () => {
+    const [fresh] = (
+      await invocations(runtime, "nodejs", NODE_PROBE, 1, {
+        environment: { NODE_OPTIONS: "--max-old-space-size=77", NODE_ENV: "production" },
+      })
+    ).map((r) => {
+      expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
+      return JSON.parse(r.stdout);
+    });
+    const [forked] = (
+      await invocations(runtime, "nodejs", NODE_PROBE, 1, { environment: { NODE_ENV: "production" } })
+    ).map((r) => {
+      expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
+      return JSON.parse(r.stdout);
+    });
+    const mb = 1024 * 1024;
+    expect(fresh.limit).toBeGreaterThanOrEqual(77 * mb);
+    expect(fresh.limit).toBeLessThan(77 * mb + 64 * mb);
+    expect(forked.limit).not.toBe(fresh.limit);
+    expect(fresh.ppid).toBe(1);
+    expect(forked.ppid).not.toBe(1);
+    expect(fresh.env.NODE_OPTIONS).toBe("--max-old-space-size=77");
+    expect(forked.env.NODE_ENV).toBe("production");
+    for (const s of [fresh, forked]) {
+      expect(s.execArgv).toEqual([]);
+      expect(s.argv1).toBe("/fn/code/main.js");
+    }
+  });
+});
+
 describe("limits inside a reused environment", () => {
   it("a timeout kills the function's process tree; the environment serves the next invocation", async () => {
     const functionId = randomUUID();
