@@ -133,14 +133,35 @@ export class InvocationService {
       throw ValidationError.field("timeout", `must not exceed the function's timeout of ${fn.timeoutMs / 1000}s`);
     }
 
-    await caller?.countInvocation();
-    // Waiting requests hold a connection each: a caller may keep only so many open at once.
-    const release = data.wait === undefined ? undefined : await caller?.holdWait(data.wait + WAIT_SLOT_SLACK_MS);
+    const release = await this.takeBudgets(caller, data.wait);
     try {
       return await this.invokeFunction(fn, data, key);
     } finally {
       await release?.();
     }
+  }
+
+  /**
+   * Counts the invocation against the caller's rate limit and, for a waiting request, holds
+   * one of its waiting slots (waiting requests hold a connection each: a caller may keep only
+   * so many open at once). Both at once, in one round trip to Redis; a slot taken for an
+   * invocation the rate limit refuses is given back before the refusal.
+   */
+  private async takeBudgets(
+    caller: InvokeCaller | undefined,
+    waitMs: number | undefined,
+  ): Promise<(() => Promise<void>) | undefined> {
+    if (!caller) return undefined;
+    const [counted, held] = await Promise.allSettled([
+      caller.countInvocation(),
+      waitMs === undefined ? undefined : caller.holdWait(waitMs + WAIT_SLOT_SLACK_MS),
+    ]);
+    if (counted.status === "rejected") {
+      if (held.status === "fulfilled") await held.value?.();
+      throw counted.reason;
+    }
+    if (held.status === "rejected") throw held.reason;
+    return held.value;
   }
 
   private async invokeFunction(fn: FaasFunction, data: InvokeInput, key: string | undefined): Promise<InvokeResult> {

@@ -113,6 +113,21 @@ describe("rate limits across two controllers", () => {
     expect(JSON.stringify(refused)).toContain("invocations per second");
   });
 
+  it("a waiting invoke the invocations budget refuses holds no waiting slot", async () => {
+    const { id, headers } = await newKey("refused-wait");
+    const waitingKey = platform.app.keys.rateLimitWaiting(`key:${id}`);
+    const spent = await Promise.all(
+      Array.from({ length: INVOCATIONS }, () =>
+        send(platform.url, "POST", "/invoke", headers, { function_id: functionId }),
+      ),
+    );
+    expect(spent.map((r) => r.status)).toEqual(Array(INVOCATIONS).fill(202));
+    const refused = await send(platform.url, "POST", "/invoke?wait=3s", headers, { function_id: functionId });
+    expect(refused.status).toBe(429);
+    expect(JSON.stringify(refused.body)).toContain("invocations per second");
+    expect(await platform.app.redis.zcard(waitingKey)).toBe(0);
+  });
+
   it("concurrent ?wait requests: a key holds at most the cap, across controllers; a finished wait frees its slot", async () => {
     const { id, headers } = await newKey("waiting");
     const waitingKey = platform.app.keys.rateLimitWaiting(`key:${id}`);
