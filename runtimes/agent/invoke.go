@@ -272,7 +272,7 @@ func (a *agent) cleanup() error {
 		return err
 	}
 	removeSysVIPC()
-	return a.lang.afterCleanup(a)
+	return nil
 }
 
 // emptyDir removes everything inside dir (not dir itself), making directories the

@@ -60,9 +60,6 @@ func (*goLang) codeFile() string      { return "main" }
 func (*goLang) codeMode() os.FileMode { return 0o500 }
 func (*goLang) helpers() []int        { return nil }
 func (*goLang) shutdown(*agent)       {}
-func (*goLang) afterCleanup(*agent) error {
-	return nil
-}
 
 func (g *goLang) init(a *agent) error {
 	g.restoreAdj = readAdj()
@@ -184,9 +181,6 @@ func (z *zygoteLang) name() string        { return z.lang }
 func (z *zygoteLang) codeFile() string    { return z.file }
 func (*zygoteLang) codeMode() os.FileMode { return 0o600 }
 func (z *zygoteLang) helpers() []int      { return []int{z.pid} }
-func (*zygoteLang) afterCleanup(*agent) error {
-	return nil
-}
 
 func (z *zygoteLang) shutdown(*agent) {
 	if z.pid > 0 {

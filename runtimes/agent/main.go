@@ -87,8 +87,6 @@ type language interface {
 	start(a *agent, env []string, envJSON []byte) (*fnProcess, error)
 	// helpers are pids the kill scan spares (the zygote).
 	helpers() []int
-	// afterCleanup runs after the files were cleaned (nothing to do for the languages here).
-	afterCleanup(a *agent) error
 	// shutdown kills the helpers (stdin EOF, fatal error).
 	shutdown(a *agent)
 }

@@ -75,13 +75,19 @@ const START: Statement = {
     RETURNING ${INVOCATION}, ${selectList("f", FUNCTION_FIELDS, "fn.")}`,
 };
 
+/** An invocation marked running, with its function as it is now. */
+export interface RunningStart {
+  invocation: Invocation;
+  fn: FaasFunction;
+}
+
 /** The start's row: the invocation's fields, and the function's prefixed with "fn.". */
 export async function startInvocation(
   db: Db,
   id: string,
   workerId: string,
   maxConcurrency: number,
-): Promise<{ invocation: Invocation; fn: FaasFunction } | null> {
+): Promise<RunningStart | null> {
   const [row] = await runStatement<Record<string, unknown>>(db, START, [id, workerId, new Date(), maxConcurrency]);
   if (!row) return null;
   const invocation: Record<string, unknown> = {};

@@ -5,10 +5,10 @@
 // attempt count that its markRunning wrote. A worker whose lease expired, and whose
 // invocation another worker now runs, can no longer mark it pending or finish it.
 import type { Db } from "../db/client.js";
-import type { FaasFunction, Invocation, Prisma } from "../generated/prisma/client.js";
+import type { Invocation, Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../lib/logger.js";
 import type { InvocationEvents } from "./invocation-events.js";
-import { type FinishValues, finishInvocation, startInvocation } from "./invocation-statements.js";
+import { type FinishValues, finishInvocation, type RunningStart, startInvocation } from "./invocation-statements.js";
 import { ACTIVE_STATUSES } from "./invocation-status.js";
 
 export type TerminalUpdate = Pick<
@@ -31,12 +31,6 @@ export const deliveryOf = (row: Pick<Invocation, "workerId" | "attempts">): Deli
   workerId: row.workerId ?? "",
   attempts: row.attempts,
 });
-
-/** An invocation marked running by startRunning, with its function as it is now. */
-export interface RunningStart {
-  invocation: Invocation;
-  fn: FaasFunction;
-}
 
 export class InvocationTransitions {
   constructor(

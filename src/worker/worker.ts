@@ -271,6 +271,7 @@ export class Worker {
       let fn: FaasFunction;
       if (start) {
         ({ invocation, fn } = start);
+        this.outageStreak = 0;
         lap("start");
       } else {
         const loaded = await this.loadInvocation(message);
@@ -302,7 +303,6 @@ export class Worker {
         invocation = running;
         lap("mark_running");
       }
-      this.outageStreak = 0;
       held = deliveryOf(invocation);
       const environment = this.environmentToRun(fn, log);
       const code = await this.code.get(invocation.codeRef);

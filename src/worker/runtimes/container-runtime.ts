@@ -26,7 +26,6 @@
 // of the same instance whose worker's heartbeat is gone (liveWorkers), and managed
 // containers of ANY worker older than orphanMaxAgeMs (default 2 h).
 
-import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Dockerode from "dockerode";
@@ -48,7 +47,7 @@ import {
   removeContainer,
   removeContainersByLabels,
 } from "./docker-client.js";
-import { EnvironmentPool } from "./environment-pool.js";
+import { EnvironmentPool, functionVersion } from "./environment-pool.js";
 import { runInEnvironment } from "./execution-environment.js";
 import { FUNCTION_BRIDGE, installFirewall } from "./function-firewall.js";
 import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
@@ -364,11 +363,7 @@ export class ContainerRuntime implements FunctionRuntime {
     if (request.network && this.networkUnavailable) {
       return failedBeforeStart(`network: true is not available on this worker: ${this.networkUnavailable}`);
     }
-    // Keyed by the hash of the bytes that run, whatever the caller claims.
-    const sha = createHash("sha256").update(request.code).digest("hex");
-    // The version: the function, its code, and everything of the environment it runs in.
-    const versionKey = `${request.functionId}|${sha}|${this.genericKey(request)}`;
-    // A cold start needs the code at hand first (a Go build can fail: that is a result).
+    const { sha, key: versionKey } = functionVersion(request.functionId, request.code, this.genericKey(request));
     // Warm: an idle environment of this version. Cold: the code first (a Go build can fail:
     // that is a result), then a new environment.
     let env = pool.takeIdle(versionKey);

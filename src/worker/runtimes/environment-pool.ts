@@ -11,6 +11,7 @@
 //   used idle one makes room. A version key that changed (new code, memory, network, image)
 //   never matches an old environment; the function's older environments are retired at once
 //   (removed when idle, after their invocation when busy).
+import { createHash } from "node:crypto";
 import type { Logger } from "../../lib/logger.js";
 import { type AgentLauncher, ExecutionEnvironment } from "./execution-environment.js";
 
@@ -39,6 +40,16 @@ export interface EnvironmentRequest<Spec> {
   spec: Spec;
   /** The code to install: the source, or the Go binary. */
   code: Buffer;
+}
+
+/**
+ * A function version as environments are bound to it: the function, the sha256 of the bytes
+ * that run (hashed here, whatever the caller claims), and everything of what it runs in (the
+ * generic key).
+ */
+export function functionVersion(functionId: string, code: Buffer, genericKey: string): { sha: string; key: string } {
+  const sha = createHash("sha256").update(code).digest("hex");
+  return { sha, key: `${functionId}|${sha}|${genericKey}` };
 }
 
 const DEFAULT_AGENT_START_MS = 30_000;

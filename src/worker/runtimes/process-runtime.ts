@@ -24,7 +24,7 @@ import { isAppError, PlatformError } from "../../errors.js";
 import type { Logger } from "../../lib/logger.js";
 import { agentDirectory } from "./agent-binary.js";
 import { type CgroupManager, detectCgroups, type InvocationCgroup } from "./cgroup.js";
-import { EnvironmentPool } from "./environment-pool.js";
+import { EnvironmentPool, functionVersion } from "./environment-pool.js";
 import { type AgentLauncher, runInEnvironment } from "./execution-environment.js";
 import { installFirewall } from "./function-firewall.js";
 import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
@@ -407,8 +407,8 @@ export class ProcessRuntime implements FunctionRuntime {
     // The agent forks Node.js invocations from a zygote through a native addon built against
     // the nodejs image's own libnode (runtimes/agent/addon): not the host's node.
     if (language === "nodejs") return false;
-    const tool = this.toolchains[language];
-    return tool !== undefined && AGENT_INTERPRETERS[language].includes(tool);
+    const tool = this.toolchains.python;
+    return tool !== undefined && AGENT_PYTHON.includes(tool);
   }
 
   /** Installs the firewall for pasta's sockets; returns why networked functions cannot run, or null. */
@@ -517,10 +517,7 @@ export class ProcessRuntime implements FunctionRuntime {
       network: request.network,
       tool,
     };
-    // Keyed by the hash of the bytes that run, whatever the caller claims.
-    const sha = createHash("sha256").update(request.code).digest("hex");
-    // The version: the function, its code, and everything of the sandbox it runs in.
-    const versionKey = `${request.functionId}|${sha}|${genericKey(spec)}`;
+    const versionKey = functionVersion(request.functionId, request.code, genericKey(spec)).key;
     let env = environments.takeIdle(versionKey);
     if (!env) {
       const code = binary ? await readFile(binary) : request.code;
@@ -672,11 +669,8 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** The interpreters the agent starts (runtimes/agent/langs.go looks for them there). */
-const AGENT_INTERPRETERS: Record<Exclude<FunctionLanguage, "go">, string[]> = {
-  python: ["/usr/bin/python3", "/usr/local/bin/python3"],
-  nodejs: ["/usr/bin/node", "/usr/local/bin/node", "/usr/bin/nodejs"],
-};
+/** The Python the agent starts (runtimes/agent/langs.go looks for it there). */
+const AGENT_PYTHON = ["/usr/bin/python3", "/usr/local/bin/python3"];
 
 /** (language, memory, network): which environments started ahead fit. */
 function genericKey(spec: Pick<ProcessEnvironmentSpec, "language" | "memoryMb" | "network">): string {
