@@ -291,8 +291,9 @@ func describeStatus(st syscall.WaitStatus) string {
 // which only modules read, at any time), libuv's UV_*, OPENSSL_*, SSL_CERT_*, the locale.
 // TZ is not one: both apply it at once.
 //
-// KEEP IDENTICAL to READ_AT_START in src/worker/runtimes/sandbox-starters.ts (the process
-// runtime's prepared sandboxes make the same choice).
+// The same as READ_AT_START in src/worker/runtimes/sandbox-starters.ts (the process runtime's
+// prepared sandboxes make the same choice): test/unit/read-at-start.test.ts runs langs_test.go
+// against that side's answers.
 func readAtStart(lang, name string) bool {
 	locale := name == "LANG" || name == "LANGUAGE" || strings.HasPrefix(name, "LC_")
 	switch lang {

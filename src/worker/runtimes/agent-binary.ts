@@ -23,7 +23,7 @@ const BUILD_TIMEOUT_MS = 5 * 60_000;
 /** Builds (or finds) the agent; returns the directory holding `agent` and its helpers. */
 export async function agentDirectory(workDir: string, go: string, source = AGENT_SOURCE_DIR): Promise<string> {
   const files = (await readdir(source))
-    .filter((f) => f.endsWith(".go") || f === "go.mod" || HELPERS.includes(f))
+    .filter((f) => (f.endsWith(".go") && !f.endsWith("_test.go")) || f === "go.mod" || HELPERS.includes(f))
     .sort();
   const hash = createHash("sha256");
   for (const file of files)

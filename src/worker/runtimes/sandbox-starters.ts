@@ -71,8 +71,9 @@ export function environmentBlock(environment: Record<string, string>): Buffer {
  * locale. Node.js: NODE_* (NODE_OPTIONS, NODE_PATH, ...; not NODE_ENV, which only modules
  * read, at any time), libuv's, OpenSSL's, the locale. TZ is not one: both apply it at once.
  *
- * KEEP IDENTICAL to readAtStart in runtimes/agent/langs.go: the container agent makes the same
- * choice (a fresh interpreter instead of a child forked from its zygote).
+ * The same as readAtStart in runtimes/agent/langs.go: the container agent makes the same
+ * choice (a fresh interpreter instead of a child forked from its zygote); the unit test
+ * read-at-start holds the agent to this side's answers.
  */
 const READ_AT_START: Record<Exclude<FunctionLanguage, "go">, (name: string) => boolean> = {
   python: (name) => name.startsWith("PYTHON") || isLocale(name),
