@@ -4,6 +4,7 @@
 // (Redis counters). Figures, not assertions.
 import { functionBody } from "../test/support/functions.js";
 import { type Platform, startPlatform } from "../test/support/platform.js";
+import { BenchClient } from "./http-client.js";
 
 const N = Number(process.env.BENCH_API_REQUESTS ?? 500);
 
@@ -13,12 +14,16 @@ function percentile(sorted: number[], p: number): number {
 
 async function latencies(platform: Platform, path: string, headers: Record<string, string>) {
   const times: number[] = [];
-  for (let i = 0; i < N + 20; i++) {
-    const started = performance.now();
-    const res = await fetch(`${platform.url}${path}`, { headers });
-    await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
-    if (i >= 20) times.push(performance.now() - started); // the first 20 warm up
+  const client = new BenchClient(platform.url);
+  try {
+    for (let i = 0; i < N + 20; i++) {
+      const started = performance.now();
+      const res = await client.request("GET", path, undefined, headers);
+      if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
+      if (i >= 20) times.push(performance.now() - started); // the first 20 warm up
+    }
+  } finally {
+    client.close();
   }
   return times.sort((a, b) => a - b);
 }

@@ -15,6 +15,7 @@ import { createServer } from "node:net";
 import Dockerode from "dockerode";
 import { b64, functionBody, HELLO } from "../test/support/functions.js";
 import { type Platform, startPlatform } from "../test/support/platform.js";
+import { BenchClient } from "./http-client.js";
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 200);
 const BURST = Number(process.env.BENCH_BURST ?? 1000);
@@ -83,10 +84,17 @@ async function freePort(): Promise<number> {
   });
 }
 
+const clients = new WeakMap<Platform, BenchClient>();
+function clientOf(platform: Platform): BenchClient {
+  const client = clients.get(platform) ?? new BenchClient(platform.url);
+  clients.set(platform, client);
+  return client;
+}
+
 /** One invocation, waited for by the API (?wait): its latency, or null when it did not complete. */
 async function invokeWaiting(platform: Platform, functionId: string, i: number): Promise<number | null> {
   const started = performance.now();
-  const res = await platform.request("POST", "/invoke?wait=120s", {
+  const res = await clientOf(platform).request("POST", "/invoke?wait=120s", {
     function_id: functionId,
     payload: { name: `b${i}` },
   });
@@ -291,6 +299,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
 
     if (runtime === "container") await idleEnvironments(platform);
   } finally {
+    clientOf(platform).close();
     await platform.stop();
   }
 }

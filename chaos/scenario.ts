@@ -7,12 +7,13 @@
 // nothing of the host), so each reports its start and end over the network to a recorder
 // in a network namespace made for the run (allowed with FUNCTION_NETWORK_ALLOW).
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import { releaseOrphanedScratchSpaces } from "../src/worker/runtimes/scratch-space.js";
 import { freePort, PrivatePostgres, PrivateRedis } from "./private-services.js";
@@ -25,6 +26,8 @@ export interface ChaosOptions {
   /** Invocations submitted per second. */
   rate: number;
   workers: number;
+  /** WORKER_RUNTIME_TYPE of the workers (default process). */
+  runtime?: "process" | "container";
   /** Called with progress lines (faults, phases). */
   log?: (line: string) => void;
 }
@@ -52,6 +55,11 @@ export interface ChaosReport {
   killedEveryAttempt: number;
   drainMs: number;
   faults: string[];
+  /**
+   * Container runtime only: containers of the run still there once its workers were stopped
+   * (SIGTERM) after the drain, whatever state they are in (null: the process runtime).
+   */
+  containersLeft: number | null;
 }
 
 const FUNCTION_PY = `import json, os, time, urllib.request, uuid
@@ -96,6 +104,16 @@ class Part {
   get pid(): number | undefined {
     return this.child?.pid;
   }
+  /** SIGTERM, and SIGKILL should it not have exited after `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -115,6 +133,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const logDir = await mkdtemp(join(tmpdir(), "faas-chaos-logs-"));
   log(`process logs: ${logDir}`);
   const runLog: RunLog = await createRunLog();
+  const runtime = options.runtime ?? "process";
+  const instance = `chaos-${randomBytes(4).toString("hex")}`;
   const postgres = await PrivatePostgres.create(base);
   const redis = await PrivateRedis.create(base);
   const port = await freePort();
@@ -126,7 +146,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     SERVER_ADDR: `127.0.0.1:${port}`,
     STORAGE_BASE_DIR: join(base, "functions"),
     WORKER_WORK_DIR: join(base, "work"),
-    WORKER_RUNTIME_TYPE: "process",
+    WORKER_RUNTIME_TYPE: runtime,
+    // The run's own instance: its containers carry this label, and only this run's.
+    REDIS_KEY_PREFIX: instance,
     WORKER_LEASE: "5s",
     WORKER_RETRY_BASE_DELAY: "200ms",
     WORKER_RECOVERY_INTERVAL: "5s",
@@ -404,6 +426,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         log(`invocation ${n} ran to the end ${endedAt.length} times: ${events.join(", ")}`);
       }
     }
+    // Stopped as an operator would: every environment of the run must go with its worker.
+    for (const p of parts.filter((part) => part.command === "worker")) await p.stop(30_000);
+    const containersLeft = runtime === "container" ? (await runContainers(instance)).length : null;
+    if (containersLeft) log(`containers left after the workers stopped: ${containersLeft}`);
     return {
       accepted: accepted.size,
       refused,
@@ -417,10 +443,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       killedEveryAttempt,
       drainMs,
       faults,
+      containersLeft,
     };
   } finally {
     await db.end().catch(() => undefined);
     for (const p of parts) await p.kill().catch(() => undefined);
+    if (runtime === "container") {
+      const left = await runContainers(instance).catch(() => []);
+      if (left.length) await promisify(execFile)("docker", ["rm", "-f", ...left]).catch(() => undefined);
+    }
     await redis.remove().catch(() => undefined);
     await postgres.remove().catch(() => undefined);
     await runLog.remove().catch(() => undefined);
@@ -429,6 +460,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await releaseOrphanedScratchSpaces(join(base, "work", "invocations"));
     await rm(base, { recursive: true, force: true });
   }
+}
+
+/** Ids of the containers (any state) of the run's instance. */
+async function runContainers(instance: string): Promise<string[]> {
+  const { stdout } = await promisify(execFile)("docker", [
+    "ps",
+    "--all",
+    "--quiet",
+    "--filter",
+    `label=faas.instance=${instance}`,
+  ]);
+  return stdout.split("\n").filter(Boolean);
 }
 
 /** The one line `make chaos` prints. */
@@ -441,6 +484,7 @@ export function summary(report: ChaosReport, submitted: number): string {
     `lost ${report.lost}, stuck ${report.stuck}, wrong result ${report.wrong}, failed ${report.failed} ` +
     `(+${report.killedEveryAttempt} dead-lettered: every attempt's worker SIGKILLed), ` +
     `executed more than once ${report.executedTwice} (+${report.rerunAfterKill} cut short by a worker SIGKILL), ` +
-    `drain ${(report.drainMs / 1000).toFixed(1)} s`
+    `drain ${(report.drainMs / 1000).toFixed(1)} s` +
+    (report.containersLeft === null ? "" : `, containers left ${report.containersLeft}`)
   );
 }
