@@ -51,6 +51,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -115,7 +116,11 @@ type agent struct {
 	eof      chan struct{}
 	fatalCh  chan string // helpers report fatal conditions (zygote died)
 	oomFile  string
-	out      *os.File
+	out      io.Writer
+	eofOnce  sync.Once
+	// listener and conns: the socket transport (socket.go), until its first frame.
+	listener *net.UnixListener
+	conns    chan *net.UnixConn
 }
 
 func main() {
@@ -215,7 +220,8 @@ func (a *agent) setup() error {
 	}
 	a.frames = make(chan frame, 16)
 	a.eof = make(chan struct{})
-	go a.readFrames()
+	a.listenSocket()
+	go a.readFrames(os.Stdin, "stdin")
 	return a.send(frame{'H', mustJSON(map[string]interface{}{"language": a.lang.name(), "protocol": protocolVersion})})
 }
 
@@ -241,15 +247,17 @@ func (a *agent) handleSignals() {
 	}()
 }
 
-func (a *agent) readFrames() {
-	r := bufio.NewReaderSize(os.Stdin, 64<<10)
+// readFrames reads frames from src (stdin, or the socket) until its end, which ends the
+// agent: either way the worker is gone.
+func (a *agent) readFrames(src io.Reader, name string) {
+	r := bufio.NewReaderSize(src, 64<<10)
 	var hdr [5]byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			if err != io.EOF {
-				logger.Printf("stdin: %v", err)
+				logger.Printf("%s: %v", name, err)
 			}
-			close(a.eof)
+			a.eofOnce.Do(func() { close(a.eof) })
 			return
 		}
 		n := binary.BigEndian.Uint32(hdr[1:])
@@ -259,8 +267,8 @@ func (a *agent) readFrames() {
 		}
 		p := make([]byte, n)
 		if _, err := io.ReadFull(r, p); err != nil {
-			logger.Printf("stdin: truncated frame: %v", err)
-			close(a.eof)
+			logger.Printf("%s: truncated frame: %v", name, err)
+			a.eofOnce.Do(func() { close(a.eof) })
 			return
 		}
 		a.frames <- frame{hdr[0], p}
@@ -299,6 +307,8 @@ func (a *agent) run() {
 			a.fatal(msg)
 		case <-a.eof:
 			a.drainFramesThenExit()
+		case c := <-a.conns: // nil (never ready) without a socket
+			a.useConnection(c)
 		case f := <-a.frames:
 			a.handle(f)
 		}
@@ -318,6 +328,7 @@ func (a *agent) drainFramesThenExit() {
 }
 
 func (a *agent) handle(f frame) {
+	a.closeListener() // the worker chose its transport with its first frame
 	switch f.typ {
 	case 'C':
 		if a.haveCode {
@@ -346,7 +357,7 @@ func (a *agent) handle(f frame) {
 }
 
 func (a *agent) exitOnWriteError(err error) {
-	logger.Printf("stdout: %v", err)
+	logger.Printf("frames out: %v", err)
 	a.shutdown(1)
 }
 

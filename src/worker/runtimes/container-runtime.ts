@@ -41,6 +41,7 @@ import {
   engineError,
   engineStatus,
   errorMessage,
+  isLocalEngine,
   LABELS,
   labelFilter,
   pingEngine,
@@ -54,6 +55,26 @@ import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cac
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
+
+/** The container of an execution environment: the agent of `shape.runtime`'s image, nothing of a function. */
+export function environmentContainerSpec(
+  image: string,
+  shape: Pick<RunRequest, "runtime" | "memoryMb" | "network">,
+  pidsLimit: number,
+): ContainerSpec {
+  return {
+    image,
+    cmd: [AGENT, shape.runtime],
+    env: [`PATH=${PATH}`, `HOME=${HOME}`],
+    labels: { [LABELS.purpose]: "environment" },
+    memoryBytes: shape.memoryMb * MIB,
+    pidsLimit,
+    network: shape.network,
+    tmpfs: { "/tmp": TMP_TMPFS, [CODE_DIR]: CODE_TMPFS },
+    stdoutLimit: 0,
+    stderrLimit: 0,
+  };
+}
 
 export interface ContainerRuntimeOptions {
   /** Engine client; default: the local engine (DOCKER_HOST or /var/run/docker.sock). */
@@ -97,6 +118,12 @@ export interface ContainerRuntimeOptions {
   ociRuntime?: string;
   /** CIDRs networked functions may reach although private (FUNCTION_NETWORK_ALLOW). */
   networkAllow?: readonly string[];
+  /**
+   * Environments' frames over a Unix socket in the container (container-agent.ts) rather than
+   * the attach stream. Default: when the engine is on this host (a Unix socket) and runs
+   * containers in the host's kernel (no OCI runtime such as gVisor set).
+   */
+  agentSocket?: boolean;
 }
 
 /** Where an environment keeps the function's code (a tmpfs; the agent writes it there). */
@@ -150,6 +177,11 @@ export class ContainerRuntime implements FunctionRuntime {
   /** Environments bound to a function version, busy or idle. */
   get environmentCount(): number {
     return this.pool?.size ?? 0;
+  }
+
+  /** Bound environments by the path of their frames ("socket", "attach stream"). */
+  get environmentFramesOver(): Record<string, number> {
+    return this.pool?.framesOver ?? {};
   }
 
   /** Invocations that found their version's environment waiting (warm) or needed a new one (cold). */
@@ -221,7 +253,11 @@ export class ContainerRuntime implements FunctionRuntime {
     await this.goCache.removeStaleTemps();
     const perKey = this.opts.warmPerKey ?? 0;
     this.pool = new EnvironmentPool({
-      launch: containerAgentLauncher(this.jobs, this.logger),
+      launch: containerAgentLauncher(
+        this.jobs,
+        this.logger,
+        this.opts.agentSocket ?? (isLocalEngine(this.docker) && !this.opts.ociRuntime),
+      ),
       logger: this.logger,
       keepWarmMs: this.opts.keepWarmMs ?? 10 * 60_000,
       maxEnvironments: this.opts.maxEnvironments ?? 12,
@@ -407,18 +443,7 @@ export class ContainerRuntime implements FunctionRuntime {
 
   /** Everything about an environment's container; nothing of a function or an invocation is in it. */
   private environmentSpec(shape: Pick<RunRequest, "runtime" | "memoryMb" | "network">): ContainerSpec {
-    return {
-      image: this.imageFor(shape.runtime),
-      cmd: [AGENT, shape.runtime],
-      env: [`PATH=${PATH}`, `HOME=${HOME}`],
-      labels: { [LABELS.purpose]: "environment" },
-      memoryBytes: shape.memoryMb * MIB,
-      pidsLimit: this.opts.pidsLimit,
-      network: shape.network,
-      tmpfs: { "/tmp": TMP_TMPFS, [CODE_DIR]: CODE_TMPFS },
-      stdoutLimit: 0,
-      stderrLimit: 0,
-    };
+    return environmentContainerSpec(this.imageFor(shape.runtime), shape, this.opts.pidsLimit);
   }
 
   private assertRunnable(signal: AbortSignal | undefined): void {

@@ -19,6 +19,13 @@ export function createDockerClient(): Dockerode {
   return new Dockerode();
 }
 
+/** Whether a client talks to an engine on this host (a Unix socket, not DOCKER_HOST=tcp://…). */
+export function isLocalEngine(docker: Dockerode): boolean {
+  const modem = docker.modem as unknown as { socketPath?: unknown; host?: unknown };
+  // Without DOCKER_HOST, docker-modem keeps a function that finds the default socket.
+  return !modem.host && (typeof modem.socketPath === "string" || typeof modem.socketPath === "function");
+}
+
 /** Human-readable address of the engine a client talks to, e.g. "/var/run/docker.sock". */
 export function engineAddress(docker: Dockerode): string {
   const modem = docker.modem as unknown as {

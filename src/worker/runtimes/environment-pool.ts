@@ -82,6 +82,16 @@ export class EnvironmentPool<Spec> {
     return this.bound.size;
   }
 
+  /** Bound environments by the path their frames take (AgentTransport.framesOver). */
+  get framesOver(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const env of this.bound) {
+      const path = env.transport.framesOver ?? "stdio";
+      counts[path] = (counts[path] ?? 0) + 1;
+    }
+    return counts;
+  }
+
   /** Generic environments ready to take a version. */
   get genericReady(): number {
     let n = 0;

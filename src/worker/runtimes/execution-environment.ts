@@ -33,6 +33,13 @@ export interface AgentTransport {
   readonly oomSeenOutside: boolean;
   /** Kills the agent and removes everything the sandbox held. Idempotent. */
   discard(): Promise<void>;
+  /**
+   * Called once the agent has said hello, before anything else is sent: where the transport
+   * may move the frames to a faster path (container-agent.ts). Never throws.
+   */
+  afterHello?(): Promise<void>;
+  /** Which path the frames take, for tests and logs (e.g. "socket", "attach stream"). */
+  readonly framesOver?: string;
 }
 
 /** Where an agent's frames (stdout) and diagnostics (stderr) go. */
@@ -136,6 +143,7 @@ export class ExecutionEnvironment {
     for (const frame of early) env.deliver(frame);
     try {
       await env.expect(FROM_AGENT.hello, helloTimeoutMs, "start");
+      await transport.afterHello?.();
     } catch (err) {
       await env.remove();
       throw err;
