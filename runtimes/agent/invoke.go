@@ -36,12 +36,15 @@ type captured struct {
 	done      chan struct{}
 }
 
-func capture(f *os.File, limit int) *captured {
+// readBuffers: one per output stream, reused by every invocation (one at a time: both
+// readers are done before the next starts), instead of 128 KiB of garbage each.
+var readBuffers = [2][]byte{make([]byte, 64<<10), make([]byte, 64<<10)}
+
+func capture(f *os.File, limit int, buf []byte) *captured {
 	c := &captured{limit: limit, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		defer f.Close()
-		buf := make([]byte, 64<<10)
 		for {
 			n, err := f.Read(buf)
 			if n > 0 {
@@ -87,8 +90,8 @@ func (a *agent) invoke(l limits, env []string, envJSON []byte) {
 		code := p.startCode
 		rep.ExitCode = &code
 	} else {
-		stdout = capture(p.stdout, l.stdoutLimit)
-		stderr = capture(p.stderr, l.stderrLimit)
+		stdout = capture(p.stdout, l.stdoutLimit, readBuffers[0])
+		stderr = capture(p.stderr, l.stderrLimit, readBuffers[1])
 		timer := time.NewTimer(l.timeout)
 		var st syscall.WaitStatus
 		select {
@@ -134,6 +137,7 @@ func (a *agent) invoke(l limits, env []string, envJSON []byte) {
 	if err := a.cleanup(); err != nil {
 		a.fatal("cleanup: " + err.Error())
 	}
+	a.lang.idle(a)
 }
 
 // waitStatus waits for the main process after it was killed (timeout).

@@ -85,6 +85,9 @@ type language interface {
 	// start starts the function process of one invocation. The returned process
 	// reports its wait status on proc.status.
 	start(a *agent, env []string, envJSON []byte) (*fnProcess, error)
+	// idle runs once the next invocation may start (its code written, the previous
+	// one's cleanup done): the zygote forks its spare then.
+	idle(a *agent)
 	// helpers are pids the kill scan spares (the zygote).
 	helpers() []int
 	// shutdown kills the helpers (stdin EOF, fatal error).
@@ -342,6 +345,7 @@ func (a *agent) handle(f frame) {
 		if err := a.send(frame{'R', nil}); err != nil {
 			a.exitOnWriteError(err)
 		}
+		a.lang.idle(a)
 	case 'I':
 		if !a.haveCode {
 			a.fatal("bad frame: 'I' before 'C'")
