@@ -436,7 +436,8 @@ describe("python: the zygote's spare child", () => {
       "print(json.dumps({'host': socket.gethostname(), 'fresh': os.getppid() == 1, 'others': len(others)}))",
     ].join("\n");
     const seen = [];
-    for (const environment of [{}, { PYTHONHASHSEED: "0" }, {}, {}, { PYTHONHASHSEED: "0" }, {}]) {
+    const fresh: Record<string, string> = { PYTHONHASHSEED: "0" };
+    for (const environment of [{}, fresh, {}, {}, fresh, {}]) {
       const r = await runtime.run(runRequest("python", code, { functionId, environment }));
       expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
       seen.push(JSON.parse(r.stdout));
