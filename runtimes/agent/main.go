@@ -38,8 +38,10 @@
 //
 // The agent is a static Go binary (CGO_ENABLED=0, stdlib only), non-dumpable (the
 // function, running as the same uid, cannot read its memory through /proc), and reaps
-// every child in one place (reaper.go: wait4(-1), statuses dispatched by pid). The warm
-// path blocks on pipes, sockets and wait4; the only waits with a timer are the /proc
+// every child in one place (reaper.go: wait4(-1, WNOHANG) on SIGCHLD, statuses dispatched
+// by pid). It runs on one P (GOMAXPROCS 1), so nothing may wait inside a system call: the
+// warm path waits on pipes, sockets (the runtime's poller) and SIGCHLD; the only waits
+// with a timer are the /proc
 // rescans while killed processes are still dying and the final drain deadline.
 package main
 
@@ -117,7 +119,7 @@ type agent struct {
 	frames   chan frame
 	eof      chan struct{}
 	fatalCh  chan string // helpers report fatal conditions (zygote died)
-	oomFile  string
+	oom      *keptFile   // the memory cgroup's oom_kill counter; nil: none found
 	out      *os.File
 }
 
@@ -138,7 +140,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "agent: unknown language %q\n", os.Args[1])
 		os.Exit(2)
 	}
-	// One P: the agent only hands bytes between pipes, sockets and wait4, one invocation at
+	// One P: the agent only hands bytes between pipes, sockets and children, one invocation at
 	// a time. With more, every goroutine wake-up (frame read, zygote message, pipe EOF,
 	// reaped child) also wakes an idle P that spins looking for work: about a third of the
 	// agent's CPU per invocation (0.78 -> 0.54 ms measured, Python hello world).
@@ -207,12 +209,13 @@ func (a *agent) setup() error {
 	}
 	a.devNull = dn
 	for _, p := range []string{"/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"} {
-		if _, ok := readOOMKills(p); ok {
-			a.oomFile = p
+		k := &keptFile{path: p}
+		if _, ok := readOOMKills(k); ok {
+			a.oom = k
 			break
 		}
 	}
-	if a.oomFile == "" {
+	if a.oom == nil {
 		logger.Printf("no memory cgroup oom_kill counter found: oomKilled is always false")
 	}
 	a.handleSignals()
@@ -472,7 +475,7 @@ func mustJSON(v interface{}) []byte {
 // writeCode empties /fn/code and writes the code from memory.
 func (a *agent) writeCode() error {
 	_ = os.Chmod(codeDir, 0o700) // the function may have chmod'ed the directory
-	if err := emptyDir(codeDir); err != nil {
+	if err := codeDirKept.empty(); err != nil {
 		return err
 	}
 	path := filepath.Join(codeDir, a.lang.codeFile())
