@@ -24,6 +24,8 @@ const COLD_PAUSE_MS = 1000;
 const SEED_SEQUENTIAL = Number(process.env.BENCH_SEED_SEQUENTIAL ?? 20);
 const SEED_BURST = Number(process.env.BENCH_SEED_BURST ?? 100);
 const IDLE_ENVIRONMENTS = Number(process.env.BENCH_IDLE_ENVIRONMENTS ?? 50);
+/** BENCH_WARM_ONLY=1: the warm rows and the stage table only (no seed, cold, worker scaling or idle environments). */
+const WARM_ONLY = process.env.BENCH_WARM_ONLY === "1";
 /** Invocations submitted but not finished at once during a burst (the client's own connections). */
 const IN_FLIGHT = 200;
 const ALL_LANGUAGES = ["go", "python", "nodejs"] as const;
@@ -211,7 +213,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
   const platform = await startPlatform({ env: { ...RUNTIME_ENV[runtime], LOG_LEVEL: "error" } });
   try {
     const seed = new Map<Language, { seq: Figures; burst: Figures }>();
-    if (runtime !== "process") {
+    if (runtime !== "process" && !WARM_ONLY) {
       // The seed's design: every invocation a container of its own, made, started and removed.
       const worker = await spawnWorker(platform, { WORKER_KEEP_WARM: "0", WORKER_WARM_CONTAINERS: "0" });
       for (const language of LANGUAGES) {
@@ -234,7 +236,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
     const worker = await spawnWorker(platform, {});
     const python: { id?: string } = {};
     for (const language of LANGUAGES) {
-      const c = await cold(platform, language, COLD);
+      const c = WARM_ONLY ? null : await cold(platform, language, COLD);
       const id = await createFunction(platform, language);
       if (language === "python") python.id = id;
       for (let i = 0; i < 5; i++) await invokeWaiting(platform, id, i); // the Go build, the environment
@@ -242,7 +244,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
       const b = await burst(platform, id, BURST);
       const base = seed.get(language);
       const ratio = (now: number, then: number | undefined) => (then ? `${(now / then).toFixed(1)}` : "-");
-      rows.push(`| ${RUNTIME_NAME[runtime]} | ${language} | cold: new version | sequential | ${fmt(c)} | - |`);
+      if (c) rows.push(`| ${RUNTIME_NAME[runtime]} | ${language} | cold: new version | sequential | ${fmt(c)} | - |`);
       rows.push(
         `| ${RUNTIME_NAME[runtime]} | ${language} | warm | sequential | ${fmt(seq)} | ${base ? (base.seq.p50 / seq.p50).toFixed(1) : "-"} |`,
       );
@@ -250,7 +252,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
         `| ${RUNTIME_NAME[runtime]} | ${language} | warm | burst | ${fmt(b)} | ${ratio(b.perSecond, base?.burst.perSecond)} |`,
       );
       log(
-        `${runtime} ${language}: cold p50 ${c.p50.toFixed(1)}, warm p50 ${seq.p50.toFixed(1)} ms, burst ${b.perSecond.toFixed(1)}/s`,
+        `${runtime} ${language}: cold p50 ${c ? c.p50.toFixed(1) : "-"}, warm p50 ${seq.p50.toFixed(1)} ms, burst ${b.perSecond.toFixed(1)}/s`,
       );
     }
 
@@ -276,6 +278,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
       `| outside the worker (HTTP, insert, enqueue, claim wake-up, publish, answer) ≈ | ${(e2eMean - inWorker).toFixed(2)} |`,
     );
     await worker.stop();
+    if (WARM_ONLY) return;
 
     // Throughput with 1, 2 and 4 worker processes (Python, warm).
     const scaling: string[] = [];

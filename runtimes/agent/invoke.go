@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"os"
@@ -36,12 +35,15 @@ type captured struct {
 	done      chan struct{}
 }
 
-func capture(f *os.File, limit int) *captured {
+// readBuffers: one per output stream, reused by every invocation (one at a time: both
+// readers are done before the next starts), instead of 128 KiB of garbage each.
+var readBuffers = [2][]byte{make([]byte, 64<<10), make([]byte, 64<<10)}
+
+func capture(f *os.File, limit int, buf []byte) *captured {
 	c := &captured{limit: limit, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		defer f.Close()
-		buf := make([]byte, 64<<10)
 		for {
 			n, err := f.Read(buf)
 			if n > 0 {
@@ -63,7 +65,7 @@ func capture(f *os.File, limit int) *captured {
 }
 
 func (a *agent) invoke(l limits, env []string, envJSON []byte) {
-	oomBefore, _ := readOOMKills(a.oomFile)
+	oomBefore, _ := readOOMKills(a.oom)
 	p, err := a.lang.start(a, env, envJSON)
 	if err != nil {
 		a.fatal("starting the function: " + err.Error())
@@ -87,8 +89,8 @@ func (a *agent) invoke(l limits, env []string, envJSON []byte) {
 		code := p.startCode
 		rep.ExitCode = &code
 	} else {
-		stdout = capture(p.stdout, l.stdoutLimit)
-		stderr = capture(p.stderr, l.stderrLimit)
+		stdout = capture(p.stdout, l.stdoutLimit, readBuffers[0])
+		stderr = capture(p.stderr, l.stderrLimit, readBuffers[1])
 		timer := time.NewTimer(l.timeout)
 		var st syscall.WaitStatus
 		select {
@@ -123,7 +125,7 @@ func (a *agent) invoke(l limits, env []string, envJSON []byte) {
 			logger.Printf("output pipes not at EOF %v after the last process died: output may be incomplete", drainDeadline)
 		}
 	}
-	if oomAfter, ok := readOOMKills(a.oomFile); ok && oomAfter > oomBefore {
+	if oomAfter, ok := readOOMKills(a.oom); ok && oomAfter > oomBefore {
 		rep.OOMKilled = true
 	}
 	rep.StdoutTruncated = stdout.truncated
@@ -134,6 +136,7 @@ func (a *agent) invoke(l limits, env []string, envJSON []byte) {
 	if err := a.cleanup(); err != nil {
 		a.fatal("cleanup: " + err.Error())
 	}
+	a.lang.idle(a)
 }
 
 // waitStatus waits for the main process after it was killed (timeout).
@@ -187,14 +190,14 @@ func (a *agent) killAll(spare []int) {
 
 // otherPids lists the processes in /proc except self and spare. When the agent is not
 // PID 1 (not its own pid namespace), only its descendants are listed.
+var procDir = &keptDir{path: "/proc"}
+
 func otherPids(self int, spare []int) []int {
-	d, err := os.Open("/proc")
+	names, err := procDir.names()
 	if err != nil {
-		logger.Printf("open /proc: %v", err)
+		logger.Printf("listing /proc: %v", err)
 		return nil
 	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
 	var pids []int
 	var parents map[int]int
 	for _, n := range names {
@@ -263,8 +266,8 @@ func ppidOf(pid int) int {
 // the next frame is read.
 func (a *agent) cleanup() error {
 	// /dev/mqueue (POSIX message queues, mounted by the engine) outlives processes too.
-	for _, d := range []string{"/tmp", "/dev/shm", "/dev/mqueue"} {
-		if err := emptyDir(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, d := range scratchDirs {
+		if err := d.empty(); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
@@ -273,6 +276,21 @@ func (a *agent) cleanup() error {
 	}
 	removeSysVIPC()
 	return nil
+}
+
+// scratchDirs and codeDirKept: the mount points emptied after every invocation.
+var (
+	scratchDirs = []*keptDir{{path: "/tmp"}, {path: "/dev/shm"}, {path: "/dev/mqueue"}}
+	codeDirKept = &keptDir{path: codeDir}
+)
+
+// empty removes everything inside the directory (see emptyNames).
+func (k *keptDir) empty() error {
+	names, err := k.names()
+	if err != nil {
+		return err
+	}
+	return emptyNames(k.path, names)
 }
 
 // emptyDir removes everything inside dir (not dir itself), making directories the
@@ -288,6 +306,10 @@ func emptyDir(dir string) error {
 	if err != nil {
 		return err
 	}
+	return emptyNames(dir, names)
+}
+
+func emptyNames(dir string, names []string) error {
 	var first error
 	for _, n := range names {
 		if err := removeAll(filepath.Join(dir, n)); err != nil && first == nil {
@@ -318,28 +340,34 @@ func removeAll(p string) error {
 	return nil
 }
 
+var (
+	sysvShm = &keptFile{path: "/proc/sysvipc/shm"}
+	sysvMsg = &keptFile{path: "/proc/sysvipc/msg"}
+	sysvSem = &keptFile{path: "/proc/sysvipc/sem"}
+)
+
 // removeSysVIPC removes every System V shared memory segment, message queue and
 // semaphore set of the container's IPC namespace (IPC_RMID).
 func removeSysVIPC() {
 	const ipcRmid = 0
 	for _, kind := range []struct {
-		file string
+		file *keptFile
 		rm   func(id int) syscall.Errno
 	}{
-		{"/proc/sysvipc/shm", func(id int) syscall.Errno {
+		{sysvShm, func(id int) syscall.Errno {
 			_, _, e := syscall.Syscall(syscall.SYS_SHMCTL, uintptr(id), ipcRmid, 0)
 			return e
 		}},
-		{"/proc/sysvipc/msg", func(id int) syscall.Errno {
+		{sysvMsg, func(id int) syscall.Errno {
 			_, _, e := syscall.Syscall(syscall.SYS_MSGCTL, uintptr(id), ipcRmid, 0)
 			return e
 		}},
-		{"/proc/sysvipc/sem", func(id int) syscall.Errno {
+		{sysvSem, func(id int) syscall.Errno {
 			_, _, e := syscall.Syscall6(syscall.SYS_SEMCTL, uintptr(id), 0, ipcRmid, 0, 0, 0)
 			return e
 		}},
 	} {
-		b, err := os.ReadFile(kind.file)
+		b, err := kind.file.read()
 		if err != nil {
 			continue
 		}
@@ -354,25 +382,23 @@ func removeSysVIPC() {
 				continue
 			}
 			if e := kind.rm(id); e != 0 && e != syscall.EINVAL && e != syscall.EIDRM {
-				logger.Printf("%s: IPC_RMID %d: %v", kind.file, id, e)
+				logger.Printf("%s: IPC_RMID %d: %v", kind.file.path, id, e)
 			}
 		}
 	}
 }
 
 // readOOMKills reads the memory cgroup's oom_kill counter ("oom_kill N").
-func readOOMKills(path string) (uint64, bool) {
-	if path == "" {
+func readOOMKills(k *keptFile) (uint64, bool) {
+	if k == nil {
 		return 0, false
 	}
-	f, err := os.Open(path)
+	b, err := k.read()
 	if err != nil {
 		return 0, false
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if line := s.Text(); strings.HasPrefix(line, "oom_kill ") {
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "oom_kill ") {
 			n, err := strconv.ParseUint(strings.TrimSpace(line[len("oom_kill "):]), 10, 64)
 			return n, err == nil
 		}

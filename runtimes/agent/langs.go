@@ -60,6 +60,7 @@ func (*goLang) codeFile() string      { return "main" }
 func (*goLang) codeMode() os.FileMode { return 0o500 }
 func (*goLang) helpers() []int        { return nil }
 func (*goLang) shutdown(*agent)       {}
+func (*goLang) idle(*agent)           {}
 
 func (g *goLang) init(a *agent) error {
 	g.restoreAdj = readAdj()
@@ -140,6 +141,11 @@ func execFunction(a *agent, path string, argv, env []string, restoreAdj []byte) 
 // 'H' pid (loaded, once), 'P' pid (child forked), 'W' status (the child's wait status),
 // 'E' errno (fork failed). The zygote reaps its children (they are not the agent's), so
 // the agent learns a function's status from 'W'.
+//
+// Two lengths are orders, with no env or descriptors: zygotePrepare (fork the spare, the
+// next invocation's process set up ahead; sent by idle, when no function process exists)
+// and zygoteDiscard (kill it: a fresh interpreter is about to run beside it; answered 'D').
+// A spare therefore never exists while function code runs: the kill scan never meets it.
 type zygoteLang struct {
 	lang   string
 	file   string          // the code file in /fn/code
@@ -151,7 +157,8 @@ type zygoteLang struct {
 	started map[string]string
 	pid     int
 	conn    *net.UnixConn
-	forked  chan zmsg // 'P' and 'E'
+	forked  chan zmsg // 'P', 'E' and 'D'
+	spare   bool      // a spare was ordered and not taken or discarded since
 	status  chan syscall.WaitStatus
 }
 
@@ -186,6 +193,43 @@ func (z *zygoteLang) shutdown(*agent) {
 	if z.pid > 0 {
 		syscall.Kill(z.pid, syscall.SIGKILL)
 	}
+}
+
+const (
+	zygotePrepare = 0xFFFFFFFF
+	zygoteDiscard = 0xFFFFFFFE
+)
+
+// idle orders the spare (see zygoteLang). Python only: node's zygote has none.
+func (z *zygoteLang) idle(a *agent) {
+	if z.lang != "python" || z.spare {
+		return
+	}
+	if err := z.order(zygotePrepare); err != nil {
+		report(a, "zygote died (channel: "+err.Error()+")")
+		return
+	}
+	z.spare = true
+}
+
+func (z *zygoteLang) order(o uint32) error {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], o)
+	_, err := z.conn.Write(b[:])
+	return err
+}
+
+// reply waits for the zygote's answer to a request or an order.
+func (z *zygoteLang) reply(a *agent) zmsg {
+	select {
+	case m := <-z.forked:
+		return m
+	case <-a.eof:
+		a.shutdown(0)
+	case msg := <-a.fatalCh:
+		a.fatal(msg)
+	}
+	panic("unreachable")
 }
 
 func (z *zygoteLang) init(a *agent) error {
@@ -249,7 +293,7 @@ func (z *zygoteLang) init(a *agent) error {
 				return
 			}
 			switch m.typ {
-			case 'P', 'E':
+			case 'P', 'E', 'D':
 				z.forked <- m
 			case 'W':
 				z.status <- syscall.WaitStatus(m.val)
@@ -331,8 +375,18 @@ func (z *zygoteLang) needsFreshInterpreter(env []string) bool {
 // the timeout, kill scan and exit report are the same for both).
 func (z *zygoteLang) start(a *agent, env []string, envJSON []byte) (*fnProcess, error) {
 	if z.needsFreshInterpreter(env) {
+		if z.spare {
+			if err := z.order(zygoteDiscard); err != nil {
+				return nil, err
+			}
+			if m := z.reply(a); m.typ != 'D' {
+				return nil, fmt.Errorf("the zygote answered %q to a discard", m.typ)
+			}
+			z.spare = false
+		}
 		return execFunction(a, z.interp, []string{z.interp, codeDir + "/" + z.file}, env, z.adj)
 	}
+	z.spare = false // taken by this invocation (or it died: the zygote forks then)
 	outR, outW, errR, errW, err := outputPipes()
 	if err != nil {
 		return nil, err
@@ -353,14 +407,7 @@ func (z *zygoteLang) start(a *agent, env []string, envJSON []byte) (*fnProcess, 
 		errR.Close()
 		return nil, fmt.Errorf("sending to the zygote: %w", err)
 	}
-	var m zmsg
-	select {
-	case m = <-z.forked:
-	case <-a.eof:
-		a.shutdown(0)
-	case msg := <-a.fatalCh:
-		a.fatal(msg)
-	}
+	m := z.reply(a)
 	p := &fnProcess{pid: int(m.val), status: z.status, stdout: outR, stderr: errR, started: started}
 	if m.typ == 'E' {
 		p.startErr = fmt.Errorf("%s: fork: %v", z.lang, syscall.Errno(m.val))

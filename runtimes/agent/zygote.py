@@ -9,11 +9,24 @@ milliseconds where a new interpreter costs tens.
 Channel with the agent (unix stream socket on fd 3):
   agent -> zygote: 4-byte big-endian length + the env as a JSON object; the first bytes
     carry SCM_RIGHTS with 3 descriptors: stdin (/dev/null), stdout and stderr (pipes).
+    Two lengths are orders instead, with nothing after them:
+    PREPARE  fork the spare now (the agent sends it once the code is written and every
+             cleanup is done, i.e. while no function process exists)
+    DISCARD  kill the spare (an invocation is about to run in a fresh interpreter beside
+             it); answered 'D'
   zygote -> agent: 5-byte messages, a type byte and a big-endian uint32:
     'H' pid     loaded, ready (once)
-    'P' pid     the invocation's child was forked
+    'P' pid     the invocation's child was forked (or the spare took it)
     'W' status  the child's wait status (os.waitpid)
     'E' errno   fork failed
+    'D' 0       the spare is gone
+
+The spare: forking and setting up a child (the interpreter's after-fork work, copying the
+pages it touches, session, cwd, __main__, reading and compiling main.py) costs about a
+millisecond of CPU. The spare does all of that between invocations, forked from the same
+clean zygote, and then waits on a socket of its own for its invocation's env and
+descriptors; only what depends on them is left for the invocation. It runs no function
+code before that, and exists only while no function process does.
 The zygote exits when the agent closes the channel. Its stdout and stderr are the agent's
 stderr (diagnostics only); the function's output never passes through it.
 """
@@ -38,6 +51,8 @@ import atexit
 import builtins
 
 PR_SET_DUMPABLE = 4
+PREPARE = 0xFFFFFFFF
+DISCARD = 0xFFFFFFFE
 ZYGOTE_FILE = os.path.abspath(__file__)
 MAIN = "/fn/code/main.py"
 CODE_DIR = "/fn/code"
@@ -58,31 +73,97 @@ def send(sock, typ, val):
     sock.sendall(typ + struct.pack(">I", val & 0xFFFFFFFF))
 
 
+def recv_exact(sock, n):
+    """n bytes, never more: the next message may already be behind them."""
+    buf = bytearray()
+    while len(buf) < n:
+        more = sock.recv(n - len(buf))
+        if not more:
+            raise RuntimeError("channel closed inside a message")
+        buf += more
+    return bytes(buf)
+
+
 def recv_request(sock):
-    """Returns (env dict, [stdin, stdout, stderr] fds) or None at EOF."""
-    data, fds, flags, _ = socket.recv_fds(sock, 65536, 3)
+    """Returns (env bytes (JSON), [stdin, stdout, stderr] fds), (PREPARE or DISCARD, []), or
+    None at EOF. The descriptors travel with the length's first bytes."""
+    data, fds, flags, _ = socket.recv_fds(sock, 4, 3)
     if not data:
         for fd in fds:
             os.close(fd)
         return None
-    if flags & socket.MSG_CTRUNC or len(fds) != 3:
-        raise RuntimeError("expected 3 descriptors, got %d (flags %#x)" % (len(fds), flags))
-    buf = bytearray(data)
-    while len(buf) < 4:
-        more = sock.recv(65536)
-        if not more:
-            raise RuntimeError("channel closed inside a request")
-        buf += more
-    (n,) = struct.unpack(">I", buf[:4])
-    while len(buf) < 4 + n:
-        more = sock.recv(max(65536, 4 + n - len(buf)))
-        if not more:
-            raise RuntimeError("channel closed inside a request")
-        buf += more
-    if len(buf) != 4 + n:
-        raise RuntimeError("request longer than its length")
-    env = json.loads(bytes(buf[4:]))
-    return env, fds
+    if flags & socket.MSG_CTRUNC:
+        raise RuntimeError("descriptors truncated (flags %#x)" % flags)
+    if len(data) < 4:
+        data += recv_exact(sock, 4 - len(data))
+    (n,) = struct.unpack(">I", data)
+    if n in (PREPARE, DISCARD):
+        if fds:
+            raise RuntimeError("descriptors with an order")
+        return n, fds
+    if len(fds) != 3:
+        raise RuntimeError("expected 3 descriptors, got %d" % len(fds))
+    return recv_exact(sock, n), fds
+
+
+class Spare:
+    """The next invocation's process, forked and set up ahead (see the module's doc)."""
+
+    def __init__(self):
+        self.pid = 0
+        self.sock = None
+
+    def fork(self, channel):
+        if self.pid:
+            return  # still there, unused
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError as e:  # the invocation will fork then, and report it
+            log("forking the spare: %r" % (e,))
+            ours.close()
+            theirs.close()
+            return
+        if pid == 0:
+            ours.close()
+            os.close(channel.detach())  # a zygote's death must reach the agent as EOF
+            spare_child(theirs)  # never returns
+        theirs.close()
+        self.pid, self.sock = pid, ours
+
+    def take(self, env_json, fds):
+        """Hands the invocation to the spare; its pid, or 0 when there is none (it died)."""
+        pid, sock = self.pid, self.sock
+        self.pid, self.sock = 0, None
+        if not pid:
+            return 0
+        try:
+            socket.send_fds(sock, [env_json], fds)
+            return pid
+        except OSError:
+            self._reap(pid)
+            return 0
+        finally:
+            sock.close()
+
+    def discard(self):
+        pid, sock = self.pid, self.sock
+        self.pid, self.sock = 0, None
+        if pid:
+            sock.close()
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self._reap(pid)
+
+    @staticmethod
+    def _reap(pid):
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 def main():
@@ -97,21 +178,34 @@ def main():
         log("PR_SET_DUMPABLE 0 failed: errno %d" % ctypes.get_errno())
     sys.stderr.flush()
     send(sock, b"H", os.getpid())
+    spare = Spare()
     while True:
         req = recv_request(sock)
         if req is None:
+            spare.discard()
             return 0
-        env, fds = req
-        sys.stderr.flush()
-        try:
-            pid = os.fork()
-        except OSError as e:
-            for fd in fds:
-                os.close(fd)
-            send(sock, b"E", e.errno or 0)
+        body, fds = req
+        if body == PREPARE:
+            spare.fork(sock)
             continue
-        if pid == 0:
-            child(sock, env, fds)  # never returns
+        if body == DISCARD:
+            spare.discard()
+            send(sock, b"D", 0)
+            continue
+        pid = spare.take(body, fds)
+        if not pid:
+            sys.stderr.flush()
+            try:
+                pid = os.fork()
+            except OSError as e:
+                for fd in fds:
+                    os.close(fd)
+                send(sock, b"E", e.errno or 0)
+                continue
+            if pid == 0:
+                sock.detach()  # fd 3 is closed in the child; the object must not close a reused fd 3
+                prepared = prepare()
+                invoke(prepared, json.loads(body), fds)  # never returns
         for fd in fds:
             os.close(fd)
         send(sock, b"P", pid)
@@ -155,16 +249,81 @@ def _show_environ(env):
         pass
 
 
-def child(sock, env, fds):
-    """The invocation's process: set up like a fresh `python3 /fn/code/main.py`, run it,
-    exit. Never returns."""
+def spare_child(sock):
+    """The spare: set up ahead, then waits for its invocation. Never returns."""
     try:
-        sock.detach()  # fd 3 is closed below; the object must not close a reused fd 3 later
+        prepared = prepare()
+        data, fds, _, _ = socket.recv_fds(sock, 65536, 3)
+        if not data or len(fds) != 3:  # the zygote discarded it, or died
+            os._exit(0)
+        body = bytearray(data)
+        while True:  # the zygote closes its end after the env
+            more = sock.recv(65536)
+            if not more:
+                break
+            body += more
+        sock.close()
+        env = json.loads(body)
+    except BaseException as e:
+        try:
+            os.write(2, ("zygote: setting up the function process failed: %r\n" % (e,)).encode())
+        finally:
+            os._exit(126)
+    invoke(prepared, env, fds)
+
+
+def prepare():
+    """What does not depend on the invocation: like a fresh `python3 /fn/code/main.py` up to
+    its environment and descriptors. Returns (the __main__ module, main.py's code object or
+    None to compile it when it runs)."""
+    try:
         os.setsid()
-        # A fresh process is dumpable; only then can it write its own oom_score_adj.
+        # A fresh process is dumpable; only then can it write its own oom_score_adj. Made
+        # non-dumpable again until it runs the function: a spare holds nothing of any
+        # invocation yet, but there is no reason to open it up earlier.
         _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write("1000")
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        os.chdir(WORK_DIR)
+        sys.argv[:] = [MAIN]
+        sys.orig_argv[:] = [sys.executable, MAIN]
+        sys.path[0] = CODE_DIR
+        random.seed()
+        mod = types.ModuleType("__main__")
+        mod.__file__ = MAIN
+        mod.__cached__ = None
+        mod.__builtins__ = builtins
+        mod.__loader__ = importlib.machinery.SourceFileLoader("__main__", MAIN)
+        mod.__spec__ = None
+        mod.__package__ = None
+    except BaseException as e:  # the set-up failed: nothing of the function ran
+        try:
+            os.write(2, ("zygote: setting up the function process failed: %r\n" % (e,)).encode())
+        finally:
+            os._exit(126)
+    code = None
+    try:
+        # The agent wrote main.py before the zygote was asked to fork this process, and
+        # no function runs until this one does. A failure (a syntax error) or a warning
+        # (which belongs on the invocation's stderr) is left for run(), which compiles
+        # again and reports it as `python3 main.py` would.
+        with warnings.catch_warnings(record=True) as warned:
+            with open(MAIN, "rb") as f:
+                code = compile(f.read(), MAIN, "exec", dont_inherit=True)
+        if warned:
+            code = None
+    except BaseException:
+        code = None
+    return mod, code
+
+
+def invoke(prepared, env, fds):
+    """The invocation's process from its env and descriptors on: runs main.py, exits. Never
+    returns."""
+    mod, code = prepared
+    try:
+        _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 1024))  # close_range(2): every other descriptor
@@ -172,10 +331,6 @@ def child(sock, env, fds):
         os.environ.update(env)
         if SHOW_ENVIRON:
             _show_environ(env)
-        os.chdir(WORK_DIR)
-        sys.argv[:] = [MAIN]
-        sys.orig_argv[:] = [sys.executable, MAIN]
-        sys.path[0] = CODE_DIR
         # The agent starts a fresh interpreter instead of asking the zygote when the env has
         # a PYTHON* or locale variable (langs.go readAtStart), so these are normally unset
         # here; applied by hand all the same.
@@ -186,30 +341,24 @@ def child(sock, env, fds):
         if env.get("PYTHONUNBUFFERED"):
             sys.stdout.reconfigure(write_through=True)
             sys.stderr.reconfigure(write_through=True)
-        random.seed()
-        mod = types.ModuleType("__main__")
-        mod.__file__ = MAIN
-        mod.__cached__ = None
-        mod.__builtins__ = builtins
-        mod.__loader__ = importlib.machinery.SourceFileLoader("__main__", MAIN)
-        mod.__spec__ = None
-        mod.__package__ = None
         sys.modules["__main__"] = mod
     except BaseException as e:  # the set-up failed: nothing of the function ran
         try:
             os.write(2, ("zygote: setting up the function process failed: %r\n" % (e,)).encode())
         finally:
             os._exit(126)
-    code = run(mod)
-    os._exit(finish(code))
+    status = run(mod, code)
+    os._exit(finish(status))
 
 
-def run(mod):
-    """Runs main.py in mod; returns the exit code like the interpreter would."""
+def run(mod, code):
+    """Runs main.py (code: compiled ahead, or None) in mod; returns the exit code like the
+    interpreter would."""
     try:
-        with open(MAIN, "rb") as f:
-            source = f.read()
-        exec(compile(source, MAIN, "exec", dont_inherit=True), mod.__dict__)
+        if code is None:
+            with open(MAIN, "rb") as f:
+                code = compile(f.read(), MAIN, "exec", dont_inherit=True)
+        exec(code, mod.__dict__)
         return 0
     except SystemExit as e:
         return exit_code(e)

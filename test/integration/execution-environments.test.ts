@@ -422,6 +422,65 @@ console.log(JSON.stringify({ pid: process.pid, statPid: Number(fs.readlinkSync("
   });
 });
 
+// The Python zygote forks the next invocation's process ahead, once the code is written and
+// the previous invocation cleaned up (runtimes/agent/zygote.py, "the spare"): set up and with
+// main.py compiled, it waits for its invocation. It must look like any zygote child: never
+// alongside function code, never holding an older main.py, and main.py's compile-time
+// warnings on the invocation's own stderr.
+describe("python: the zygote's spare child", () => {
+  it("never exists beside a function, whether the zygote's child or a fresh interpreter runs it", async () => {
+    const functionId = randomUUID();
+    const code = [
+      "import json, os, socket",
+      "others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())]",
+      "print(json.dumps({'host': socket.gethostname(), 'fresh': os.getppid() == 1, 'others': len(others)}))",
+    ].join("\n");
+    const seen = [];
+    const fresh: Record<string, string> = { PYTHONHASHSEED: "0" };
+    for (const environment of [{}, fresh, {}, {}, fresh, {}]) {
+      const r = await runtime.run(runRequest("python", code, { functionId, environment }));
+      expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
+      seen.push(JSON.parse(r.stdout));
+    }
+    expect(new Set(seen.map((s) => s.host)).size).toBe(1);
+    expect(seen.map((s) => s.fresh)).toEqual([false, true, false, false, true, false]);
+    // The zygote alone: the function's parent, or beside a fresh interpreter.
+    expect(seen.map((s) => s.others)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
+  it("runs the code as installed even after a function rewrote its own main.py", async () => {
+    const functionId = randomUUID();
+    // Thousands of files in /tmp keep the cleanup busy (it empties /tmp before it rewrites
+    // main.py): a spare forked before the cleanup ended would compile the rewritten file.
+    const code = [
+      "for i in range(5000): open(f'/tmp/f{i}', 'w').close()",
+      "open(__file__, 'w').write('print(\"rewritten\")\\n')",
+      "print('original')",
+    ].join("\n");
+    for (let i = 0; i < 3; i++) {
+      const r = await runtime.run(runRequest("python", code, { functionId }));
+      expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
+      expect(r.stdout).toBe("original\n");
+    }
+  });
+
+  it("puts main.py's compile-time warnings and errors on the invocation's stderr, as python3 main.py does", async () => {
+    const warned = await invocations(runtime, "python", "print(1 is 1)\n", 2);
+    for (const r of warned) {
+      expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
+      expect(r.stdout).toBe("True\n");
+      expect(r.stderr).toContain('/fn/code/main.py:1: SyntaxWarning: "is" with a literal');
+    }
+    const broken = await invocations(runtime, "python", "print('a'\n", 2);
+    for (const r of broken) {
+      expect(r.outcome).toBe("failed");
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain("SyntaxError");
+      expect(r.stderr).toContain('File "/fn/code/main.py", line 1');
+    }
+  });
+});
+
 // A variable an interpreter reads only as it starts (PYTHON*, NODE_* but NODE_ENV, the locale,
 // ...; the list of src/worker/runtimes/sandbox-starters.ts, kept identical in the agent's
 // langs.go) would be ignored by a child forked from the started zygote: such an invocation
