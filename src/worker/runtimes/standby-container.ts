@@ -4,12 +4,15 @@
 // is never handed out again (the job runner removes it when the job ends), and the next one
 // is started once the job is done, not during it (it would compete with the job for CPU).
 //
-// A standby is discarded rather than used when it died meanwhile (an orphan sweep, the
-// engine) or was started from an image that no longer carries the tag (retire()); one
+// A standby that dies while waiting (an orphan sweep, the engine) is replaced; one is
+// discarded rather than used when it was started from an image that no longer carries the tag (retire()); one
 // waiting longer than maxAgeMs is recycled, so the orphan sweep's age limit (which spares no
 // worker's containers) never takes one in use.
 import type { Logger } from "../../lib/logger.js";
 import type { ContainerJobRunner, ContainerSpec, StartedContainer } from "./container-job.js";
+
+/** Beyond this, a standby dying while waiting is not replaced before the next job (no restart loop). */
+const MAX_DEATHS_IN_A_ROW = 3;
 
 export interface StandbyContainerOptions {
   jobs: ContainerJobRunner;
@@ -27,6 +30,8 @@ export class StandbyContainer {
   private waiting: Promise<StartedContainer | null> | null = null;
   private recycleTimer: NodeJS.Timeout | null = null;
   private isClosed = false;
+  /** Standbys that died waiting since the last one taken. */
+  private deathsInARow = 0;
   /** Standby containers taken by a job (tests and metrics tell standby use from fresh starts). */
   taken = 0;
 
@@ -45,6 +50,7 @@ export class StandbyContainer {
     const starting: Promise<StartedContainer | null> = this.opts.jobs.start(this.opts.spec()).then(
       (started) => {
         if (this.waiting === starting) this.scheduleRecycle(starting);
+        void started.waited.then(() => this.died(starting, started));
         return started;
       },
       (err: unknown) => {
@@ -68,6 +74,7 @@ export class StandbyContainer {
     const standby = waiting ? await waiting : null;
     if (standby && !standby.exited) {
       this.taken++;
+      this.deathsInARow = 0;
       return standby;
     }
     if (standby) void this.opts.jobs.discard(standby);
@@ -92,6 +99,16 @@ export class StandbyContainer {
     this.waiting = null;
     const started = await waiting;
     if (started) await this.opts.jobs.discard(started);
+  }
+
+  /** A standby that dies waiting (an orphan sweep, the engine) is replaced, a few times in a row at most. */
+  private died(starting: Promise<StartedContainer | null>, started: StartedContainer): void {
+    if (this.waiting !== starting) return;
+    this.waiting = null;
+    this.clearRecycle();
+    void this.opts.jobs.discard(started);
+    if (++this.deathsInARow <= MAX_DEATHS_IN_A_ROW) this.fill();
+    else this.opts.logger.warn("standby containers keep dying: none is kept until the next job");
   }
 
   private scheduleRecycle(starting: Promise<StartedContainer | null>): void {
