@@ -1,5 +1,7 @@
 // The first invocation of a new Go version in the container runtime, in process (no API, no
-// queue): what the Go build adds to a cold start. `npx tsx bench/go-cold-bench.ts [n]`.
+// queue): what the Go build adds to a cold start.
+//   npx tsx bench/go-cold-bench.ts [rounds] [--no-standby]
+// --no-standby: no build container waits ahead (each build starts its own).
 // Each round changes the code (a new sha256), pauses, then invokes once. Figures, not
 // assertions: compare runs made under the same load.
 import { randomUUID } from "node:crypto";
@@ -12,7 +14,9 @@ import { ContainerRuntime } from "../src/worker/runtimes/container-runtime.js";
 import { HELLO } from "../test/support/functions.js";
 import { runRequest } from "../test/support/run-request.js";
 
-const ROUNDS = Number(process.argv[2] ?? 15);
+const args = process.argv.slice(2);
+const ROUNDS = Number(args.find((a) => /^\d+$/.test(a)) ?? 15);
+const STANDBY = !args.includes("--no-standby");
 const PAUSE_MS = 1000;
 
 async function main(): Promise<void> {
@@ -30,6 +34,7 @@ async function main(): Promise<void> {
     logger: createLogger("silent"),
     extraLabels: label,
     warmPerKey: 1,
+    goBuildStandby: STANDBY,
   });
   await runtime.start();
   const times: number[] = [];
@@ -52,7 +57,7 @@ async function main(): Promise<void> {
   const sorted = [...times].sort((a, b) => a - b);
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(0);
   process.stdout.write(
-    `go cold (container runtime), n=${times.length}: p50 ${at(50)} ms, min ${sorted[0]!.toFixed(0)} ms, max ${at(100)} ms\n`,
+    `go cold (container runtime${STANDBY ? "" : ", no standby"}), n=${times.length}: p50 ${at(50)} ms, min ${sorted[0]!.toFixed(0)} ms, max ${at(100)} ms\n`,
   );
   process.stdout.write(`all: ${times.map((t) => t.toFixed(0)).join(" ")}\n`);
 }

@@ -147,6 +147,9 @@ describe("go build container started ahead", () => {
     const result = await runtime.run(runRequest("go", fresh(HELLO.go)));
     expect(result.outcome, result.stderr).toBe("completed");
     expect(runtime.goBuildStandbyTaken).toBe(0);
+    // The build's own container goes (after the build, off its path); none is started to wait.
+    await waitFor("the build container's removal", async () => (await buildContainers(workerId)).length === 0);
+    await runtime.stop();
     expect(await buildContainers(workerId)).toHaveLength(0);
   });
 });

@@ -35,13 +35,16 @@ export const MAX_GO_BINARY_BYTES = 512 * MIB;
  * The build container's shell script. Compiler output goes to stderr; stdout carries nothing
  * but the binary. The fast path's own output is dropped: `go build` repeats any error.
  */
-function buildScript(): string {
+function buildScript(memoryMb: number): string {
+  // Short-lived tools that allocate little: no garbage collection until half the container's
+  // memory is in use (saves a tenth of their time), so a large function still fits.
+  const gc = `GOGC=off GOMEMLIMIT=${Math.max(32, Math.floor(memoryMb / 2))}MiB`;
   const fast = [
     // Build constraints: `go build` may exclude the file; `compile` would not.
     "! grep -q -e 'go:build' -e '+build' main.go",
     // What `go build -trimpath` passes (file names fn/main.go in stack traces, -complete: no assembly).
-    `${GO_STD}/compile -o _pkg_.a -trimpath "/tmp/build=>fn" -p main -lang=${GO_LANG} -complete -nolocalimports -importcfg ${GO_STD}/importcfg.compile -pack ./main.go`,
-    `GOROOT_FINAL='$GOROOT' ${GO_STD}/link -o ${GO_BINARY_NAME} -importcfg ${GO_STD}/importcfg.link -buildmode=exe -s -w _pkg_.a`,
+    `${gc} ${GO_STD}/compile -o _pkg_.a -trimpath "/tmp/build=>fn" -p main -lang=${GO_LANG} -complete -nolocalimports -importcfg ${GO_STD}/importcfg.compile -pack ./main.go`,
+    `${gc} GOROOT_FINAL='$GOROOT' ${GO_STD}/link -o ${GO_BINARY_NAME} -importcfg ${GO_STD}/importcfg.link -buildmode=exe -s -w _pkg_.a`,
   ].join(" && ");
   return [
     "set -e;",
@@ -62,8 +65,6 @@ function buildScript(): string {
   ].join(" ");
 }
 
-const SCRIPT = buildScript();
-
 export interface GoBuildLimits {
   memoryMb: number;
   pidsLimit: number;
@@ -74,7 +75,7 @@ export interface GoBuildLimits {
 export function goBuildSpec(image: string, path: string, limits: GoBuildLimits): ContainerSpec {
   return {
     image,
-    cmd: ["/bin/sh", "-c", SCRIPT, "faas-go-build"],
+    cmd: ["/bin/sh", "-c", buildScript(limits.memoryMb), "faas-go-build"],
     env: [
       `PATH=${path}`,
       "HOME=/tmp",
