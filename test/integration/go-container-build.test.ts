@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PlatformError } from "../../src/errors.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
 import { HELLO } from "../support/functions.js";
@@ -151,6 +152,27 @@ describe("go build container started ahead", () => {
     await waitFor("the build container's removal", async () => (await buildContainers(workerId)).length === 0);
     await runtime.stop();
     expect(await buildContainers(workerId)).toHaveLength(0);
+  });
+});
+
+describe("go build limits", () => {
+  it("a build past its time is the platform's failure, also in a container started ahead", async () => {
+    const workerId = `timeout-${randomBytes(4).toString("hex")}`;
+    const runtime = await started({ workerId, goBuildStandby: true, goBuildTimeoutMs: 50 });
+    await standbyOf(workerId);
+    await expect(runtime.run(runRequest("go", fresh(HELLO.go)))).rejects.toThrow(
+      new PlatformError("go build timed out after 50ms"),
+    );
+    expect(runtime.goBuildStandbyTaken).toBe(1);
+  });
+
+  it("a build out of memory is the platform's failure, not the function's", async () => {
+    const workerId = `oom-${randomBytes(4).toString("hex")}`;
+    const runtime = await started({ workerId, goBuildStandby: true, goBuildMemoryMb: 16 });
+    await standbyOf(workerId);
+    await expect(runtime.run(runRequest("go", fresh(HELLO.go)))).rejects.toThrow(
+      new PlatformError("go build ran out of memory (16 MiB)"),
+    );
   });
 });
 

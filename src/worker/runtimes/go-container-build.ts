@@ -49,12 +49,13 @@ function buildScript(memoryMb: number): string {
   return [
     "set -e;",
     `delivery_failed() { echo "${DELIVERY_FAILED_MARK}" >&2; exit ${DELIVERY_FAILED_EXIT}; };`,
+    // All that needs no code is done before the code is read (while a standby waits).
+    "mkdir -p /tmp/build; cd /tmp/build;",
+    `printf '%s' '${GO_MOD}' > go.mod;`,
     "IFS= read -r size || delivery_failed;",
     'case "$size" in ""|*[!0-9]*) delivery_failed;; esac;',
-    "mkdir -p /tmp/build; cd /tmp/build;",
     'head -c "$size" > main.go;',
     '[ "$(wc -c < main.go)" -eq "$size" ] || delivery_failed;',
-    `printf '%s' '${GO_MOD}' > go.mod;`,
     `if ! { ${fast}; } >/dev/null 2>&1; then`,
     `  rm -f _pkg_.a ${GO_BINARY_NAME};`,
     // The image's pre-compiled standard library (see runtimes/go/Dockerfile), if present.
