@@ -114,6 +114,18 @@ describe("go build container started ahead", () => {
     expect([first, second]).not.toContain(third);
   });
 
+  it("serves one of two builds at once; the other gets a container of its own", async () => {
+    const workerId = `standby-two-${randomBytes(4).toString("hex")}`;
+    const runtime = await started({ workerId, goBuildStandby: true });
+    await standbyOf(workerId);
+    const [a, b] = await Promise.all([
+      runtime.run(runRequest("go", fresh(HELLO.go))),
+      runtime.run(runRequest("go", fresh(HELLO.go))),
+    ]);
+    expect([a.outcome, b.outcome], `${a.stderr}${b.stderr}`).toEqual(["completed", "completed"]);
+    expect(runtime.goBuildStandbyTaken).toBe(1);
+  });
+
   it("is replaced when it dies while waiting", async () => {
     const workerId = `standby-dead-${randomBytes(4).toString("hex")}`;
     const runtime = await started({ workerId, goBuildStandby: true });
