@@ -120,6 +120,8 @@ const CODE_TMPFS = "rw,exec,nosuid,nodev,size=256m,uid=10001,gid=10001,mode=0700
 const DEFAULT_ORPHAN_MAX_AGE_MS = 2 * 60 * 60 * 1000;
 /** A standby Go build container is replaced after this long, well within the orphan sweep's age limit. */
 const GO_BUILD_STANDBY_MAX_AGE_MS = 30 * 60_000;
+/** How long after a build the next standby build container is started (see buildGo). */
+const GO_BUILD_STANDBY_REFILL_DELAY_MS = 250;
 /** How often leftovers of dead workers are looked for while running. */
 const ORPHAN_SWEEP_MS = 60_000;
 /** How often the runtime images are looked at for a rebuild under the same tag. */
@@ -203,6 +205,7 @@ export class ContainerRuntime implements FunctionRuntime {
       logger: this.logger,
       spec: () => goBuildSpec(this.imageFor("go"), PATH, this.goBuildLimits),
       enabled: opts.goBuildStandby ?? (opts.warmPerKey ?? 0) > 0,
+      refillDelayMs: GO_BUILD_STANDBY_REFILL_DELAY_MS,
       maxAgeMs:
         orphanMaxAge > 0 ? Math.min(GO_BUILD_STANDBY_MAX_AGE_MS, orphanMaxAge / 2) : GO_BUILD_STANDBY_MAX_AGE_MS,
     });
@@ -501,8 +504,9 @@ export class ContainerRuntime implements FunctionRuntime {
       this.logger.debug("go build container", { invocationId: request.invocationId, containerId: container.id });
       job = await this.jobs.finish(container, { stdin: goBuildInput(request.code), timeoutMs, signal: request.signal });
     } finally {
-      // After the build, not during it: starting a container competes with the compiler for CPU.
-      this.goBuildStandby.fill();
+      // Not during the build nor while its binary is installed and run: starting a container
+      // competes with them for CPU (about 10 ms of a cold start on 2 cores).
+      this.goBuildStandby.fillLater();
     }
     const binary = goBuildOutput(job, { memoryMb, timeoutMs });
     await writeFile(join(outDir, GO_BINARY_NAME), binary, { mode: 0o755 });

@@ -2,7 +2,8 @@
 // started, its command blocked reading its standard input, so the job that takes it skips
 // the engine's create/attach/start. Each job gets a container of its own: a taken container
 // is never handed out again (the job runner removes it when the job ends), and the next one
-// is started once the job is done, not during it (it would compete with the job for CPU).
+// is started shortly after the job is done, not during it nor right after (it would compete
+// with the job, and with the use of its result, for CPU).
 //
 // A standby that dies while waiting (an orphan sweep, the engine) is replaced; one is
 // discarded rather than used when it was started from an image that no longer carries the tag (retire()); one
@@ -23,12 +24,15 @@ export interface StandbyContainerOptions {
   enabled: boolean;
   /** A standby waiting this long is replaced by a fresh one. */
   maxAgeMs: number;
+  /** fillLater()'s delay. */
+  refillDelayMs: number;
 }
 
 export class StandbyContainer {
   /** The standby on its way up or waiting; null when none is. */
   private waiting: Promise<StartedContainer | null> | null = null;
   private recycleTimer: NodeJS.Timeout | null = null;
+  private refillTimer: NodeJS.Timeout | null = null;
   private isClosed = false;
   /** Standbys that died waiting since the last one taken. */
   private deathsInARow = 0;
@@ -60,6 +64,19 @@ export class StandbyContainer {
       },
     );
     this.waiting = starting;
+  }
+
+  /**
+   * fill() a little later: the job's result is usually used at once (a Go binary installed and
+   * run), and a container starting meanwhile would compete with that for CPU.
+   */
+  fillLater(): void {
+    if (!this.opts.enabled || this.isClosed || this.refillTimer) return;
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = null;
+      this.fill();
+    }, this.opts.refillDelayMs);
+    this.refillTimer.unref();
   }
 
   /**
@@ -95,6 +112,8 @@ export class StandbyContainer {
   async close(): Promise<void> {
     this.isClosed = true;
     this.clearRecycle();
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.refillTimer = null;
     const waiting = this.waiting;
     this.waiting = null;
     const started = await waiting;
