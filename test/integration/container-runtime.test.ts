@@ -300,7 +300,7 @@ print(json.dumps({"fn": attempt("/fn/x"), "etc": attempt("/etc/x"), "root": atte
     await warm.start();
     // One per language at the default memory, started ahead of any invocation.
     await waitFor("generic environments", async () => (warm.warmReady === 3 ? true : null));
-    const ready = (await containers({ "faas.worker": workerId })).map((c) => c.Id);
+    const ready = (await containers({ "faas.worker": workerId, "faas.purpose": "environment" })).map((c) => c.Id);
     expect(ready).toHaveLength(3);
     // Its environment and code arrive with the invocation: quoting survives the trip.
     const code =

@@ -202,7 +202,15 @@ print(json.dumps("shares " + shares if shares else "weight " + str(read("/sys/fs
     await waitFor("generic environments", async () => (containerRuntime.warmReady === 3 ? true : null), {
       capMs: 30_000,
     });
-    const ready = await containersOf(workerId);
+    // And a Go build container, waiting for the code of a version's first build.
+    const goBuild = await waitFor("a go build container", async () => {
+      const list = (await containersOf(workerId)).filter((c) => c.Labels["faas.purpose"] === "go-build");
+      return list.length === 1 && list[0]?.State === "running" ? list : null;
+    });
+    expect(goBuild[0]?.Labels).toMatchObject({ "faas.managed": "true", "faas.worker": workerId });
+    const environments = async () =>
+      (await containersOf(workerId)).filter((c) => c.Labels["faas.purpose"] === "environment");
+    const ready = await environments();
     expect(ready.map((c) => c.State)).toEqual(["running", "running", "running"]);
     for (const c of ready) {
       expect(c.Labels).toMatchObject({
@@ -217,7 +225,7 @@ print(json.dumps("shares " + shares if shares else "weight " + str(read("/sys/fs
     expect(ready.map((c) => c.Id.slice(0, 12))).toContain(taken);
     // Kept for that version, and another generic one takes its place.
     await waitFor("its replacement", async () => (containerRuntime.warmReady === 3 ? true : null), { capMs: 30_000 });
-    const now = await containersOf(workerId);
+    const now = await environments();
     expect(now).toHaveLength(4);
     expect(now.map((c) => c.Id.slice(0, 12))).toContain(taken);
   });

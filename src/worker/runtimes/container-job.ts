@@ -86,6 +86,8 @@ export interface ContainerHardening {
 export class ContainerJobRunner {
   /** Containers created here and not removed yet. */
   private readonly active = new Set<string>();
+  /** Removals of finished jobs' containers still under way. */
+  private readonly removals = new Set<Promise<void>>();
   private halted = false;
 
   constructor(
@@ -103,16 +105,17 @@ export class ContainerJobRunner {
     this.halted = false;
   }
 
-  /** Kills and removes every container still running. Idempotent. */
+  /** Kills and removes every container still running, and waits for removals under way. Idempotent. */
   async stop(): Promise<void> {
     this.halted = true;
-    await Promise.all(
-      [...this.active].map((id) =>
+    await Promise.all([
+      ...this.removals,
+      ...[...this.active].map((id) =>
         removeContainer(this.docker, id).catch((err) =>
           this.logger.warn("could not remove container on stop", { containerId: id, err }),
         ),
       ),
-    );
+    ]);
   }
 
   async run(job: ContainerJob): Promise<ContainerJobResult> {
@@ -269,7 +272,8 @@ export class ContainerJobRunner {
           throw engineError("inspecting the container", err);
         }
       };
-      let state = await inspectState();
+      // A clean exit needs no look at the engine's state: only a failure can be an OOM kill's doing.
+      let state = exit.statusCode === 0 && stopReason === "exited" ? {} : await inspectState();
       // The engine learns of an OOM kill from a separate event that can arrive after the exit
       // (cgroup v1): a SIGKILL we did not send is looked at again, briefly, before it is
       // reported as a plain signal.
@@ -289,8 +293,14 @@ export class ContainerJobRunner {
         durationMs,
       };
     } finally {
-      await this.remove(id, attached);
+      // Off the caller's path: stop() waits for it, so nothing outlives the runner.
+      this.removeInBackground(id, attached);
     }
+  }
+
+  private removeInBackground(id: string, stream: NodeJS.ReadWriteStream): void {
+    const removal = this.remove(id, stream).finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
   }
 
   /** Removes a started container that will not be used (an idle warm one). */

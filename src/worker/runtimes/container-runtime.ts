@@ -15,7 +15,9 @@
 // so no host directory is shared and a remote engine (DOCKER_HOST=tcp://…) works the same.
 //
 // Go: compiled once per code sha256 in a build container of the go image (no network,
-// read-only rootfs, build in /tmp), the binary comes back on the build's stdout and is
+// read-only rootfs, build in /tmp; go-container-build.ts), one container per build, started
+// ahead and waiting for the code when warm containers are on (standby-container.ts). The
+// binary comes back on the build's stdout and is
 // cached on the host under <workDir>/go-cache-container/<sha256>/main through BuildCache
 // (go-build-cache.ts: single-flight per sha256, temp directory + atomic rename, compile
 // errors remembered in memory). An environment of a Go function receives the binary.
@@ -30,11 +32,10 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Dockerode from "dockerode";
 import { PlatformError } from "../../errors.js";
-import { formatDuration } from "../../lib/duration.js";
 import type { Logger } from "../../lib/logger.js";
 import { containerAgentLauncher } from "./container-agent.js";
 import { RUNTIME_LANGUAGES, runtimeImageName, runtimeImageVersion } from "./container-images.js";
-import { ContainerJobRunner, type ContainerSpec, MIB } from "./container-job.js";
+import { type ContainerJobResult, ContainerJobRunner, type ContainerSpec, MIB } from "./container-job.js";
 import { ensureFunctionNetwork, FUNCTION_NETWORK } from "./container-network.js";
 import {
   createDockerClient,
@@ -51,10 +52,12 @@ import {
 import { EnvironmentPool, functionVersion } from "./environment-pool.js";
 import { runInEnvironment } from "./execution-environment.js";
 import { FUNCTION_BRIDGE, installFirewall } from "./function-firewall.js";
-import { BuildCache, CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
+import { BuildCache, CompileError, GO_BINARY_NAME } from "./go-build-cache.js";
+import { type GoBuildLimits, goBuildInput, goBuildOutput, goBuildSpec } from "./go-container-build.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
+import { StandbyContainer } from "./standby-container.js";
 
 /** The container of an execution environment: the agent of `shape.runtime`'s image, nothing of a function. */
 export function environmentContainerSpec(
@@ -114,6 +117,11 @@ export interface ContainerRuntimeOptions {
   goBuildMemoryMb?: number;
   goBuildTimeoutMs?: number;
   goBuildPidsLimit?: number;
+  /**
+   * Keep one Go build container started and waiting for code, so a first invocation of a Go
+   * version skips the container's start. Default: on when warmPerKey > 0.
+   */
+  goBuildStandby?: boolean;
   /** OCI runtime for function containers, e.g. "runsc" (WORKER_OCI_RUNTIME); "" or undefined: the engine's default. */
   ociRuntime?: string;
   /** CIDRs networked functions may reach although private (FUNCTION_NETWORK_ALLOW). */
@@ -128,9 +136,6 @@ export interface ContainerRuntimeOptions {
 
 /** Where an environment keeps the function's code (a tmpfs; the agent writes it there). */
 const CODE_DIR = "/fn/code";
-/** Exit status of the Go build's shell when the code did not arrive complete (never the function's fault). */
-const DELIVERY_FAILED_EXIT = 125;
-const DELIVERY_FAILED_MARK = "faas: code delivery incomplete";
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOME = "/tmp";
 const TMP_TMPFS = "rw,nosuid,nodev,size=64m";
@@ -139,9 +144,11 @@ const TMP_TMPFS = "rw,nosuid,nodev,size=64m";
  * against the container's memory limit, so the size is only a ceiling.
  */
 const CODE_TMPFS = "rw,exec,nosuid,nodev,size=256m,uid=10001,gid=10001,mode=0700";
-/** Go build cache of the standard library baked into the go image. */
-const GO_CACHE_SEED = "/opt/faas/go-cache";
-const MAX_GO_BINARY_BYTES = 512 * MIB;
+const DEFAULT_ORPHAN_MAX_AGE_MS = 2 * 60 * 60 * 1000;
+/** A standby Go build container is replaced after this long, well within the orphan sweep's age limit. */
+const GO_BUILD_STANDBY_MAX_AGE_MS = 30 * 60_000;
+/** How long after a build the next standby build container is started (see buildGo). */
+const GO_BUILD_STANDBY_REFILL_DELAY_MS = 250;
 /** How often leftovers of dead workers are looked for while running. */
 const ORPHAN_SWEEP_MS = 60_000;
 /** How often the runtime images are looked at for a rebuild under the same tag. */
@@ -190,6 +197,13 @@ export class ContainerRuntime implements FunctionRuntime {
   }
   /** Go binaries by sha256: single-flight per key, atomic rename, compile errors remembered. */
   private readonly goCache: BuildCache;
+  private readonly goBuildLimits: GoBuildLimits;
+  /** The Go build container started ahead (each build takes its own). */
+  private readonly goBuildStandby: StandbyContainer;
+  /** Go builds that found a build container waiting. */
+  get goBuildStandbyTaken(): number {
+    return this.goBuildStandby.taken;
+  }
   /** Go builds run by this runtime (cache hits do not count): faas_worker_go_builds_total. */
   get goBuildCount(): number {
     return this.goCache.buildCount;
@@ -211,6 +225,21 @@ export class ContainerRuntime implements FunctionRuntime {
       networkName: FUNCTION_NETWORK,
       seccompProfile: dockerSeccompProfile(),
       ociRuntime: opts.ociRuntime || undefined,
+    });
+    this.goBuildLimits = {
+      memoryMb: opts.goBuildMemoryMb ?? 1024,
+      pidsLimit: opts.goBuildPidsLimit ?? 512,
+      maxLogBytes: opts.limits.maxLogBytes,
+    };
+    const orphanMaxAge = opts.orphanMaxAgeMs ?? DEFAULT_ORPHAN_MAX_AGE_MS;
+    this.goBuildStandby = new StandbyContainer({
+      jobs: this.jobs,
+      logger: this.logger,
+      spec: () => goBuildSpec(this.imageFor("go"), PATH, this.goBuildLimits),
+      enabled: opts.goBuildStandby ?? (opts.warmPerKey ?? 0) > 0,
+      refillDelayMs: GO_BUILD_STANDBY_REFILL_DELAY_MS,
+      maxAgeMs:
+        orphanMaxAge > 0 ? Math.min(GO_BUILD_STANDBY_MAX_AGE_MS, orphanMaxAge / 2) : GO_BUILD_STANDBY_MAX_AGE_MS,
     });
   }
 
@@ -270,6 +299,7 @@ export class ContainerRuntime implements FunctionRuntime {
         this.pool.refillGeneric(this.genericKey(shape), this.environmentSpec(shape));
       }
     }
+    this.goBuildStandby.open();
     this.orphanSweep = setInterval(() => {
       this.removeOrphans().catch((err: unknown) => this.logger.warn("orphan sweep failed", { err }));
     }, ORPHAN_SWEEP_MS);
@@ -297,6 +327,7 @@ export class ContainerRuntime implements FunctionRuntime {
       this.imageIds.set(runtime, now);
       this.logger.info("runtime image rebuilt: its environments are retired", { image: this.imageFor(runtime) });
       if (before) this.pool?.retireGeneric((key) => key.endsWith(`|${before}`));
+      if (runtime === "go") this.goBuildStandby.retire();
     }
   }
 
@@ -347,7 +378,7 @@ export class ContainerRuntime implements FunctionRuntime {
         });
       }
       removed += await this.removeContainersOfDeadWorkers();
-      const maxAge = this.opts.orphanMaxAgeMs ?? 2 * 60 * 60 * 1000;
+      const maxAge = this.opts.orphanMaxAgeMs ?? DEFAULT_ORPHAN_MAX_AGE_MS;
       if (maxAge > 0) removed += await removeContainersByLabels(this.docker, { [LABELS.managed]: "true" }, maxAge);
       return removed;
     } catch (err) {
@@ -382,6 +413,7 @@ export class ContainerRuntime implements FunctionRuntime {
     this.orphanSweep = null;
     this.imageCheck = null;
     await this.pool?.close();
+    await this.goBuildStandby.close();
     await this.jobs.stop();
   }
 
@@ -484,63 +516,24 @@ export class ContainerRuntime implements FunctionRuntime {
     }
   }
 
-  /** The BuildCache step: compiles in a go container, writes the binary to outDir/main. */
+  /** The BuildCache step: compiles in a go build container (the standby, else a fresh one), writes outDir/main. */
   private async buildGo(request: RunRequest, outDir: string): Promise<void> {
-    const script = [
-      "set -e; mkdir -p /tmp/build; cd /tmp/build;",
-      // The image's pre-compiled standard library (see runtimes/go/Dockerfile), if present.
-      `if [ -d ${GO_CACHE_SEED} ]; then cp -r ${GO_CACHE_SEED} /tmp/go-cache; fi;`,
-      'head -c "$1" > main.go;',
-      `[ "$(wc -c < main.go)" -eq "$1" ] || { echo "${DELIVERY_FAILED_MARK}" >&2; exit ${DELIVERY_FAILED_EXIT}; };`,
-      `printf '%s' '${GO_MOD}' > go.mod;`,
-      // Compiler output goes to stderr; stdout carries nothing but the binary.
-      `go build -trimpath -ldflags='-s -w' -o ${GO_BINARY_NAME} . >&2;`,
-      `cat ${GO_BINARY_NAME}`,
-    ].join(" ");
     const timeoutMs = this.opts.goBuildTimeoutMs ?? 120_000;
-    const memoryMb = this.opts.goBuildMemoryMb ?? 1024;
-    const job = await this.jobs.run({
-      image: this.imageFor("go"),
-      cmd: ["/bin/sh", "-c", script, "faas-go-build", String(request.code.length)],
-      env: [
-        `PATH=${PATH}`,
-        `HOME=${HOME}`,
-        "GOCACHE=/tmp/go-cache",
-        "GOPATH=/tmp/go",
-        "GOTMPDIR=/tmp",
-        "CGO_ENABLED=0",
-        "GOFLAGS=-mod=mod",
-        "GOPROXY=off",
-        "GOTOOLCHAIN=local",
-      ],
-      labels: {
+    const memoryMb = this.goBuildLimits.memoryMb;
+    let job: ContainerJobResult;
+    try {
+      const container = await this.goBuildStandby.take({
         [LABELS.invocation]: request.invocationId,
         [LABELS.function]: request.functionId,
-        [LABELS.purpose]: "go-build",
-      },
-      memoryBytes: memoryMb * MIB,
-      pidsLimit: this.opts.goBuildPidsLimit ?? 512,
-      network: false,
-      // The build tree and Go's cache live in this tmpfs (counted against memoryMb).
-      tmpfs: { "/tmp": "rw,exec,nosuid,nodev,size=768m" },
-      stdin: request.code,
-      stdoutLimit: MAX_GO_BINARY_BYTES,
-      stderrLimit: this.opts.limits.maxLogBytes,
-      timeoutMs,
-      signal: request.signal,
-    });
-    const stderr = job.stderr.toString();
-    if (job.exitCode === DELIVERY_FAILED_EXIT && stderr.startsWith(DELIVERY_FAILED_MARK)) {
-      throw new PlatformError("code delivery into the Go build container failed");
+      });
+      this.logger.debug("go build container", { invocationId: request.invocationId, containerId: container.id });
+      job = await this.jobs.finish(container, { stdin: goBuildInput(request.code), timeoutMs, signal: request.signal });
+    } finally {
+      // Not during the build nor while its binary is installed and run: starting a container
+      // competes with them for CPU (about 10 ms of a cold start on 2 cores).
+      this.goBuildStandby.fillLater();
     }
-    // Like the process runtime: a build that cannot finish is a platform failure (retried),
-    // code that does not compile is the function's failure (remembered per sha256).
-    if (job.timedOut) throw new PlatformError(`go build timed out after ${formatDuration(timeoutMs)}`);
-    if (job.oomKilled) throw new PlatformError(`go build ran out of memory (${memoryMb} MiB)`);
-    if (job.exitCode !== 0) throw new CompileError(stderr, job.stderr.truncated);
-    if (job.stdout.truncated) throw new CompileError(`compiled binary exceeds ${MAX_GO_BINARY_BYTES / MIB} MiB`, false);
-    const binary = job.stdout.toBuffer();
-    if (binary.length === 0) throw new PlatformError("go build produced no binary");
+    const binary = goBuildOutput(job, { memoryMb, timeoutMs });
     await writeFile(join(outDir, GO_BINARY_NAME), binary, { mode: 0o755 });
     this.logger.info("go binary built", { invocationId: request.invocationId, bytes: binary.length });
   }

@@ -1,0 +1,124 @@
+// The Go build of the container runtime: one container of the go image per build (no
+// network, read-only rootfs, the build in a tmpfs /tmp, memory, pids and time limits). The
+// container's command is the same for every build, so it can be started before the code
+// exists (standby-container.ts): it reads the code's length on a first line of its standard
+// input, then the code, and writes the binary, alone, on its standard output.
+//
+// Two ways to build, tried in order:
+//  - fast: `compile` and `link` run directly with the import configurations baked into the
+//    image (runtimes/go/Dockerfile, /opt/faas/go-std): no go command (its start, the
+//    package loading, the build cache) and no copy of the standard library's cache. It
+//    takes a main package that imports only the standard library, with the flags `go
+//    build` would pass, so the binary is the one `go build` makes (but for its build id);
+//  - `go build`, as before the fast path existed: when the fast path fails for any reason
+//    (a compile error, a file it cannot take), or the code carries a build constraint (which
+//    `go build` honours and `compile` ignores). A compile error is thus always `go build`'s
+//    own message, exactly as without the fast path.
+import { PlatformError } from "../../errors.js";
+import { formatDuration } from "../../lib/duration.js";
+import { type ContainerJobResult, type ContainerSpec, MIB } from "./container-job.js";
+import { LABELS } from "./docker-client.js";
+import { CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
+
+/** Exit status of the build's shell when the code did not arrive complete (never the function's fault). */
+const DELIVERY_FAILED_EXIT = 125;
+const DELIVERY_FAILED_MARK = "faas: code delivery incomplete";
+/** Go build cache of the standard library baked into the go image (what `go build` needs). */
+const GO_CACHE_SEED = "/opt/faas/go-cache";
+/** The fast path's compiler, linker and import configurations, baked into the go image. */
+const GO_STD = "/opt/faas/go-std";
+/** The go.mod's language version, as `go build` passes it to the compiler. */
+const GO_LANG = "go1.19";
+export const MAX_GO_BINARY_BYTES = 512 * MIB;
+
+/**
+ * The build container's shell script. Compiler output goes to stderr; stdout carries nothing
+ * but the binary. The fast path's own output is dropped: `go build` repeats any error.
+ */
+function buildScript(memoryMb: number): string {
+  // Short-lived tools that allocate little: no garbage collection until half the container's
+  // memory is in use (saves a tenth of their time), so a large function still fits.
+  const gc = `GOGC=off GOMEMLIMIT=${Math.max(32, Math.floor(memoryMb / 2))}MiB`;
+  const fast = [
+    // Build constraints: `go build` may exclude the file; `compile` would not.
+    "! grep -q -e 'go:build' -e '+build' main.go",
+    // What `go build -trimpath` passes (file names fn/main.go in stack traces, -complete: no assembly).
+    `${gc} ${GO_STD}/compile -o _pkg_.a -trimpath "/tmp/build=>fn" -p main -lang=${GO_LANG} -complete -nolocalimports -importcfg ${GO_STD}/importcfg.compile -pack ./main.go`,
+    `${gc} GOROOT_FINAL='$GOROOT' ${GO_STD}/link -o ${GO_BINARY_NAME} -importcfg ${GO_STD}/importcfg.link -buildmode=exe -s -w _pkg_.a`,
+  ].join(" && ");
+  return [
+    "set -e;",
+    `delivery_failed() { echo "${DELIVERY_FAILED_MARK}" >&2; exit ${DELIVERY_FAILED_EXIT}; };`,
+    // All that needs no code is done before the code is read (while a standby waits).
+    "mkdir -p /tmp/build; cd /tmp/build;",
+    `printf '%s' '${GO_MOD}' > go.mod;`,
+    "IFS= read -r size || delivery_failed;",
+    'case "$size" in ""|*[!0-9]*) delivery_failed;; esac;',
+    'head -c "$size" > main.go;',
+    '[ "$(wc -c < main.go)" -eq "$size" ] || delivery_failed;',
+    `if ! { ${fast}; } >/dev/null 2>&1; then`,
+    `  rm -f _pkg_.a ${GO_BINARY_NAME};`,
+    // The image's pre-compiled standard library (see runtimes/go/Dockerfile), if present.
+    `  if [ -d ${GO_CACHE_SEED} ]; then cp -r ${GO_CACHE_SEED} /tmp/go-cache; fi;`,
+    `  go build -trimpath -ldflags='-s -w' -o ${GO_BINARY_NAME} . >&2;`,
+    "fi;",
+    `cat ${GO_BINARY_NAME}`,
+  ].join(" ");
+}
+
+export interface GoBuildLimits {
+  memoryMb: number;
+  pidsLimit: number;
+  maxLogBytes: number;
+}
+
+/** A build container: the same for every build, so one can wait before the code exists. */
+export function goBuildSpec(image: string, path: string, limits: GoBuildLimits): ContainerSpec {
+  return {
+    image,
+    cmd: ["/bin/sh", "-c", buildScript(limits.memoryMb), "faas-go-build"],
+    env: [
+      `PATH=${path}`,
+      "HOME=/tmp",
+      "GOCACHE=/tmp/go-cache",
+      "GOPATH=/tmp/go",
+      "GOTMPDIR=/tmp",
+      "CGO_ENABLED=0",
+      "GOFLAGS=-mod=mod",
+      "GOPROXY=off",
+      "GOTOOLCHAIN=local",
+    ],
+    labels: { [LABELS.purpose]: "go-build" },
+    memoryBytes: limits.memoryMb * MIB,
+    pidsLimit: limits.pidsLimit,
+    network: false,
+    // The build tree and Go's cache live in this tmpfs (counted against memoryMb).
+    tmpfs: { "/tmp": "rw,exec,nosuid,nodev,size=768m" },
+    stdoutLimit: MAX_GO_BINARY_BYTES,
+    stderrLimit: limits.maxLogBytes,
+  };
+}
+
+/** What a build container reads: the code's length on a line, then the code. */
+export function goBuildInput(code: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${code.length}\n`), code]);
+}
+
+/**
+ * The binary of a finished build. Like the process runtime: a build that cannot finish is a
+ * platform failure (PlatformError, retried), code that does not compile is the function's
+ * failure (CompileError, remembered per sha256).
+ */
+export function goBuildOutput(job: ContainerJobResult, limits: { memoryMb: number; timeoutMs: number }): Buffer {
+  const stderr = job.stderr.toString();
+  if (job.exitCode === DELIVERY_FAILED_EXIT && stderr.startsWith(DELIVERY_FAILED_MARK)) {
+    throw new PlatformError("code delivery into the Go build container failed");
+  }
+  if (job.timedOut) throw new PlatformError(`go build timed out after ${formatDuration(limits.timeoutMs)}`);
+  if (job.oomKilled) throw new PlatformError(`go build ran out of memory (${limits.memoryMb} MiB)`);
+  if (job.exitCode !== 0) throw new CompileError(stderr, job.stderr.truncated);
+  if (job.stdout.truncated) throw new CompileError(`compiled binary exceeds ${MAX_GO_BINARY_BYTES / MIB} MiB`, false);
+  const binary = job.stdout.toBuffer();
+  if (binary.length === 0) throw new PlatformError("go build produced no binary");
+  return binary;
+}
