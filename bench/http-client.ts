@@ -16,7 +16,24 @@ export class BenchClient {
 
   constructor(private readonly baseUrl: string) {}
 
-  request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<BenchResponse> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<BenchResponse> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(method, path, body, headers);
+      } catch (err) {
+        // The server closed an idle keep-alive connection as this request went out on it:
+        // nothing reached the API, so it is sent again on a new one (Node's own advice).
+        if (!(err instanceof StaleConnectionError) || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  private once(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<BenchResponse> {
     const text = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = http.request(
@@ -47,12 +64,21 @@ export class BenchClient {
           });
         },
       );
-      req.on("error", reject);
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        const stale = req.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE");
+        reject(stale ? new StaleConnectionError(err) : err);
+      });
       req.end(text);
     });
   }
 
   close(): void {
     this.agent.destroy();
+  }
+}
+
+class StaleConnectionError extends Error {
+  constructor(override readonly cause: Error) {
+    super(`a reused connection was closed: ${cause.message}`);
   }
 }
