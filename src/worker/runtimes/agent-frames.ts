@@ -1,5 +1,5 @@
 // The frames the worker and the agent inside an execution environment exchange over the
-// container's attach stream (runtimes/agent/main.go holds the other end):
+// container's attach stream or the agent's socket (runtimes/agent/main.go holds the other end):
 //   1 byte type | 4 bytes payload length (big-endian) | payload
 // Length-prefixed, so the function's own output (carried inside 'O' and 'E' payloads) can
 // never be mistaken for a frame, and the stream works wherever the engine is (DOCKER_HOST=tcp://…).

@@ -11,8 +11,10 @@
 // driver "none". Between two invocations of one environment the agent kills every process the
 // first left, empties /tmp and /dev/shm, rewrites the code, and removes SysV IPC objects.
 //
-// Transport: length-prefixed frames over the container's attach stream (agent-frames.ts),
-// so no host directory is shared and a remote engine (DOCKER_HOST=tcp://…) works the same.
+// Transport: length-prefixed frames (agent-frames.ts) over the container's attach stream, so
+// no host directory is shared and a remote engine (DOCKER_HOST=tcp://…) works the same; with
+// a local engine they move to a Unix socket in the container after the agent's hello
+// (container-agent.ts).
 //
 // Go: compiled once per code sha256 in a build container of the go image (no network,
 // read-only rootfs, build in /tmp; go-container-build.ts), one container per build, started
