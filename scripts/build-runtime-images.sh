@@ -14,9 +14,13 @@
 # Dockerfile, the agent's files, the base image or (python, nodejs) the go image changed
 # (label faas.runtime.source). FORCE=1 rebuilds all.
 #
+# The runtime images of other versions (an upgrade's leftovers, about 1 GB each version) are
+# removed once no container uses them; KEEP_OLD_RUNTIME_IMAGES=1 keeps them (a worker of an
+# older version still to start on this host needs its own).
+#
 # Env: RUNTIME_IMAGE_PREFIX, BASE_IMAGE (use an official image as the base instead of
 # debootstrap, e.g. debian:bookworm-slim), RUNTIME_BUILD_NETWORK (network of the build
-# containers running apt-get; default host), FORCE.
+# containers running apt-get; default host), FORCE, KEEP_OLD_RUNTIME_IMAGES.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -80,5 +84,15 @@ done
 
 # Dangling layers of replaced images would pile up on rebuilds.
 if ((${#built[@]})); then docker image prune -f --filter "label=faas.runtime.version" >/dev/null || true; fi
+
+# Other versions' images: `docker image rm` refuses an image a container (even a stopped one) uses.
+if [[ "${KEEP_OLD_RUNTIME_IMAGES:-0}" != 1 ]]; then
+  for rt in go python nodejs; do
+    while read -r ref; do
+      [[ -z "$ref" || "$ref" == "${prefix}-${rt}:${version}" ]] && continue
+      if docker image rm "$ref" >/dev/null 2>&1; then echo "$rt: removed $ref (another version)"; fi
+    done < <(docker image ls --filter "label=faas.runtime.version" --format '{{.Repository}}:{{.Tag}}' "${prefix}-${rt}")
+  done
+fi
 
 echo "runtime images ready in $((SECONDS - total_start))s: built ${#built[@]}, up to date ${#skipped[@]} (version $version, base $base_version, prefix $prefix)"
