@@ -92,7 +92,13 @@ describe.each([
 
 /** An agent container started the way environments are, with the socket variable set. */
 async function agentContainer(socketPath: string) {
-  const jobs = new ContainerJobRunner(docker, logger, testLabel, { cpuShares: 512, networkName: "none" });
+  // Managed and labelled like the runtime's own, so afterAll removes any a failed test left.
+  const jobs = new ContainerJobRunner(
+    docker,
+    logger,
+    { ...testLabel, "faas.managed": "true" },
+    { cpuShares: 512, networkName: "none" },
+  );
   const frames: Frame[] = [];
   const reader = new FrameReader();
   const sink = (push: boolean) =>
@@ -111,7 +117,12 @@ async function agentContainer(socketPath: string) {
     { ...spec, env: [...spec.env, `${AGENT_SOCKET_ENV}=${socketPath}`] },
     { stdout: sink(true), stderr: sink(false) },
   );
-  await waitFor("the agent's hello", async () => frames.some((f) => f.type === FROM_AGENT.hello));
+  try {
+    await waitFor("the agent's hello", async () => frames.some((f) => f.type === FROM_AGENT.hello));
+  } catch (err) {
+    await jobs.discard(container);
+    throw err;
+  }
   return { jobs, container, frames };
 }
 
