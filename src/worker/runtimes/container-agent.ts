@@ -37,18 +37,14 @@ export function containerAgentLauncher(
       output,
     );
     let connection: Socket | null = null;
-    let connectionEnded = false;
-    let endConnection = () => {};
-    const connectionGone = new Promise<void>((resolve) => {
-      endConnection = resolve;
-    });
+    // The agent is the container's PID 1 and closes its end of the socket only by exiting:
+    // the container's exit says when the agent is gone, whichever path the frames take.
     const transport: AgentTransport = {
       write: (bytes) => void (connection ?? container.stream).write(bytes),
       get exited() {
-        return container.exited || connectionEnded;
+        return container.exited;
       },
-      // A connection that ends is the agent gone, as surely as the container's exit.
-      waited: Promise.race([container.waited, connectionGone]),
+      waited: container.waited,
       oomKilled: () => engineSaysOom(container, logger),
       // The agent reads its container's memory cgroup itself.
       oomSeenOutside: false,
@@ -75,11 +71,8 @@ export function containerAgentLauncher(
           return;
         }
         opened.on("data", (chunk: Buffer) => output.stdout.write(chunk));
-        opened.on("error", () => undefined); // "close" follows
-        opened.on("close", () => {
-          connectionEnded = true;
-          endConnection();
-        });
+        // A write after the agent's exit fails; the container's exit reports that exit.
+        opened.on("error", () => undefined);
         connection = opened;
       };
     }
