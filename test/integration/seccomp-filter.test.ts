@@ -1,19 +1,24 @@
 // The seccomp deny list against the real kernel: the BPF program under bubblewrap
 // (`--seccomp 9`) and the Docker profile under the real engine. Each refusal is shown next
 // to the same command succeeding without the filter, so a refusal is the filter's doing.
-// Needs root, bwrap, python3, node and Docker with the image faas-runtime-base:1.
+// Needs root, bwrap, python3, node and Docker (the runtime images are built when missing).
 import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runtimeImageName } from "../../src/worker/runtimes/container-images.js";
 import { createDockerClient, pingEngine, removeContainersByLabels } from "../../src/worker/runtimes/docker-client.js";
 import { dockerSeccompProfile, seccompBpf } from "../../src/worker/runtimes/seccomp.js";
+import { ROOT } from "../support/platform.js";
+import { ensureRuntimeImages } from "../support/runtime-images.js";
 
-const IMAGE = "faas-runtime-base:1";
+const PREFIX = process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime";
+/** The runtime images' base (runtimes/base/VERSION): a shell and coreutils, nothing else. */
+const IMAGE = `${PREFIX}-base:${readFileSync(join(ROOT, "runtimes/base/VERSION"), "utf8").trim()}`;
 /** The base image has no python3; the Python runtime image has, for the raw-syscall probe. */
-const PYTHON_IMAGE = "faas-runtime-python:1";
+const PYTHON_IMAGE = runtimeImageName(PREFIX, "python");
 const TEST_LABEL = { "faas.test": "seccomp" };
 /** The fd bubblewrap reads the program from. */
 const FILTER_FD = 9;
@@ -165,6 +170,7 @@ describe("dockerSeccompProfile under Docker", () => {
 
   beforeAll(async () => {
     await pingEngine(docker);
+    await ensureRuntimeImages();
     for (const name of [IMAGE, PYTHON_IMAGE]) {
       const image = await docker
         .getImage(name)
@@ -172,7 +178,7 @@ describe("dockerSeccompProfile under Docker", () => {
         .catch(() => null);
       if (!image) throw new Error(`image ${name} missing: run scripts/build-runtime-images.sh`);
     }
-  });
+  }, 900_000);
 
   afterAll(async () => {
     // --rm removes them; this is for a run cut short.
