@@ -35,6 +35,8 @@ export function engineAddress(docker: Dockerode): string {
     protocol?: string;
   };
   if (typeof modem.socketPath === "string") return modem.socketPath;
+  // Without DOCKER_HOST docker-modem looks for the socket itself (/var/run/docker.sock first).
+  if (typeof modem.socketPath === "function") return "the local engine's default socket (/var/run/docker.sock)";
   if (modem.host) return `${modem.protocol ?? "http"}://${modem.host}${modem.port ? `:${modem.port}` : ""}`;
   return "the configured Docker host";
 }
