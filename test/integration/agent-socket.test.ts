@@ -23,9 +23,9 @@ import {
   environmentContainerSpec,
 } from "../../src/worker/runtimes/container-runtime.js";
 import type { FunctionLanguage } from "../../src/worker/runtimes/runtime.js";
+import { containerRuntimeOptions } from "../support/container-runtimes.js";
 import { runRequest } from "../support/run-request.js";
 import { ensureRuntimeImages } from "../support/runtime-images.js";
-import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 import { waitFor } from "../support/waiting.js";
 
 const docker = new Dockerode();
@@ -42,19 +42,9 @@ const ECHO: Record<FunctionLanguage, string> = {
 };
 
 async function started(extra: Partial<ContainerRuntimeOptions>): Promise<ContainerRuntime> {
-  const r = new ContainerRuntime({
-    docker,
-    workerId: `socket-test-${randomBytes(4).toString("hex")}`,
-    imagePrefix,
-    workDir,
-    limits: { maxOutputBytes: 64 * 1024, maxLogBytes: 16 * 1024 },
-    cpuShares: 512,
-    pidsLimit: 64,
-    networkAllow: TEST_NETWORK_ALLOW,
-    logger,
-    extraLabels: testLabel,
-    ...extra,
-  });
+  const r = new ContainerRuntime(
+    containerRuntimeOptions({ docker, workDir, testLabel, workerPrefix: "socket-test" }, extra),
+  );
   runtimes.push(r);
   await r.start();
   return r;

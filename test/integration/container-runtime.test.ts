@@ -8,14 +8,13 @@ import { join } from "node:path";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlatformError } from "../../src/errors.js";
-import { createLogger } from "../../src/lib/logger.js";
 import { runtimeImageName, runtimeImageVersion } from "../../src/worker/runtimes/container-images.js";
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
 import type { FunctionLanguage } from "../../src/worker/runtimes/runtime.js";
+import { containerRuntimeOptions, TEST_RUNTIME_LIMITS } from "../support/container-runtimes.js";
 import { HELLO } from "../support/functions.js";
 import { runRequest } from "../support/run-request.js";
 import { containerRunning, ensureRuntimeImages, SLEEPER } from "../support/runtime-images.js";
-import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 import { waitFor } from "../support/waiting.js";
 
 const GO_HELLO = HELLO.go;
@@ -25,9 +24,7 @@ const NODE_HELLO = HELLO.nodejs;
 const INFINITE_LOOP = "while True:\n    pass\n";
 
 const docker = new Dockerode();
-const logger = createLogger("silent");
 const imagePrefix = process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime";
-const limits = { maxOutputBytes: 64 * 1024, maxLogBytes: 16 * 1024 };
 const testLabel = { "faas.test": `container-runtime-${randomBytes(6).toString("hex")}` };
 
 let workDir: string;
@@ -35,19 +32,7 @@ let runtime: ContainerRuntime;
 const extraRuntimes: ContainerRuntime[] = [];
 
 function options(extra: Partial<ContainerRuntimeOptions> = {}): ContainerRuntimeOptions {
-  return {
-    docker,
-    workerId: `test-${randomBytes(4).toString("hex")}`,
-    imagePrefix,
-    workDir,
-    limits,
-    cpuShares: 512,
-    networkAllow: TEST_NETWORK_ALLOW,
-    pidsLimit: 64,
-    logger,
-    extraLabels: testLabel,
-    ...extra,
-  };
+  return containerRuntimeOptions({ docker, workDir, testLabel, workerPrefix: "test" }, extra);
 }
 
 const request = runRequest;
@@ -149,7 +134,7 @@ describe("container runtime", () => {
   it("caps standard output at the configured size", async () => {
     const result = await runtime.run(request("nodejs", "process.stdout.write('x'.repeat(200000));\n"));
     expect(result.outcome).toBe("completed");
-    expect(result.stdout).toHaveLength(limits.maxOutputBytes);
+    expect(result.stdout).toHaveLength(TEST_RUNTIME_LIMITS.maxOutputBytes);
     expect(result.stdoutTruncated).toBe(true);
   });
 

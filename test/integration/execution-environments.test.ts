@@ -10,18 +10,15 @@ import { join } from "node:path";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlatformError } from "../../src/errors.js";
-import { createLogger } from "../../src/lib/logger.js";
 import { runtimeImageVersion } from "../../src/worker/runtimes/container-images.js";
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
 import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
+import { containerRuntimeOptions } from "../support/container-runtimes.js";
 import { runRequest } from "../support/run-request.js";
 import { containerRunning, ensureRuntimeImages, SLEEPER } from "../support/runtime-images.js";
-import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
 import { waitFor } from "../support/waiting.js";
 
 const docker = new Dockerode();
-const logger = createLogger("silent");
-const limits = { maxOutputBytes: 64 * 1024, maxLogBytes: 16 * 1024 };
 const testLabel = { "faas.test": `environments-${randomBytes(6).toString("hex")}` };
 
 let workDir: string;
@@ -29,20 +26,7 @@ let runtime: ContainerRuntime;
 const extraRuntimes: ContainerRuntime[] = [];
 
 function options(extra: Partial<ContainerRuntimeOptions> = {}): ContainerRuntimeOptions {
-  return {
-    docker,
-    workerId: `env-test-${randomBytes(4).toString("hex")}`,
-    imagePrefix: process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime",
-    workDir,
-    limits,
-    cpuShares: 512,
-    pidsLimit: 64,
-    // The firewall's chain is host-wide: every test file installs the same allow list.
-    networkAllow: TEST_NETWORK_ALLOW,
-    logger,
-    extraLabels: testLabel,
-    ...extra,
-  };
+  return containerRuntimeOptions({ docker, workDir, testLabel, workerPrefix: "env-test" }, extra);
 }
 
 async function started(extra: Partial<ContainerRuntimeOptions> = {}): Promise<ContainerRuntime> {

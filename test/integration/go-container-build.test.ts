@@ -10,8 +10,8 @@ import { join } from "node:path";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlatformError } from "../../src/errors.js";
-import { createLogger } from "../../src/lib/logger.js";
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
+import { containerRuntimeOptions } from "../support/container-runtimes.js";
 import { HELLO } from "../support/functions.js";
 import { runRequest } from "../support/run-request.js";
 import { ensureRuntimeImages } from "../support/runtime-images.js";
@@ -23,18 +23,7 @@ let workDir: string;
 const runtimes: ContainerRuntime[] = [];
 
 function options(extra: Partial<ContainerRuntimeOptions> = {}): ContainerRuntimeOptions {
-  return {
-    docker,
-    workerId: `gobuild-${randomBytes(4).toString("hex")}`,
-    imagePrefix: process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime",
-    workDir,
-    limits: { maxOutputBytes: 64 * 1024, maxLogBytes: 16 * 1024 },
-    cpuShares: 512,
-    pidsLimit: 64,
-    logger: createLogger("silent"),
-    extraLabels: testLabel,
-    ...extra,
-  };
+  return containerRuntimeOptions({ docker, workDir, testLabel, workerPrefix: "gobuild" }, extra);
 }
 
 async function started(extra: Partial<ContainerRuntimeOptions> = {}): Promise<ContainerRuntime> {
