@@ -44,7 +44,7 @@ flock 9
 total_start=$SECONDS
 RUNTIME_IMAGE_PREFIX="$prefix" "$root/runtimes/base/build.sh"
 base_id="$(docker image inspect --format '{{.Id}}' "$base")"
-agent_hash="$(cd "$root/runtimes/agent" && find . -type f ! -name "*_test.go" -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)"
+agent_hash="$(cd "$root/runtimes/agent" && find . -type f ! -name "*_test.go" ! -path "*/__pycache__/*" -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)"
 
 built=()
 skipped=()
