@@ -517,7 +517,8 @@ export class ProcessRuntime implements FunctionRuntime {
       network: request.network,
       tool,
     };
-    const versionKey = functionVersion(request.functionId, request.code, genericKey(spec)).key;
+    const generic = genericKey(spec);
+    const versionKey = functionVersion(request.functionId, request.code, generic).key;
     let env = environments.takeIdle(versionKey);
     if (!env) {
       const code = binary ? await readFile(binary) : request.code;
@@ -525,7 +526,7 @@ export class ProcessRuntime implements FunctionRuntime {
       env = await environments.acquireNew({
         versionKey,
         functionId: request.functionId,
-        genericKey: genericKey(spec),
+        genericKey: generic,
         spec,
         code,
       });
