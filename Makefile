@@ -94,14 +94,21 @@ chaos: install ## fault injection on private PostgreSQL/Redis: CHAOS_N invocatio
 	$(MAKE) --no-print-directory generate
 	$(TSX) chaos/chaos.ts
 
+# PostgreSQL and Redis over their Unix sockets when both exist (README, Configuration):
+# what a one-machine deployment should use. The bench prints which it used.
+# (A shell test at run time: services.sh, the recipe's first line, makes the Redis socket.)
+BENCH_SOCKETS = env $$([ -S /var/run/postgresql/.s.PGSQL.5432 ] && [ -S /var/run/faas-redis/redis.sock ] && \
+	echo TEST_REDIS_ADDR=/var/run/faas-redis/redis.sock \
+	TEST_DATABASE_URL=postgresql://postgres:postgres@localhost:5432/postgres?host=/var/run/postgresql)
+
 bench: install ## throughput and latency figures (needs services and images)
 	bash scripts/services.sh up
 	bash scripts/runsc.sh
 	$(MAKE) --no-print-directory generate
 	bash scripts/build-runtime-images.sh
-	$(TSX) bench/invocation-bench.ts
-	$(TSX) bench/process-runtime-bench.ts
-	$(TSX) bench/api-bench.ts
+	$(BENCH_SOCKETS) $(TSX) bench/invocation-bench.ts
+	$(BENCH_SOCKETS) $(TSX) bench/process-runtime-bench.ts
+	$(BENCH_SOCKETS) $(TSX) bench/api-bench.ts
 
 redrive-dead-letters: generate ## move dead letters back to the queue (their invocations become pending)
 	$(TSX) src/main.ts redrive-dead-letters

@@ -373,6 +373,7 @@ async function main() {
       "sequential: one invocation at a time, POST /invoke?wait to the answer; burst: n invocations with up to",
       `${IN_FLIGHT} unfinished at once (throughput; latency includes queueing). × seed: the seed design's p50 over this p50`,
       "(sequential) or this throughput over the seed's (burst). One worker process (WORKER_CONCURRENCY 4) unless said.",
+      `PostgreSQL: ${new URL(process.env.TEST_DATABASE_URL ?? "postgresql://127.0.0.1").searchParams.get("host") ?? "TCP"}; Redis: ${process.env.TEST_REDIS_ADDR ?? "127.0.0.1:6379"} (make bench takes the Unix sockets when they exist).`,
       ...notes,
       "",
     ].join("\n"),

@@ -24,6 +24,8 @@ DB_HOST="${DB_HOST:-localhost}"
 DB_PORT="${DB_PORT:-5432}"
 REDIS_HOST=127.0.0.1
 REDIS_PORT=6379
+# Also a Unix socket: on one machine REDIS_ADDR=$REDIS_SOCKET saves a third of each round trip.
+REDIS_SOCKET=/var/run/faas-redis/redis.sock
 SKIP_DOCKER="${SERVICES_SKIP_DOCKER:-0}"
 WITH_CHROMIUM="${SERVICES_WITH_CHROMIUM:-0}"
 DOCKER_PIDFILE=/var/run/docker.pid
@@ -276,7 +278,9 @@ redis_up() {
   # loses is queued again from PostgreSQL by the workers' recovery sweep.)
   datadir=/var/lib/faas-redis
   mkdir -p "$datadir" 2>/dev/null || datadir="${TMPDIR:-/tmp}"
+  mkdir -p "$(dirname "$REDIS_SOCKET")"
   if ! (cd "$datadir" && redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" \
+    --unixsocket "$REDIS_SOCKET" --unixsocketperm 770 \
     --daemonize yes --save '' --appendonly yes --appendfsync everysec --dir "$datadir" \
     --logfile "$logdir/faas-redis.log" --pidfile "${TMPDIR:-/tmp}/faas-redis.pid"); then
     say redis "FAILED: redis-server did not start (see $logdir/faas-redis.log)"
@@ -290,7 +294,7 @@ redis_up() {
     say redis "FAILED: no PONG from $REDIS_HOST:$REDIS_PORT (see $logdir/faas-redis.log)"
     return 1
   fi
-  say redis "$(verb redis-server started) ($REDIS_HOST:$REDIS_PORT, log $logdir/faas-redis.log)"
+  say redis "$(verb redis-server started) ($REDIS_HOST:$REDIS_PORT and $REDIS_SOCKET, log $logdir/faas-redis.log)"
 }
 
 redis_down() {

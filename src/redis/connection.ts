@@ -12,8 +12,7 @@ export type RedisOptions = Config["redis"];
  */
 export function createRedis(options: RedisOptions, name: string, autoPipelining = false): Redis {
   return new Redis({
-    host: options.host,
-    port: options.port,
+    ...(options.path ? { path: options.path } : { host: options.host, port: options.port }),
     password: options.password,
     db: options.db,
     connectionName: name,

@@ -85,13 +85,14 @@ export class Worker {
   /** Waits for PostgreSQL and Redis first (they may come up after the worker), then claims work. */
   async start(): Promise<void> {
     const db = new URL(this.app.config.db.url);
-    const { host, port } = this.app.config.redis;
+    const { host, port, path } = this.app.config.redis;
+    const dbSocket = db.searchParams.get("host");
     const up = await waitForDependencies(
       [
         // Stryker disable next-line StringLiteral,LogicalOperator,ConditionalExpression: a name and an address for the wait's log lines only
-        { name: "PostgreSQL", at: `${db.hostname}:${db.port || 5432}`, ping: () => pingDb(this.app.db) },
+        { name: "PostgreSQL", at: dbSocket ?? `${db.hostname}:${db.port || 5432}`, ping: () => pingDb(this.app.db) },
         // Stryker disable next-line StringLiteral: a name and an address for the wait's log lines only
-        { name: "Redis", at: `${host}:${port}`, ping: () => pingRedis(this.app.redis) },
+        { name: "Redis", at: path ?? `${host}:${port}`, ping: () => pingRedis(this.app.redis) },
       ],
       this.logger,
       () => this.stopRequested,

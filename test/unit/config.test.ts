@@ -200,6 +200,24 @@ describe("config", () => {
   it("REDIS_ADDR defaults its host to localhost", () => {
     expect(loadConfig({ REDIS_ADDR: ":6380" }).redis).toMatchObject({ host: "localhost", port: 6380 });
     expect(loadConfig({ REDIS_ADDR: "cache:6381" }).redis).toMatchObject({ host: "cache", port: 6381 });
+    expect(loadConfig({ REDIS_ADDR: "cache:6381" }).redis.path).toBeUndefined();
+  });
+
+  it("REDIS_ADDR may be the path of a Unix socket; anything else that is not host:port is refused", () => {
+    expect(loadConfig({ REDIS_ADDR: "/var/run/faas-redis/redis.sock" }).redis.path).toBe(
+      "/var/run/faas-redis/redis.sock",
+    );
+    expect(problemsOf({ REDIS_ADDR: "redis.sock" })).toStrictEqual([
+      'REDIS_ADDR: must be host:port or the absolute path of a Unix socket, got "redis.sock"',
+    ]);
+  });
+
+  it("a DB_HOST that is a directory is the server's Unix socket, in the URL's host parameter", () => {
+    const c = loadConfig({ DB_HOST: "/var/run/postgresql", DB_PORT: "5433" });
+    expect(c.db.url).toBe(
+      "postgresql://postgres:postgres@localhost:5433/faas?sslmode=disable&host=%2Fvar%2Frun%2Fpostgresql",
+    );
+    expect(new URL(c.db.url).searchParams.get("host")).toBe("/var/run/postgresql");
   });
 
   it.each([
