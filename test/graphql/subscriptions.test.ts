@@ -130,16 +130,10 @@ describe("invocationUpdated", () => {
     try {
       const ws = wsSubscribe(client, InvocationUpdatedDocument, { id });
       expect((await ws.next()).value?.data?.invocationUpdated.status).toBe("PENDING");
-      const listenersBefore = await platform.app.redis.pubsub("NUMSUB", `${platform.prefix}:invocationUpdated:${id}`);
-      expect(listenersBefore[1]).toBe(1);
+      expect(platform.app.events.listenerCount(id)).toBe(1);
       await ws.return?.();
-      // The server unsubscribes from the invocation's Redis channel once the client leaves.
-      await expect
-        .poll(
-          async () => (await platform.app.redis.pubsub("NUMSUB", `${platform.prefix}:invocationUpdated:${id}`))[1],
-          { timeout: 5000 },
-        )
-        .toBe(0);
+      // The server stops following the invocation once the client leaves.
+      await expect.poll(() => platform.app.events.listenerCount(id), { timeout: 5000 }).toBe(0);
     } finally {
       await client.dispose();
     }
@@ -299,8 +293,9 @@ describe("invocationsUpdated", () => {
       await Promise.all(feeds.map((feed) => feed.stop()));
       await client.dispose();
     }
-    // The last subscriber gone, the server leaves the shared channel.
-    await expect.poll(() => sharedSubscribers(platform), { timeout: 5000 }).toBe(0);
+    // The last subscriber gone, the server stops listening (the channel stays subscribed a
+    // while for the next one: invocation-events.test.ts).
+    await expect.poll(() => platform.app.events.listenerCount(), { timeout: 5000 }).toBe(0);
   });
 
   test("a bad functionId or status is an error, not an empty stream", async ({ platform }) => {
@@ -331,7 +326,7 @@ describe("invocationsUpdated", () => {
   test("a subscriber that stops reading gets SUBSCRIBER_TOO_SLOW once the server holds too much for it, then the stream completes", async ({
     platform,
   }) => {
-    expect(await sharedSubscribers(platform)).toBe(0);
+    expect(platform.app.events.listenerCount()).toBe(0);
     const fn = await pythonFunction(platform);
     const abort = new AbortController();
     // With the logs: each event is as large on the wire as in Redis.
@@ -357,14 +352,14 @@ describe("invocationsUpdated", () => {
         { everyMs: 100 },
       );
       expect(first?.value?.data?.invocationsUpdated.workerId).toBe(PROBE);
-      // 1 MiB events until the server gives up on this subscriber: it then leaves the channel
-      // (its only subscriber). Past the sockets' buffers, at most 16 MiB wait for it.
+      // 1 MiB events until the server gives up on this subscriber: it then stops listening
+      // (its only listener). Past the sockets' buffers, at most 16 MiB wait for it.
       const logs = "x".repeat(1024 * 1024);
       let published = 0;
       await waitFor(
         "the server to drop the slow subscriber",
         async () => {
-          if ((await sharedSubscribers(platform)) === 0) return true;
+          if (platform.app.events.listenerCount() === 0) return true;
           await platform.app.events.publish(probeRow(fn.id, logs));
           published += 1;
           return false;

@@ -3,8 +3,8 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Invocation } from "../../src/generated/prisma/client.js";
-import { InvocationEvents, reviveInvocation } from "../../src/invocations/invocation-events.js";
-import { invocationChannel } from "../../src/redis/keys.js";
+import { InvocationEvents, leadingId, reviveInvocation } from "../../src/invocations/invocation-events.js";
+import { invocationChannel, invocationsChannel } from "../../src/redis/keys.js";
 import { waitFor } from "../support/waiting.js";
 
 const publisher = new Redis({ host: "127.0.0.1", port: 6379 });
@@ -39,6 +39,22 @@ describe("reviveInvocation", () => {
   });
 });
 
+describe("leadingId", () => {
+  it("reads the id a row's JSON starts with, and nothing from other text", () => {
+    const id = randomUUID();
+    expect(leadingId(JSON.stringify({ id, status: "running" }))).toBe(id);
+    expect(leadingId(JSON.stringify({ status: "running", id }))).toBeUndefined();
+    expect(leadingId('{"id":"unterminated')).toBeUndefined();
+    expect(leadingId("null")).toBeUndefined();
+  });
+});
+
+/** Subscriber connections of this test's connection pair on `channel` (PUBSUB NUMSUB). */
+async function subscribersOf(channel: string): Promise<number> {
+  const [, count] = (await publisher.pubsub("NUMSUB", channel)) as [string, number];
+  return Number(count);
+}
+
 describe("InvocationEvents", () => {
   it("delivers published rows to the listener of that invocation only, and ignores what is not an object", async () => {
     const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
@@ -46,19 +62,75 @@ describe("InvocationEvents", () => {
     const id = randomUUID();
     const seen: Invocation[] = [];
     const unlisten = await events.listen(id, (inv) => seen.push(inv));
-    const channel = invocationChannel(prefix, id);
-    await publisher.publish(channel, "null");
-    await publisher.publish(channel, "42");
-    await publisher.publish(channel, '"text"');
-    await publisher.publish(invocationChannel(prefix, randomUUID()), JSON.stringify({ id: "other" }));
+    const shared = invocationsChannel(prefix);
+    for (const junk of ["null", "42", '"text"', "[1]", "{not json", `{"id":"${id}"`])
+      await publisher.publish(shared, junk);
+    await events.publish({ id: randomUUID(), status: "running" } as unknown as Invocation);
     const row = { id, status: "running", createdAt: new Date("2026-11-28T10:00:00.000Z"), startedAt: null };
     await events.publish(row as unknown as Invocation);
     await waitFor("the row event", async () => seen.length > 0, { capMs: 10_000 });
     expect(seen).toEqual([{ ...row }]);
     unlisten();
     await events.publish({ ...row, status: "completed" } as unknown as Invocation);
-    await publisher.publish(channel, JSON.stringify({ ...row, status: "late" }));
+    await publisher.publish(shared, JSON.stringify({ ...row, status: "late" }));
     await subscriber.ping();
     expect(seen.map((e) => e.status)).toEqual(["running"]);
+  });
+
+  it("publishes each event on the invocation's own channel too (DESIGN.md's channel format)", async () => {
+    const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
+    const events = new InvocationEvents(publisher, subscriber, prefix);
+    const id = randomUUID();
+    const outsider = new Redis({ host: "127.0.0.1", port: 6379 });
+    await new Promise<void>((resolve) => outsider.once("ready", () => resolve()));
+    try {
+      const got: string[] = [];
+      outsider.on("message", (_channel: string, message: string) => got.push(message));
+      await outsider.subscribe(invocationChannel(prefix, id));
+      await events.publish({ id, status: "running" } as unknown as Invocation);
+      await waitFor("the event on the invocation's channel", async () => got.length > 0, { capMs: 10_000 });
+      expect(JSON.parse(got[0] as string)).toEqual({ id, status: "running" });
+    } finally {
+      outsider.disconnect();
+    }
+  });
+
+  it("listens on one shared subscription however many follow, and lets it go a while after the last", async () => {
+    const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
+    const ownSubscriber = new Redis({ host: "127.0.0.1", port: 6379 });
+    await new Promise<void>((resolve) => ownSubscriber.once("ready", () => resolve()));
+    const events = new InvocationEvents(publisher, ownSubscriber, prefix, 300);
+    const shared = invocationsChannel(prefix);
+    try {
+      const ids = [randomUUID(), randomUUID()];
+      const seen: string[] = [];
+      const everything: string[] = [];
+      const unlistens = [
+        ...(await Promise.all(ids.map((id) => events.listen(id, (inv) => seen.push(`${inv.id}:${inv.status}`))))),
+        await events.listenAll((inv, length) => everything.push(`${inv.id}:${length}`)),
+      ];
+      expect(await subscribersOf(shared)).toBe(1);
+      for (const id of ids) expect(await subscribersOf(invocationChannel(prefix, id))).toBe(0);
+      for (const id of ids) await events.publish({ id, status: "completed" } as unknown as Invocation);
+      await waitFor("both events", async () => seen.length === 2 && everything.length === 2, { capMs: 10_000 });
+      expect(seen.sort()).toEqual(ids.map((id) => `${id}:completed`).sort());
+      const length = JSON.stringify({ id: ids[0], status: "completed" }).length;
+      expect(everything).toContain(`${ids[0]}:${length}`);
+
+      for (const unlisten of unlistens) unlisten();
+      expect(await subscribersOf(shared)).toBe(1); // kept for the next follower
+      const again = await events.listen(ids[0] as string, () => undefined);
+      again();
+      await waitFor("the shared channel let go", async () => (await subscribersOf(shared)) === 0, { capMs: 10_000 });
+      // And taken again by the next follower, which then hears its events.
+      const late: string[] = [];
+      const unlisten = await events.listen(ids[1] as string, (inv) => late.push(inv.status));
+      expect(await subscribersOf(shared)).toBe(1);
+      await events.publish({ id: ids[1], status: "failed" } as unknown as Invocation);
+      await waitFor("the event after subscribing again", async () => late.length > 0, { capMs: 10_000 });
+      unlisten();
+    } finally {
+      ownSubscriber.disconnect();
+    }
   });
 });

@@ -33,7 +33,7 @@ async function recordEvents(platform: Platform, id: string) {
   const seen: Invocation[] = [];
   const unlisten = await platform.app.events.listen(id, (inv) => seen.push(inv));
   onTestFinished(unlisten);
-  return {
+  const recorder = {
     async settle(): Promise<Pick<Invocation, "status" | "error" | "attempts">[]> {
       const current = await platform.app.db.invocation.findUniqueOrThrow({ where: { id } });
       await platform.app.events.publish({ ...current, error: SENTINEL });
@@ -46,6 +46,10 @@ async function recordEvents(platform: Platform, id: string) {
       return before.map(({ status, error, attempts }) => ({ status, error, attempts }));
     },
   };
+  // The shared subscription may already be in effect (another listener, or one that just
+  // ended): an event published before listen() may still be on its way. Only later ones count.
+  await recorder.settle();
+  return recorder;
 }
 
 const row = (platform: Platform, id: string) => platform.app.db.invocation.findUniqueOrThrow({ where: { id } });
