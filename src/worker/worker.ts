@@ -17,7 +17,7 @@ import { withRequestId } from "../lib/request-context.js";
 import type { WorkerObserver } from "../metrics/worker-observer.js";
 import type { QueueMessage } from "../queue/queue-message.js";
 import { requeueLostInvocations } from "../queue/recovery.js";
-import type { ClaimedMessage } from "../queue/reliable-queue.js";
+import type { LeasingClaim } from "../queue/reliable-queue.js";
 import { createRedis, pingRedis } from "../redis/connection.js";
 import { functionsChangedChannel } from "../redis/keys.js";
 import { CodeCache } from "../storage/code-cache.js";
@@ -202,9 +202,9 @@ export class Worker {
         });
         continue;
       }
-      let claimed: ClaimedMessage | null;
+      let claimed: LeasingClaim | null;
       try {
-        claimed = await this.app.queue.claim(this.blocking as Redis, 0.5);
+        claimed = await this.app.queue.claimLeasing(this.blocking as Redis, 0.5);
       } catch (err) {
         if (!this.running) break;
         this.logger.warn("could not claim from the queue; retrying", { err: (err as Error).message });
@@ -215,7 +215,7 @@ export class Worker {
     }
   }
 
-  private dispatch(claimed: ClaimedMessage): void {
+  private dispatch(claimed: LeasingClaim): void {
     const abort = new AbortController();
     // Logged as part of the API request that made the invocation (its X-Request-Id).
     const done = withRequestId(claimed.message?.request_id, () => this.handle(claimed, abort.signal))
@@ -230,9 +230,10 @@ export class Worker {
     this.observer.onSlots?.(this.inFlight.size, this.settings.concurrency);
   }
 
-  private async handle({ raw, message }: ClaimedMessage, signal: AbortSignal): Promise<void> {
+  private async handle({ raw, message, leased }: LeasingClaim, signal: AbortSignal): Promise<void> {
     const { queue, limiter, transitions } = this.app;
     if (!message) {
+      await leased;
       this.logger.warn("poison message moved to the dead-letter list", { raw: raw.slice(0, 200) });
       await queue.deadLetter(raw, "malformed message: not a valid invocation message");
       this.observer.onDeadLetter?.("malformed");
@@ -255,9 +256,17 @@ export class Worker {
     try {
       if (message.max_concurrency !== undefined) {
         // The slot first, from what the message carries: a throttled message costs no SQL.
-        if (!(await takeSlot(message.function_id, message.invocation_id, message.max_concurrency))) {
-          return void (await throttle());
-        }
+        // Asked for together with the lease (one round trip); both settle before going on,
+        // so a slot taken as the lease failed is released below, not left behind.
+        const [lease, taken] = await Promise.allSettled([
+          leased,
+          takeSlot(message.function_id, message.invocation_id, message.max_concurrency),
+        ]);
+        if (lease.status === "rejected") throw lease.reason;
+        if (taken.status === "rejected") throw taken.reason;
+        if (!taken.value) return void (await throttle());
+      } else {
+        await leased;
       }
       lap("slot");
       // The usual path: one statement marks the invocation running and reads it with its

@@ -92,15 +92,15 @@ describe("worker lifecycle", () => {
   test("a claim that fails is tried again: the worker keeps running invocations", async ({ platform }) => {
     const worker = await startWorker(platform);
     const queue = appOf(worker).queue;
-    const claim = queue.claim.bind(queue);
+    const claim = queue.claimLeasing.bind(queue);
     let calls = 0;
-    queue.claim = async (...args) => {
+    queue.claimLeasing = async (...args) => {
       calls += 1;
       if (calls === 1) throw new Error("connection reset (injected by the test)");
       return claim(...args);
     };
     onTestFinished(() => {
-      queue.claim = claim;
+      queue.claimLeasing = claim;
     });
     // The claim under way when the method was replaced ends first (within its 0.5 s wait).
     await waitFor("a claim after the failed one", async () => calls >= 2);
@@ -109,6 +109,36 @@ describe("worker lifecycle", () => {
     expect(invoked.status).toBe(200);
     expect(invoked.body.data).toMatchObject({ status: "completed", result: { after: "a failed claim" } });
     expect(calls).toBeGreaterThan(1);
+  });
+
+  test("a lease that fails to be written: the slot asked for with it is given back, and the invocation still runs", async ({
+    platform,
+  }) => {
+    const worker = await startWorker(platform);
+    const app = appOf(worker);
+    const claim = app.queue.claimLeasing.bind(app.queue);
+    let failed = 0;
+    let calls = 0;
+    app.queue.claimLeasing = async (...args) => {
+      calls += 1;
+      const claimed = await claim(...args);
+      if (!claimed || failed > 0) return claimed;
+      failed += 1;
+      const leased = Promise.reject(new Error("lease write refused (injected by the test)"));
+      leased.catch(() => undefined);
+      return { ...claimed, leased };
+    };
+    onTestFinished(() => {
+      app.queue.claimLeasing = claim;
+    });
+    // The claim under way when the method was replaced ends first (within its 0.5 s wait).
+    await waitFor("a claim through the replaced method", async () => calls >= 1);
+    const fn = await createPythonFunction(platform, 'print(\'{"after": "a failed lease"}\')\n');
+    const invoked = await platform.request("POST", "/invoke?wait=30s", { function_id: fn.id, payload: {} });
+    expect(failed).toBe(1);
+    expect(invoked.body.data).toMatchObject({ status: "completed", result: { after: "a failed lease" } });
+    // The first delivery's slot went back: only a held slot would remain, and none is.
+    expect(await platform.app.redis.zcard(platform.app.keys.concurrency(fn.id))).toBe(0);
   });
 
   test("a message whose row is not visible yet (its transaction still committing) runs once the row appears", async ({
