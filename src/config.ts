@@ -212,6 +212,11 @@ const envSchema = z.object({
   GC_INTERVAL: duration("1h"),
 
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+
+  // The Go build cache the process runtime's agent build shares (default: the user's,
+  // ~/.cache/go-build), so it links in a second instead of compiling the standard library
+  // again for each new work dir.
+  GOCACHE: z.string().min(1).optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -243,6 +248,8 @@ function buildConfig(e: z.infer<typeof envSchema>) {
     worker: {
       id: e.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
       workDir: e.WORKER_WORK_DIR,
+      /** GOCACHE: the Go build cache the agent's build shares; none: the user's (~/.cache/go-build). */
+      hostGoCache: e.GOCACHE,
       runtimeType,
       runtimeTypeExplicit: e.WORKER_RUNTIME_TYPE !== undefined,
       concurrency: e.WORKER_CONCURRENCY,

@@ -29,6 +29,7 @@ export function createRuntime(
   if (kind === "process") {
     return new ProcessRuntime({
       workDir: config.worker.workDir,
+      goCache: config.worker.hostGoCache,
       limits,
       logger,
       pidsLimit: config.worker.pidsLimit,

@@ -203,6 +203,11 @@ describe("config", () => {
     expect(loadConfig({ REDIS_ADDR: "cache:6381" }).redis.path).toBeUndefined();
   });
 
+  it("GOCACHE names the Go build cache the process runtime's agent build shares", () => {
+    expect(loadConfig({ GOCACHE: "/var/cache/go" }).worker.hostGoCache).toBe("/var/cache/go");
+    expect(loadConfig({}).worker.hostGoCache).toBeUndefined();
+  });
+
   it("REDIS_ADDR may be the path of a Unix socket; anything else that is not host:port is refused", () => {
     expect(loadConfig({ REDIS_ADDR: "/var/run/faas-redis/redis.sock" }).redis.path).toBe(
       "/var/run/faas-redis/redis.sock",

@@ -7,6 +7,7 @@
 import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -21,7 +22,11 @@ const HELPERS = ["zygote.py"];
 const BUILD_TIMEOUT_MS = 5 * 60_000;
 
 /** Builds (or finds) the agent; returns the directory holding `agent` and its helpers. */
-export async function agentDirectory(workDir: string, go: string, source = AGENT_SOURCE_DIR): Promise<string> {
+export async function agentDirectory(
+  workDir: string,
+  go: string,
+  { goCache, source = AGENT_SOURCE_DIR }: { goCache?: string; source?: string } = {},
+): Promise<string> {
   const files = (await readdir(source))
     .filter((f) => (f.endsWith(".go") && !f.endsWith("_test.go")) || f === "go.mod" || HELPERS.includes(f))
     .sort();
@@ -44,13 +49,11 @@ export async function agentDirectory(workDir: string, go: string, source = AGENT
       timeout: BUILD_TIMEOUT_MS,
       env: {
         PATH: `${dirname(go)}:/usr/local/bin:/usr/bin:/bin`,
-        // The worker's own Go build cache (~/.cache/go-build) when it has a home: the agent
-        // links in about a second then, instead of compiling the standard library again
-        // for every new work dir. Only the worker's user writes there.
-        HOME: process.env.HOME ?? base,
-        GOCACHE:
-          process.env.GOCACHE ??
-          (process.env.HOME ? join(process.env.HOME, ".cache", "go-build") : join(base, "go-cache")),
+        HOME: base,
+        // A shared build cache (the user's by default): the agent links in about a second
+        // then, instead of compiling the standard library again for every new work dir.
+        // Only the worker's user writes there.
+        GOCACHE: goCache ?? join(homedir(), ".cache", "go-build"),
         GOPATH: join(base, "go-path"),
         CGO_ENABLED: "0",
         GOTOOLCHAIN: "local",

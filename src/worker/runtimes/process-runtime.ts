@@ -50,6 +50,8 @@ import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } f
 
 export interface ProcessRuntimeOptions {
   workDir: string;
+  /** Go build cache the agent's build shares (GOCACHE); default: the user's, ~/.cache/go-build. */
+  goCache?: string;
   limits: RuntimeLimits;
   logger: Logger;
   /** Most processes (threads included) one invocation may have; contains fork bombs. Default 64. */
@@ -364,7 +366,7 @@ export class ProcessRuntime implements FunctionRuntime {
       }
       const began = performance.now();
       try {
-        agentDir = await agentDirectory(this.workDir, go);
+        agentDir = await agentDirectory(this.workDir, go, { goCache: this.options.goCache });
       } catch (err) {
         this.logger.warn("no execution environments: cannot build the agent", { err });
         return null;
