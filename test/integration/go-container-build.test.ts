@@ -10,7 +10,11 @@ import { join } from "node:path";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlatformError } from "../../src/errors.js";
+import { createLogger } from "../../src/lib/logger.js";
+import { runtimeImageName } from "../../src/worker/runtimes/container-images.js";
+import { ContainerJobRunner } from "../../src/worker/runtimes/container-job.js";
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
+import { goBuildOutput, goBuildReader, goBuildSpec } from "../../src/worker/runtimes/go-container-build.js";
 import { containerRuntimeOptions } from "../support/container-runtimes.js";
 import { HELLO } from "../support/functions.js";
 import { runRequest } from "../support/run-request.js";
@@ -238,5 +242,69 @@ func main() { fmt.Print(mod) }
     const result = await runtime.run(runRequest("go", fresh('package main\n\nfunc main() { panic("boom") }\n')));
     expect(result.outcome).toBe("failed");
     expect(result.stderr).toContain("fn/main.go:3");
+  });
+});
+
+describe("a build's framed binary", () => {
+  const limits = { memoryMb: 256, timeoutMs: 20_000 };
+  let jobs: ContainerJobRunner;
+  beforeAll(() => {
+    jobs = new ContainerJobRunner(
+      docker,
+      createLogger("silent"),
+      { ...testLabel, "faas.managed": "true" },
+      {
+        cpuShares: 512,
+        networkName: "none",
+      },
+    );
+  });
+  afterAll(() => jobs.stop());
+
+  /** A build container (hardened as the runtime makes one) whose command is `script` instead. */
+  async function buildWith(script: string) {
+    const spec = goBuildSpec(
+      runtimeImageName(process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime", "go"),
+      "/usr/bin:/bin",
+      {
+        memoryMb: limits.memoryMb,
+        pidsLimit: 64,
+        maxLogBytes: 16 * 1024,
+      },
+    );
+    const output = goBuildReader();
+    const started = performance.now();
+    const job = await jobs.run({
+      ...spec,
+      cmd: ["/bin/sh", "-c", script],
+      stdin: Buffer.alloc(0),
+      timeoutMs: limits.timeoutMs,
+      outputEnd: output,
+    });
+    return { job, output, ms: performance.now() - started };
+  }
+
+  it("ends the build at the end marker, without waiting for the container's exit", async () => {
+    const { job, output, ms } = await buildWith("printf 'faas-binary 3\\nabcfaas-build-ok\\n'; sleep 30");
+    expect(job.outputComplete).toBe(true);
+    expect(job.timedOut).toBe(false);
+    expect(ms).toBeLessThan(10_000);
+    expect(goBuildOutput(job, output, limits).toString()).toBe("abc");
+  });
+
+  it("a clean exit with the binary cut short is the platform's failure: no binary runs", async () => {
+    const { job, output } = await buildWith("printf 'faas-binary 5\\nabcfaas-build-ok\\n'");
+    expect(job).toMatchObject({ outputComplete: false, exitCode: 0 });
+    expect(() => goBuildOutput(job, output, limits)).toThrow(
+      new PlatformError("go build ended without a complete binary"),
+    );
+  });
+
+  it("a clean exit without the end marker is the platform's failure", async () => {
+    const { job, output } = await buildWith("printf 'faas-binary 3\\nabc'");
+    expect(job).toMatchObject({ outputComplete: false, exitCode: 0 });
+    expect(() => goBuildOutput(job, output, limits)).toThrow(
+      new PlatformError("go build ended without a complete binary"),
+    );
   });
 });

@@ -39,11 +39,22 @@ export interface OutputSinks {
   stderr: Writable;
 }
 
+/**
+ * Tells from a job's standard output that the job is done (a Go build's framed binary), so
+ * its result need not wait for the engine to close the stream and report the exit.
+ */
+export interface OutputEnd {
+  /** Sees every chunk of standard output in order; true once the output is complete. */
+  push(chunk: Buffer): boolean;
+}
+
 /** What a started container is fed, and how long it may run from then on. */
 export interface ContainerInput {
   stdin: Buffer;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** When given, the job ends as soon as it says its output is complete (outputComplete). */
+  outputEnd?: OutputEnd;
 }
 
 /** One container execution: stdin in, capped stdout/stderr out. */
@@ -61,10 +72,19 @@ export interface StartedContainer {
   startedAt: number;
   /** Set once the container has stopped (a warm one must not be handed out then). */
   exited: boolean;
+  /** Sees each chunk of standard output after its buffer did (finish() sets it for an OutputEnd). */
+  stdoutTap: { listener: ((chunk: Buffer) => void) | null };
 }
 
 export interface ContainerJobResult {
+  /** null when unknown: killed, or the job ended on its complete output (outputComplete). */
   exitCode: number | null;
+  /**
+   * The input's OutputEnd said the output is complete. The job may have ended on that alone:
+   * the container is then removed without its exit being waited for, and every other field
+   * but the output says nothing.
+   */
+  outputComplete: boolean;
   timedOut: boolean;
   oomKilled: boolean;
   stdout: CappedBuffer;
@@ -194,7 +214,12 @@ export class ContainerJobRunner {
         // A write into a container that already died fails with EPIPE: not our concern here.
         attached.on("error", () => resolve());
       });
-      this.docker.modem.demuxStream(attached, sinks?.stdout ?? sink(stdout), sinks?.stderr ?? sink(stderr));
+      const stdoutTap: StartedContainer["stdoutTap"] = { listener: null };
+      this.docker.modem.demuxStream(
+        attached,
+        sinks?.stdout ?? sink(stdout, (chunk) => stdoutTap.listener?.(chunk)),
+        sinks?.stderr ?? sink(stderr),
+      );
       try {
         await container.start();
       } catch (err) {
@@ -214,6 +239,7 @@ export class ContainerJobRunner {
         waited,
         startedAt: Date.now(),
         exited: false,
+        stdoutTap,
       };
       void waited.then(() => {
         started.exited = true;
@@ -225,18 +251,24 @@ export class ContainerJobRunner {
     }
   }
 
-  /** Feeds a started container, enforces the timeout from now on, reports and removes it. */
+  /**
+   * Feeds a started container, enforces the timeout from now on, reports and removes it. With
+   * an OutputEnd, complete output ends the job at once: what follows (the stream's end, the
+   * exit) is left to the removal.
+   */
   async finish(started: StartedContainer, input: ContainerInput): Promise<ContainerJobResult> {
     const { id, container, stream: attached, stdout, stderr, drained, waited } = started;
     try {
       if (this.halted) throw new PlatformError("container runtime stopped");
       const began = performance.now();
+      const output = watchOutput(started, input.outputEnd);
       attached.write(input.stdin);
       attached.end();
 
       let timer: NodeJS.Timeout | undefined;
       let onAbort: (() => void) | undefined;
       const stopReason = await Promise.race([
+        output.completed.then(() => "complete" as const),
         waited.then(() => "exited" as const),
         new Promise<"timeout">((resolve) => {
           timer = setTimeout(() => resolve("timeout"), input.timeoutMs);
@@ -252,6 +284,11 @@ export class ContainerJobRunner {
         if (onAbort) input.signal?.removeEventListener("abort", onAbort);
       });
 
+      if (stopReason === "complete") {
+        if (this.halted) throw new PlatformError("container runtime stopped");
+        const durationMs = Math.round(performance.now() - began);
+        return { exitCode: null, outputComplete: true, timedOut: false, oomKilled: false, stdout, stderr, durationMs };
+      }
       if (stopReason !== "exited") {
         await container.kill({ signal: "SIGKILL" }).catch((err: unknown) => {
           // 409: it exited meanwhile; 404: removed by stop().
@@ -286,6 +323,7 @@ export class ContainerJobRunner {
       await Promise.race([drained, new Promise((r) => setTimeout(r, STREAM_DRAIN_MS).unref())]);
       return {
         exitCode: exit.statusCode ?? (typeof state.ExitCode === "number" ? state.ExitCode : null),
+        outputComplete: output.isComplete(),
         timedOut: stopReason === "timeout",
         oomKilled: state.OOMKilled === true,
         stdout,
@@ -317,10 +355,35 @@ export class ContainerJobRunner {
   }
 }
 
-function sink(buffer: CappedBuffer): Writable {
+/**
+ * Shows a job's standard output to its OutputEnd (also what arrived before, though a job
+ * reads its input first); `completed` settles once that says the output is complete, after
+ * which it sees nothing more, so the output it judged complete is the one reported.
+ */
+function watchOutput(
+  started: StartedContainer,
+  end: OutputEnd | undefined,
+): { completed: Promise<void>; isComplete: () => boolean } {
+  let complete = false;
+  if (!end) return { completed: new Promise<void>(() => {}), isComplete: () => false };
+  const completed = new Promise<void>((resolve) => {
+    const see = (chunk: Buffer) => {
+      if (complete || !end.push(chunk)) return;
+      complete = true;
+      started.stdoutTap.listener = null;
+      resolve();
+    };
+    if (started.stdout.totalBytes > 0) see(started.stdout.toBuffer());
+    if (!complete) started.stdoutTap.listener = see;
+  });
+  return { completed, isComplete: () => complete };
+}
+
+function sink(buffer: CappedBuffer, tap?: (chunk: Buffer) => void): Writable {
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
       buffer.push(chunk);
+      tap?.(chunk);
       callback();
     },
   });

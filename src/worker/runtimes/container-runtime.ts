@@ -55,7 +55,7 @@ import { EnvironmentPool, functionVersion } from "./environment-pool.js";
 import { runInEnvironment } from "./execution-environment.js";
 import { FUNCTION_BRIDGE, installFirewall } from "./function-firewall.js";
 import { BuildCache, CompileError, GO_BINARY_NAME } from "./go-build-cache.js";
-import { type GoBuildLimits, goBuildInput, goBuildOutput, goBuildSpec } from "./go-container-build.js";
+import { type GoBuildLimits, goBuildInput, goBuildOutput, goBuildReader, goBuildSpec } from "./go-container-build.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
@@ -523,19 +523,25 @@ export class ContainerRuntime implements FunctionRuntime {
     const timeoutMs = this.opts.goBuildTimeoutMs ?? 120_000;
     const memoryMb = this.goBuildLimits.memoryMb;
     let job: ContainerJobResult;
+    const output = goBuildReader();
     try {
       const container = await this.goBuildStandby.take({
         [LABELS.invocation]: request.invocationId,
         [LABELS.function]: request.functionId,
       });
       this.logger.debug("go build container", { invocationId: request.invocationId, containerId: container.id });
-      job = await this.jobs.finish(container, { stdin: goBuildInput(request.code), timeoutMs, signal: request.signal });
+      job = await this.jobs.finish(container, {
+        stdin: goBuildInput(request.code),
+        timeoutMs,
+        signal: request.signal,
+        outputEnd: output,
+      });
     } finally {
       // Not during the build nor while its binary is installed and run: starting a container
       // competes with them for CPU (about 10 ms of a cold start on 2 cores).
       this.goBuildStandby.fillLater();
     }
-    const binary = goBuildOutput(job, { memoryMb, timeoutMs });
+    const binary = goBuildOutput(job, output, { memoryMb, timeoutMs });
     await writeFile(join(outDir, GO_BINARY_NAME), binary, { mode: 0o755 });
     this.logger.info("go binary built", { invocationId: request.invocationId, bytes: binary.length });
   }

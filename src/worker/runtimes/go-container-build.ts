@@ -2,7 +2,9 @@
 // network, read-only rootfs, the build in a tmpfs /tmp, memory, pids and time limits). The
 // container's command is the same for every build, so it can be started before the code
 // exists (standby-container.ts): it reads the code's length on a first line of its standard
-// input, then the code, and writes the binary, alone, on its standard output.
+// input, then the code, and writes the binary, framed (go-build-output.ts), alone on its
+// standard output: the build is done when its last byte is in, not when the engine reports
+// the container's exit.
 //
 // Two ways to build, tried in order:
 //  - fast: `compile` and `link` run directly with the import configurations baked into the
@@ -19,6 +21,7 @@ import { formatDuration } from "../../lib/duration.js";
 import { type ContainerJobResult, type ContainerSpec, MIB } from "./container-job.js";
 import { LABELS } from "./docker-client.js";
 import { CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
+import { BINARY_END, BINARY_HEADER, FramedBinaryReader } from "./go-build-output.js";
 
 /** Exit status of the build's shell when the code did not arrive complete (never the function's fault). */
 const DELIVERY_FAILED_EXIT = 125;
@@ -62,7 +65,10 @@ function buildScript(memoryMb: number): string {
     `  if [ -d ${GO_CACHE_SEED} ]; then cp -r ${GO_CACHE_SEED} /tmp/go-cache; fi;`,
     `  go build -trimpath -ldflags='-s -w' -o ${GO_BINARY_NAME} . >&2;`,
     "fi;",
-    `cat ${GO_BINARY_NAME}`,
+    // The frame: the length, the binary, and the end marker only once `cat` succeeded.
+    `printf '${BINARY_HEADER} %s\\n' "$(wc -c < ${GO_BINARY_NAME})";`,
+    `cat ${GO_BINARY_NAME};`,
+    `printf '${BINARY_END.replace("\n", "\\n")}'`,
   ].join(" ");
 }
 
@@ -94,7 +100,8 @@ export function goBuildSpec(image: string, path: string, limits: GoBuildLimits):
     network: false,
     // The build tree and Go's cache live in this tmpfs (counted against memoryMb).
     tmpfs: { "/tmp": "rw,exec,nosuid,nodev,size=768m" },
-    stdoutLimit: MAX_GO_BINARY_BYTES,
+    // The binary is kept by its FramedBinaryReader (goBuildReader): this copy only bounds memory.
+    stdoutLimit: MAX_GO_BINARY_BYTES + 1024,
     stderrLimit: limits.maxLogBytes,
   };
 }
@@ -104,12 +111,27 @@ export function goBuildInput(code: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${code.length}\n`), code]);
 }
 
+/** Reads one build's framed binary: the job's OutputEnd, then goBuildOutput's source. */
+export function goBuildReader(): FramedBinaryReader {
+  return new FramedBinaryReader(MAX_GO_BINARY_BYTES);
+}
+
 /**
- * The binary of a finished build. Like the process runtime: a build that cannot finish is a
+ * The binary of a finished build (complete framed output), else why there is none. Like the process runtime: a build that cannot finish is a
  * platform failure (PlatformError, retried), code that does not compile is the function's
  * failure (CompileError, remembered per sha256).
  */
-export function goBuildOutput(job: ContainerJobResult, limits: { memoryMb: number; timeoutMs: number }): Buffer {
+export function goBuildOutput(
+  job: ContainerJobResult,
+  output: FramedBinaryReader,
+  limits: { memoryMb: number; timeoutMs: number },
+): Buffer {
+  // The end marker follows the whole binary: the build succeeded, whatever came after it.
+  if (job.outputComplete && output.complete) {
+    const binary = output.binary();
+    if (binary.length === 0) throw new PlatformError("go build produced no binary");
+    return binary;
+  }
   const stderr = job.stderr.toString();
   if (job.exitCode === DELIVERY_FAILED_EXIT && stderr.startsWith(DELIVERY_FAILED_MARK)) {
     throw new PlatformError("code delivery into the Go build container failed");
@@ -117,8 +139,7 @@ export function goBuildOutput(job: ContainerJobResult, limits: { memoryMb: numbe
   if (job.timedOut) throw new PlatformError(`go build timed out after ${formatDuration(limits.timeoutMs)}`);
   if (job.oomKilled) throw new PlatformError(`go build ran out of memory (${limits.memoryMb} MiB)`);
   if (job.exitCode !== 0) throw new CompileError(stderr, job.stderr.truncated);
-  if (job.stdout.truncated) throw new CompileError(`compiled binary exceeds ${MAX_GO_BINARY_BYTES / MIB} MiB`, false);
-  const binary = job.stdout.toBuffer();
-  if (binary.length === 0) throw new PlatformError("go build produced no binary");
-  return binary;
+  if (output.tooLarge) throw new CompileError(`compiled binary exceeds ${MAX_GO_BINARY_BYTES / MIB} MiB`, false);
+  // A clean exit without a complete binary (cut short, or something else on stdout).
+  throw new PlatformError("go build ended without a complete binary");
 }
