@@ -14,7 +14,8 @@ import { createLogger } from "../../src/lib/logger.js";
 import { runtimeImageName } from "../../src/worker/runtimes/container-images.js";
 import { ContainerJobRunner } from "../../src/worker/runtimes/container-job.js";
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
-import { goBuildOutput, goBuildReader, goBuildSpec } from "../../src/worker/runtimes/go-container-build.js";
+import { FramedBinaryReader } from "../../src/worker/runtimes/go-build-output.js";
+import { goBuildInput, goBuildOutput, goBuildSpec } from "../../src/worker/runtimes/go-container-build.js";
 import { containerRuntimeOptions } from "../support/container-runtimes.js";
 import { HELLO } from "../support/functions.js";
 import { runRequest } from "../support/run-request.js";
@@ -245,47 +246,41 @@ func main() { fmt.Print(mod) }
   });
 });
 
-describe("a build's framed binary", () => {
+describe("a build's input and output", () => {
   const limits = { memoryMb: 256, timeoutMs: 20_000 };
+  const NONCE = "00112233445566778899aabbccddeeff";
   let jobs: ContainerJobRunner;
   beforeAll(() => {
     jobs = new ContainerJobRunner(
       docker,
       createLogger("silent"),
       { ...testLabel, "faas.managed": "true" },
-      {
-        cpuShares: 512,
-        networkName: "none",
-      },
+      { cpuShares: 512, networkName: "none" },
     );
   });
   afterAll(() => jobs.stop());
 
-  /** A build container (hardened as the runtime makes one) whose command is `script` instead. */
-  async function buildWith(script: string) {
+  /** A build container, hardened as the runtime makes one, running the build script or `script`. */
+  async function build(input: { script?: string; stdin?: Buffer; output?: FramedBinaryReader }) {
     const spec = goBuildSpec(
       runtimeImageName(process.env.RUNTIME_IMAGE_PREFIX || "faas-runtime", "go"),
-      "/usr/bin:/bin",
-      {
-        memoryMb: limits.memoryMb,
-        pidsLimit: 64,
-        maxLogBytes: 16 * 1024,
-      },
+      "/usr/local/bin:/usr/bin:/bin",
+      { memoryMb: limits.memoryMb, pidsLimit: 64, maxLogBytes: 16 * 1024 },
     );
-    const output = goBuildReader();
+    const output = input.output ?? new FramedBinaryReader(NONCE, 1024 * 1024);
     const started = performance.now();
     const job = await jobs.run({
       ...spec,
-      cmd: ["/bin/sh", "-c", script],
-      stdin: Buffer.alloc(0),
+      cmd: input.script ? ["/bin/sh", "-c", input.script] : spec.cmd,
+      stdin: input.stdin ?? Buffer.alloc(0),
       timeoutMs: limits.timeoutMs,
       outputEnd: output,
     });
     return { job, output, ms: performance.now() - started };
   }
 
-  it("ends the build at the end marker, without waiting for the container's exit", async () => {
-    const { job, output, ms } = await buildWith("printf 'faas-binary 3\\nabcfaas-build-ok\\n'; sleep 30");
+  it("ends the build at its end line, without waiting for the container's exit", async () => {
+    const { job, output, ms } = await build({ script: `printf 'abcfaas-build-ok ${NONCE} 3\\n'; sleep 30` });
     expect(job.outputComplete).toBe(true);
     expect(job.timedOut).toBe(false);
     expect(ms).toBeLessThan(10_000);
@@ -293,18 +288,41 @@ describe("a build's framed binary", () => {
   });
 
   it("a clean exit with the binary cut short is the platform's failure: no binary runs", async () => {
-    const { job, output } = await buildWith("printf 'faas-binary 5\\nabcfaas-build-ok\\n'");
+    const { job, output } = await build({ script: `printf 'abcfaas-build-ok ${NONCE} 5\\n'` });
     expect(job).toMatchObject({ outputComplete: false, exitCode: 0 });
     expect(() => goBuildOutput(job, output, limits)).toThrow(
       new PlatformError("go build ended without a complete binary"),
     );
   });
 
-  it("a clean exit without the end marker is the platform's failure", async () => {
-    const { job, output } = await buildWith("printf 'faas-binary 3\\nabc'");
+  it("a clean exit without the end line is the platform's failure", async () => {
+    const { job, output } = await build({ script: "printf 'abc'" });
     expect(job).toMatchObject({ outputComplete: false, exitCode: 0 });
     expect(() => goBuildOutput(job, output, limits)).toThrow(
       new PlatformError("go build ended without a complete binary"),
+    );
+  });
+
+  it("the real script's binary ends with the build's own end line", async () => {
+    const { stdin, output } = goBuildInput(Buffer.from(HELLO.go));
+    const { job } = await build({ stdin, output });
+    expect(job.outputComplete).toBe(true);
+    expect(goBuildOutput(job, output, limits).subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+  });
+
+  it.each([
+    ["cut short", (stdin: Buffer) => stdin.subarray(0, stdin.length - 40)],
+    ["without the nonce's line", (stdin: Buffer) => stdin.subarray(0, stdin.length - 33)],
+    [
+      "with another nonce after it",
+      (stdin: Buffer) => Buffer.concat([stdin.subarray(0, stdin.length - 33), Buffer.from(`${NONCE}\n`)]),
+    ],
+  ])("code that arrives %s is the platform's failure (delivery), never built", async (_name, damage) => {
+    const { stdin, output } = goBuildInput(Buffer.from(HELLO.go));
+    const { job } = await build({ stdin: damage(stdin), output });
+    expect(job.outputComplete).toBe(false);
+    expect(() => goBuildOutput(job, output, limits)).toThrow(
+      new PlatformError("code delivery into the Go build container failed"),
     );
   });
 });

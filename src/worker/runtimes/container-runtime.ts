@@ -55,7 +55,7 @@ import { EnvironmentPool, functionVersion } from "./environment-pool.js";
 import { runInEnvironment } from "./execution-environment.js";
 import { FUNCTION_BRIDGE, installFirewall } from "./function-firewall.js";
 import { BuildCache, CompileError, GO_BINARY_NAME } from "./go-build-cache.js";
-import { type GoBuildLimits, goBuildInput, goBuildOutput, goBuildReader, goBuildSpec } from "./go-container-build.js";
+import { type GoBuildLimits, goBuildInput, goBuildOutput, goBuildSpec } from "./go-container-build.js";
 import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeLimits } from "./runtime.js";
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
@@ -543,7 +543,7 @@ export class ContainerRuntime implements FunctionRuntime {
     const timeoutMs = this.opts.goBuildTimeoutMs ?? 120_000;
     const memoryMb = this.goBuildLimits.memoryMb;
     let job: ContainerJobResult;
-    const output = goBuildReader();
+    const { stdin, output } = goBuildInput(request.code);
     try {
       const container = await this.goBuildStandby.take({
         [LABELS.invocation]: request.invocationId,
@@ -551,7 +551,7 @@ export class ContainerRuntime implements FunctionRuntime {
       });
       this.logger.debug("go build container", { invocationId: request.invocationId, containerId: container.id });
       job = await this.jobs.finish(container, {
-        stdin: goBuildInput(request.code),
+        stdin,
         timeoutMs,
         signal: request.signal,
         outputEnd: output,

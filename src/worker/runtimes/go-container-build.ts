@@ -1,10 +1,11 @@
 // The Go build of the container runtime: one container of the go image per build (no
 // network, read-only rootfs, the build in a tmpfs /tmp, memory, pids and time limits). The
 // container's command is the same for every build, so it can be started before the code
-// exists (standby-container.ts): it reads the code's length on a first line of its standard
-// input, then the code, and writes the binary, framed (go-build-output.ts), alone on its
-// standard output: the build is done when its last byte is in, not when the engine reports
-// the container's exit.
+// exists (standby-container.ts): it reads a first line of its standard input (the code's
+// length, the way to build, the build's nonce), then the code and the nonce again (the
+// code arrived whole), and writes the binary and an end line (go-build-output.ts), alone on
+// its standard output: the build is done when its last byte is in, not when the engine
+// reports the container's exit.
 //
 // Two ways to build, tried in order:
 //  - fast: `compile` and `link` run directly with the import configurations baked into the
@@ -14,14 +15,14 @@
 //    build` would pass, so the binary is the one `go build` makes (but for its build id);
 //  - `go build`, as before the fast path existed: when the fast path fails for any reason
 //    (a compile error, a file it cannot take), or the code carries a build constraint (which
-//    `go build` honours and `compile` ignores). A compile error is thus always `go build`'s
-//    own message, exactly as without the fast path.
+//    `go build` honours and `compile` ignores; the worker looks, goBuildInput). A compile
+//    error is thus always `go build`'s own message, exactly as without the fast path.
 import { PlatformError } from "../../errors.js";
 import { formatDuration } from "../../lib/duration.js";
 import { type ContainerJobResult, type ContainerSpec, MIB } from "./container-job.js";
 import { LABELS } from "./docker-client.js";
 import { CompileError, GO_BINARY_NAME, GO_MOD } from "./go-build-cache.js";
-import { BINARY_END, BINARY_HEADER, FramedBinaryReader } from "./go-build-output.js";
+import { BINARY_END, buildNonce, FramedBinaryReader } from "./go-build-output.js";
 
 /** Exit status of the build's shell when the code did not arrive complete (never the function's fault). */
 const DELIVERY_FAILED_EXIT = 125;
@@ -34,17 +35,21 @@ const GO_STD = "/opt/faas/go-std";
 const GO_LANG = "go1.19";
 export const MAX_GO_BINARY_BYTES = 512 * MIB;
 
+/** The first line's word for code the fast path may take (anything else goes to `go build`). */
+const FAST = "fast";
+const GO_BUILD = "go-build";
+
 /**
  * The build container's shell script. Compiler output goes to stderr; stdout carries nothing
- * but the binary. The fast path's own output is dropped: `go build` repeats any error.
+ * but the binary and its end line. The fast path's own output is dropped: `go build` repeats
+ * any error. Every process on the path counts (about a millisecond each): the checks that
+ * need none are the shell's own.
  */
 function buildScript(memoryMb: number): string {
   // Short-lived tools that allocate little: no garbage collection until half the container's
   // memory is in use (saves a tenth of their time), so a large function still fits.
   const gc = `GOGC=off GOMEMLIMIT=${Math.max(32, Math.floor(memoryMb / 2))}MiB`;
   const fast = [
-    // Build constraints: `go build` may exclude the file; `compile` would not.
-    "! grep -q -e 'go:build' -e '+build' main.go",
     // What `go build -trimpath` passes (file names fn/main.go in stack traces, -complete: no assembly).
     `${gc} ${GO_STD}/compile -o _pkg_.a -trimpath "/tmp/build=>fn" -p main -lang=${GO_LANG} -complete -nolocalimports -importcfg ${GO_STD}/importcfg.compile -pack ./main.go`,
     `${gc} GOROOT_FINAL='$GOROOT' ${GO_STD}/link -o ${GO_BINARY_NAME} -importcfg ${GO_STD}/importcfg.link -buildmode=exe -s -w _pkg_.a`,
@@ -55,20 +60,24 @@ function buildScript(memoryMb: number): string {
     // All that needs no code is done before the code is read (while a standby waits).
     "mkdir -p /tmp/build; cd /tmp/build;",
     `printf '%s' '${GO_MOD}' > go.mod;`,
-    "IFS= read -r size || delivery_failed;",
+    "IFS=' ' read -r size how nonce || delivery_failed;",
     'case "$size" in ""|*[!0-9]*) delivery_failed;; esac;',
+    'case "$nonce" in ""|*[!0-9a-f]*) delivery_failed;; esac;',
+    // head -c reads no byte past the code (GNU head reads at most what is left): the nonce's
+    // line after it is there only when the whole code arrived.
     'head -c "$size" > main.go;',
-    '[ "$(wc -c < main.go)" -eq "$size" ] || delivery_failed;',
-    `if ! { ${fast}; } >/dev/null 2>&1; then`,
+    "IFS= read -r check || delivery_failed;",
+    '[ "$check" = "$nonce" ] || delivery_failed;',
+    `if [ "$how" != ${FAST} ] || ! { ${fast}; } >/dev/null 2>&1; then`,
     `  rm -f _pkg_.a ${GO_BINARY_NAME};`,
     // The image's pre-compiled standard library (see runtimes/go/Dockerfile), if present.
     `  if [ -d ${GO_CACHE_SEED} ]; then cp -r ${GO_CACHE_SEED} /tmp/go-cache; fi;`,
     `  go build -trimpath -ldflags='-s -w' -o ${GO_BINARY_NAME} . >&2;`,
     "fi;",
-    // The frame: the length, the binary, and the end marker only once `cat` succeeded.
-    `printf '${BINARY_HEADER} %s\\n' "$(wc -c < ${GO_BINARY_NAME})";`,
+    // The end line only once `cat` succeeded; its size is measured while the last of the
+    // binary is still on its way to the worker.
     `cat ${GO_BINARY_NAME};`,
-    `printf '${BINARY_END.replace("\n", "\\n")}'`,
+    `printf '${BINARY_END} %s %s\\n' "$nonce" "$(wc -c < ${GO_BINARY_NAME})"`,
   ].join(" ");
 }
 
@@ -100,33 +109,42 @@ export function goBuildSpec(image: string, path: string, limits: GoBuildLimits):
     network: false,
     // The build tree and Go's cache live in this tmpfs (counted against memoryMb).
     tmpfs: { "/tmp": "rw,exec,nosuid,nodev,size=768m" },
-    // The binary is kept by its FramedBinaryReader (goBuildReader): this copy only bounds memory.
+    // The binary is kept by its FramedBinaryReader (goBuildInput): this copy only bounds memory.
     stdoutLimit: MAX_GO_BINARY_BYTES + 1024,
     stderrLimit: limits.maxLogBytes,
   };
 }
 
-/** What a build container reads: the code's length on a line, then the code. */
-export function goBuildInput(code: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${code.length}\n`), code]);
-}
-
-/** Reads one build's framed binary: the job's OutputEnd, then goBuildOutput's source. */
-export function goBuildReader(): FramedBinaryReader {
-  return new FramedBinaryReader(MAX_GO_BINARY_BYTES);
+/** Whether the code has a build constraint (`//go:build`, `// +build`): `go build` may exclude the file, `compile` would not. */
+export function hasBuildConstraint(code: Buffer): boolean {
+  return code.includes("go:build") || code.includes("+build");
 }
 
 /**
- * The binary of a finished build (complete framed output), else why there is none. Like the process runtime: a build that cannot finish is a
- * platform failure (PlatformError, retried), code that does not compile is the function's
- * failure (CompileError, remembered per sha256).
+ * One build's input (the first line, the code, the nonce's line) and the reader of its
+ * output (the job's OutputEnd, then goBuildOutput's source), bound by a fresh nonce.
+ */
+export function goBuildInput(code: Buffer): { stdin: Buffer; output: FramedBinaryReader } {
+  const nonce = buildNonce();
+  const how = hasBuildConstraint(code) ? GO_BUILD : FAST;
+  return {
+    stdin: Buffer.concat([Buffer.from(`${code.length} ${how} ${nonce}\n`), code, Buffer.from(`${nonce}\n`)]),
+    output: new FramedBinaryReader(nonce, MAX_GO_BINARY_BYTES),
+  };
+}
+
+/**
+ * The binary of a finished build (its complete output), else why there is none. Like the
+ * process runtime: a build that cannot finish is a platform failure (PlatformError,
+ * retried), code that does not compile is the function's failure (CompileError, remembered
+ * per sha256).
  */
 export function goBuildOutput(
   job: ContainerJobResult,
   output: FramedBinaryReader,
   limits: { memoryMb: number; timeoutMs: number },
 ): Buffer {
-  // The end marker follows the whole binary: the build succeeded, whatever came after it.
+  // The end line follows the whole binary: the build succeeded, whatever came after it.
   if (job.outputComplete && output.complete) {
     const binary = output.binary();
     if (binary.length === 0) throw new PlatformError("go build produced no binary");
