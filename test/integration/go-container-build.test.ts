@@ -148,6 +148,16 @@ describe("go build container started ahead", () => {
     expect(await buildContainers(startingId)).toHaveLength(0);
   });
 
+  it("a build container whose removal waits (its build ended on its output) is removed by stop() at once", async () => {
+    const workerId = `standby-after-${randomBytes(4).toString("hex")}`;
+    const runtime = await started({ workerId, goBuildStandby: true });
+    await standbyOf(workerId);
+    const result = await runtime.run(runRequest("go", fresh(HELLO.go)));
+    expect(result.outcome, result.stderr).toBe("completed");
+    await runtime.stop();
+    expect(await buildContainers(workerId)).toHaveLength(0);
+  });
+
   it("is kept only when asked for (warm containers on), and builds still run without it", async () => {
     const workerId = `no-standby-${randomBytes(4).toString("hex")}`;
     const runtime = await started({ workerId });

@@ -53,6 +53,12 @@ export function functionVersion(functionId: string, code: Buffer, genericKey: st
 }
 
 const DEFAULT_AGENT_START_MS = 30_000;
+/**
+ * How long after a cold start the generic environment it took is replaced: right away, the
+ * replacement's start (the engine's or the sandbox's, tens of milliseconds of CPU) competes
+ * with the cold invocation itself, which runs next (3-5 ms of a cold Go start on 2 cores).
+ */
+export const COLD_REFILL_DELAY_MS = 250;
 
 export class EnvironmentPool<Spec> {
   private readonly bound = new Set<ExecutionEnvironment>();
@@ -62,6 +68,8 @@ export class EnvironmentPool<Spec> {
   /** Generic environments on their way up. */
   private readonly starting = new Set<Promise<void>>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Refills waiting for COLD_REFILL_DELAY_MS. */
+  private readonly refillTimers = new Set<NodeJS.Timeout>();
   private isClosed = false;
   /** Starts served by an environment already bound to the version, and by a new one. */
   readonly starts = { warm: 0, cold: 0 };
@@ -122,7 +130,7 @@ export class EnvironmentPool<Spec> {
       this.remove(env);
       throw err;
     }
-    this.refillGeneric(request.genericKey, request.spec);
+    this.refillGenericLater(request.genericKey, request.spec);
     this.starts.cold++;
     return env;
   }
@@ -183,6 +191,16 @@ export class EnvironmentPool<Spec> {
     this.starting.add(starting);
   }
 
+  /** refillGeneric() once the cold invocation that took a generic environment has likely run. */
+  private refillGenericLater(genericKey: string, spec: Spec): void {
+    const timer = setTimeout(() => {
+      this.refillTimers.delete(timer);
+      this.refillGeneric(genericKey, spec);
+    }, COLD_REFILL_DELAY_MS);
+    timer.unref();
+    this.refillTimers.add(timer);
+  }
+
   /** Removes idle environments past their keep-warm time, and dead ones. */
   sweep(now = Date.now()): void {
     for (const env of this.bound) {
@@ -203,6 +221,8 @@ export class EnvironmentPool<Spec> {
   async close(): Promise<void> {
     this.isClosed = true;
     clearInterval(this.sweeper);
+    for (const timer of this.refillTimers) clearTimeout(timer);
+    this.refillTimers.clear();
     for (const env of this.bound) this.remove(env);
     for (const list of this.generic.values()) for (const env of list) this.remove(env);
     this.bound.clear();
