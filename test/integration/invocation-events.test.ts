@@ -133,4 +133,25 @@ describe("InvocationEvents", () => {
       ownSubscriber.disconnect();
     }
   });
+
+  it("a listener that arrives while the subscription lingers keeps it past the linger time", async () => {
+    const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
+    const ownSubscriber = new Redis({ host: "127.0.0.1", port: 6379 });
+    await new Promise<void>((resolve) => ownSubscriber.once("ready", () => resolve()));
+    const events = new InvocationEvents(publisher, ownSubscriber, prefix, 200);
+    try {
+      const id = randomUUID();
+      (await events.listen(randomUUID(), () => undefined))(); // lingering from here
+      const seen: string[] = [];
+      const unlisten = await events.listen(id, (inv) => seen.push(inv.status));
+      await new Promise((r) => setTimeout(r, 500)); // well past the linger time
+      expect(await subscribersOf(invocationsChannel(prefix))).toBe(1);
+      await events.publish({ id, status: "running" } as unknown as Invocation);
+      await waitFor("the event", async () => seen.length > 0, { capMs: 10_000 });
+      expect(seen).toEqual(["running"]);
+      unlisten();
+    } finally {
+      ownSubscriber.disconnect();
+    }
+  });
 });
