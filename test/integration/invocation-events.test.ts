@@ -49,6 +49,13 @@ describe("leadingId", () => {
   });
 });
 
+/** A connection of its own, once ready (see above: a SUBSCRIBE before the ready check fails it). */
+async function connectedRedis(): Promise<Redis> {
+  const redis = new Redis({ host: "127.0.0.1", port: 6379 });
+  await new Promise<void>((resolve) => redis.once("ready", () => resolve()));
+  return redis;
+}
+
 /** Subscriber connections of this test's connection pair on `channel` (PUBSUB NUMSUB). */
 async function subscribersOf(channel: string): Promise<number> {
   const [, count] = (await publisher.pubsub("NUMSUB", channel)) as [string, number];
@@ -81,8 +88,7 @@ describe("InvocationEvents", () => {
     const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
     const events = new InvocationEvents(publisher, subscriber, prefix);
     const id = randomUUID();
-    const outsider = new Redis({ host: "127.0.0.1", port: 6379 });
-    await new Promise<void>((resolve) => outsider.once("ready", () => resolve()));
+    const outsider = await connectedRedis();
     try {
       const got: string[] = [];
       outsider.on("message", (_channel: string, message: string) => got.push(message));
@@ -97,8 +103,7 @@ describe("InvocationEvents", () => {
 
   it("listens on one shared subscription however many follow, and lets it go a while after the last", async () => {
     const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
-    const ownSubscriber = new Redis({ host: "127.0.0.1", port: 6379 });
-    await new Promise<void>((resolve) => ownSubscriber.once("ready", () => resolve()));
+    const ownSubscriber = await connectedRedis();
     const events = new InvocationEvents(publisher, ownSubscriber, prefix, 300);
     const shared = invocationsChannel(prefix);
     try {
@@ -136,8 +141,7 @@ describe("InvocationEvents", () => {
 
   it("a listener that arrives while the subscription lingers keeps it past the linger time", async () => {
     const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
-    const ownSubscriber = new Redis({ host: "127.0.0.1", port: 6379 });
-    await new Promise<void>((resolve) => ownSubscriber.once("ready", () => resolve()));
+    const ownSubscriber = await connectedRedis();
     const events = new InvocationEvents(publisher, ownSubscriber, prefix, 200);
     try {
       const id = randomUUID();

@@ -1,8 +1,10 @@
 // One container execution for the container runtime: create (hardened), attach, feed
 // stdin, collect capped stdout/stderr, enforce the timeout, report exit / OOM, remove.
+
 import { Writable } from "node:stream";
 import type Dockerode from "dockerode";
 import { PlatformError } from "../../errors.js";
+import { DelayedTasks } from "../../lib/delayed-tasks.js";
 import type { Logger } from "../../lib/logger.js";
 import { engineError, engineStatus, removeContainer } from "./docker-client.js";
 import { CappedBuffer } from "./output-capture.js";
@@ -115,7 +117,7 @@ export class ContainerJobRunner {
   /** Removals of finished jobs' containers still under way. */
   private readonly removals = new Set<Promise<void>>();
   /** Removals waiting for REMOVAL_DELAY_AFTER_OUTPUT_MS (stop() removes those containers at once). */
-  private readonly delayedRemovals = new Set<NodeJS.Timeout>();
+  private readonly delayedRemovals = new DelayedTasks();
   private halted = false;
 
   constructor(
@@ -136,8 +138,7 @@ export class ContainerJobRunner {
   /** Kills and removes every container still running, and waits for removals under way. Idempotent. */
   async stop(): Promise<void> {
     this.halted = true;
-    for (const timer of this.delayedRemovals) clearTimeout(timer);
-    this.delayedRemovals.clear();
+    this.delayedRemovals.cancelAll();
     await Promise.all([
       ...this.removals,
       ...[...this.active].map((id) =>
@@ -350,12 +351,7 @@ export class ContainerJobRunner {
   }
 
   private removeLater(id: string, stream: NodeJS.ReadWriteStream): void {
-    const timer = setTimeout(() => {
-      this.delayedRemovals.delete(timer);
-      this.removeInBackground(id, stream);
-    }, REMOVAL_DELAY_AFTER_OUTPUT_MS);
-    timer.unref();
-    this.delayedRemovals.add(timer);
+    this.delayedRemovals.later(REMOVAL_DELAY_AFTER_OUTPUT_MS, () => this.removeInBackground(id, stream));
   }
 
   private removeInBackground(id: string, stream: NodeJS.ReadWriteStream): void {

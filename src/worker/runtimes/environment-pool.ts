@@ -11,7 +11,9 @@
 //   used idle one makes room. A version key that changed (new code, memory, network, image)
 //   never matches an old environment; the function's older environments are retired at once
 //   (removed when idle, after their invocation when busy).
+
 import { createHash } from "node:crypto";
+import { DelayedTasks } from "../../lib/delayed-tasks.js";
 import type { Logger } from "../../lib/logger.js";
 import { type AgentLauncher, ExecutionEnvironment } from "./execution-environment.js";
 
@@ -69,7 +71,7 @@ export class EnvironmentPool<Spec> {
   private readonly starting = new Set<Promise<void>>();
   private readonly sweeper: NodeJS.Timeout;
   /** Refills waiting for COLD_REFILL_DELAY_MS. */
-  private readonly refillTimers = new Set<NodeJS.Timeout>();
+  private readonly refillTimers = new DelayedTasks();
   private isClosed = false;
   /** Starts served by an environment already bound to the version, and by a new one. */
   readonly starts = { warm: 0, cold: 0 };
@@ -193,12 +195,7 @@ export class EnvironmentPool<Spec> {
 
   /** refillGeneric() once the cold invocation that took a generic environment has likely run. */
   private refillGenericLater(genericKey: string, spec: Spec): void {
-    const timer = setTimeout(() => {
-      this.refillTimers.delete(timer);
-      this.refillGeneric(genericKey, spec);
-    }, COLD_REFILL_DELAY_MS);
-    timer.unref();
-    this.refillTimers.add(timer);
+    this.refillTimers.later(COLD_REFILL_DELAY_MS, () => this.refillGeneric(genericKey, spec));
   }
 
   /** Removes idle environments past their keep-warm time, and dead ones. */
@@ -221,8 +218,7 @@ export class EnvironmentPool<Spec> {
   async close(): Promise<void> {
     this.isClosed = true;
     clearInterval(this.sweeper);
-    for (const timer of this.refillTimers) clearTimeout(timer);
-    this.refillTimers.clear();
+    this.refillTimers.cancelAll();
     for (const env of this.bound) this.remove(env);
     for (const list of this.generic.values()) for (const env of list) this.remove(env);
     this.bound.clear();
