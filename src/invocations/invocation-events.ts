@@ -97,10 +97,7 @@ export class InvocationEvents {
   private async whenSubscribed(remove: () => void): Promise<() => void> {
     clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
-    let removed = false;
     const unlisten = () => {
-      if (removed) return;
-      removed = true;
       remove();
       this.lingerIfIdle();
     };
@@ -127,9 +124,9 @@ export class InvocationEvents {
 
   private lingerIfIdle(): void {
     if (this.byId.size > 0 || this.all.size > 0 || !this.subscribed || this.lingerTimer) return;
+    // A listener arriving meanwhile cancels this (whenSubscribed).
     this.lingerTimer = setTimeout(() => {
       this.lingerTimer = undefined;
-      if (this.byId.size > 0 || this.all.size > 0 || !this.subscribed) return;
       this.subscribed = null;
       // A failure leaves at most a channel nobody listens to here (its messages are dropped).
       this.subscribeClient.unsubscribe(this.sharedChannel).catch(() => undefined);

@@ -69,6 +69,8 @@ describe("InvocationEvents", () => {
     const id = randomUUID();
     const seen: Invocation[] = [];
     const unlisten = await events.listen(id, (inv) => seen.push(inv));
+    const everything: Invocation[] = [];
+    const unlistenAll = await events.listenAll((inv) => everything.push(inv));
     const shared = invocationsChannel(prefix);
     for (const junk of ["null", "42", '"text"', "[1]", "{not json", `{"id":"${id}"`])
       await publisher.publish(shared, junk);
@@ -77,11 +79,80 @@ describe("InvocationEvents", () => {
     await events.publish(row as unknown as Invocation);
     await waitFor("the row event", async () => seen.length > 0, { capMs: 10_000 });
     expect(seen).toEqual([{ ...row }]);
+    // Every invocation's listener: the two rows, none of the junk.
+    expect(everything.map((e) => e.id)).toEqual([expect.any(String), id]);
+    expect(everything[1]).toEqual({ ...row });
+    unlistenAll();
     unlisten();
     await events.publish({ ...row, status: "completed" } as unknown as Invocation);
     await publisher.publish(shared, JSON.stringify({ ...row, status: "late" }));
     await subscriber.ping();
     expect(seen.map((e) => e.status)).toEqual(["running"]);
+  });
+
+  it("two listeners of one invocation: the one that stays keeps hearing it", async () => {
+    const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
+    const events = new InvocationEvents(publisher, subscriber, prefix);
+    const id = randomUUID();
+    const first: string[] = [];
+    const second: string[] = [];
+    const unlistenFirst = await events.listen(id, (inv) => first.push(inv.status));
+    const unlistenSecond = await events.listen(id, (inv) => second.push(inv.status));
+    unlistenFirst();
+    unlistenFirst(); // twice: still only its own listener goes
+    expect(events.listenerCount(id)).toBe(1);
+    await events.publish({ id, status: "running" } as unknown as Invocation);
+    await waitFor("the event", async () => second.length > 0, { capMs: 10_000 });
+    expect(second).toEqual(["running"]);
+    expect(first).toEqual([]);
+    unlistenSecond();
+    expect(events.listenerCount(id)).toBe(0);
+    // A listener that went, told again after a new one came: the new one stays.
+    const third = await events.listen(id, () => undefined);
+    unlistenFirst();
+    expect(events.listenerCount(id)).toBe(1);
+    third();
+  });
+
+  it("the subscription stays while one listener is left, however long after another went", async () => {
+    const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
+    const ownSubscriber = await connectedRedis();
+    const events = new InvocationEvents(publisher, ownSubscriber, prefix, 200);
+    try {
+      const id = randomUUID();
+      const seen: string[] = [];
+      const stays = await events.listen(id, (inv) => seen.push(inv.status));
+      (await events.listen(randomUUID(), () => undefined))();
+      await new Promise((r) => setTimeout(r, 500)); // well past the linger time
+      expect(await subscribersOf(invocationsChannel(prefix))).toBe(1);
+      await events.publish({ id, status: "running" } as unknown as Invocation);
+      await waitFor("the event", async () => seen.length > 0, { capMs: 10_000 });
+      stays();
+    } finally {
+      ownSubscriber.disconnect();
+    }
+  });
+
+  it("a subscription that fails is refused to its listener and tried again by the next", async () => {
+    const prefix = `faastest-ev-${randomUUID().slice(0, 8)}`;
+    const ownSubscriber = await connectedRedis();
+    const events = new InvocationEvents(publisher, ownSubscriber, prefix);
+    try {
+      ownSubscriber.disconnect();
+      const refused = randomUUID();
+      await expect(events.listen(refused, () => undefined)).rejects.toThrow();
+      expect(events.listenerCount(refused)).toBe(0);
+      await ownSubscriber.connect();
+      const id = randomUUID();
+      const seen: string[] = [];
+      const unlisten = await events.listen(id, (inv) => seen.push(inv.status));
+      expect(events.listenerCount(id)).toBe(1);
+      await events.publish({ id, status: "running" } as unknown as Invocation);
+      await waitFor("the event after the retry", async () => seen.length > 0, { capMs: 10_000 });
+      unlisten();
+    } finally {
+      ownSubscriber.disconnect();
+    }
   });
 
   it("publishes each event on the invocation's own channel too (DESIGN.md's channel format)", async () => {
