@@ -4,7 +4,7 @@
 import { Writable } from "node:stream";
 import type Dockerode from "dockerode";
 import { PlatformError } from "../../errors.js";
-import { DelayedTasks } from "../../lib/delayed-tasks.js";
+import { AFTER_COLD_START_MS, DelayedTasks } from "../../lib/delayed-tasks.js";
 import type { Logger } from "../../lib/logger.js";
 import { engineError, engineStatus, removeContainer } from "./docker-client.js";
 import { CappedBuffer } from "./output-capture.js";
@@ -20,12 +20,6 @@ const SIGKILL_EXIT = 137;
 /** How often, and how far apart, to look again for the engine's OOM event after a SIGKILL. */
 const OOM_EVENT_LOOKS = 40;
 const OOM_EVENT_PAUSE_MS = 50;
-/**
- * A job that ended on its complete output leaves a container still exiting; its removal
- * waits this long, so the engine's work (kill, remove) does not compete for CPU with the use
- * of the job's result (a Go binary installed and run: 3-5 ms of a cold start on 2 cores).
- */
-const REMOVAL_DELAY_AFTER_OUTPUT_MS = 250;
 
 /** How to create one hardened container. */
 export interface ContainerSpec {
@@ -116,7 +110,11 @@ export class ContainerJobRunner {
   private readonly active = new Set<string>();
   /** Removals of finished jobs' containers still under way. */
   private readonly removals = new Set<Promise<void>>();
-  /** Removals waiting for REMOVAL_DELAY_AFTER_OUTPUT_MS (stop() removes those containers at once). */
+  /**
+   * Removals of containers whose job ended on its complete output (still exiting), put off
+   * for AFTER_COLD_START_MS: the job's result (a Go binary) is installed and run meanwhile.
+   * stop() removes those containers at once.
+   */
   private readonly delayedRemovals = new DelayedTasks();
   private halted = false;
 
@@ -351,7 +349,7 @@ export class ContainerJobRunner {
   }
 
   private removeLater(id: string, stream: NodeJS.ReadWriteStream): void {
-    this.delayedRemovals.later(REMOVAL_DELAY_AFTER_OUTPUT_MS, () => this.removeInBackground(id, stream));
+    this.delayedRemovals.later(AFTER_COLD_START_MS, () => this.removeInBackground(id, stream));
   }
 
   private removeInBackground(id: string, stream: NodeJS.ReadWriteStream): void {

@@ -34,6 +34,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Dockerode from "dockerode";
 import { PlatformError } from "../../errors.js";
+import { AFTER_COLD_START_MS } from "../../lib/delayed-tasks.js";
 import type { Logger } from "../../lib/logger.js";
 import { containerAgentLauncher } from "./container-agent.js";
 import { RUNTIME_LANGUAGES, runtimeImageName, runtimeImageVersion } from "./container-images.js";
@@ -149,8 +150,6 @@ const CODE_TMPFS = "rw,exec,nosuid,nodev,size=256m,uid=10001,gid=10001,mode=0700
 const DEFAULT_ORPHAN_MAX_AGE_MS = 2 * 60 * 60 * 1000;
 /** A standby Go build container is replaced after this long, well within the orphan sweep's age limit. */
 const GO_BUILD_STANDBY_MAX_AGE_MS = 30 * 60_000;
-/** How long after a build the next standby build container is started (see buildGo). */
-const GO_BUILD_STANDBY_REFILL_DELAY_MS = 250;
 /** How often leftovers of dead workers are looked for while running. */
 const ORPHAN_SWEEP_MS = 60_000;
 /** How often the runtime images are looked at for a rebuild under the same tag. */
@@ -239,7 +238,7 @@ export class ContainerRuntime implements FunctionRuntime {
       logger: this.logger,
       spec: () => goBuildSpec(this.imageFor("go"), PATH, this.goBuildLimits),
       enabled: opts.goBuildStandby ?? (opts.warmPerKey ?? 0) > 0,
-      refillDelayMs: GO_BUILD_STANDBY_REFILL_DELAY_MS,
+      refillDelayMs: AFTER_COLD_START_MS,
       maxAgeMs:
         orphanMaxAge > 0 ? Math.min(GO_BUILD_STANDBY_MAX_AGE_MS, orphanMaxAge / 2) : GO_BUILD_STANDBY_MAX_AGE_MS,
     });

@@ -13,7 +13,7 @@
 //   (removed when idle, after their invocation when busy).
 
 import { createHash } from "node:crypto";
-import { DelayedTasks } from "../../lib/delayed-tasks.js";
+import { AFTER_COLD_START_MS, DelayedTasks } from "../../lib/delayed-tasks.js";
 import type { Logger } from "../../lib/logger.js";
 import { type AgentLauncher, ExecutionEnvironment } from "./execution-environment.js";
 
@@ -55,12 +55,8 @@ export function functionVersion(functionId: string, code: Buffer, genericKey: st
 }
 
 const DEFAULT_AGENT_START_MS = 30_000;
-/**
- * How long after a cold start the generic environment it took is replaced: right away, the
- * replacement's start (the engine's or the sandbox's, tens of milliseconds of CPU) competes
- * with the cold invocation itself, which runs next (3-5 ms of a cold Go start on 2 cores).
- */
-export const COLD_REFILL_DELAY_MS = 250;
+/** How long after a cold start the generic environment it took is replaced. */
+export const COLD_REFILL_DELAY_MS = AFTER_COLD_START_MS;
 
 export class EnvironmentPool<Spec> {
   private readonly bound = new Set<ExecutionEnvironment>();

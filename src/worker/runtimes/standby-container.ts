@@ -9,6 +9,7 @@
 // discarded rather than used when it was started from an image that no longer carries the tag (retire()); one
 // waiting longer than maxAgeMs is recycled, so the orphan sweep's age limit (which spares no
 // worker's containers) never takes one in use.
+import { DelayedTasks } from "../../lib/delayed-tasks.js";
 import type { Logger } from "../../lib/logger.js";
 import type { ContainerJobRunner, ContainerSpec, StartedContainer } from "./container-job.js";
 
@@ -32,7 +33,7 @@ export class StandbyContainer {
   /** The standby on its way up or waiting; null when none is. */
   private waiting: Promise<StartedContainer | null> | null = null;
   private recycleTimer: NodeJS.Timeout | null = null;
-  private refillTimer: NodeJS.Timeout | null = null;
+  private readonly refills = new DelayedTasks();
   private isClosed = false;
   /** Standbys that died waiting since the last one taken. */
   private deathsInARow = 0;
@@ -71,12 +72,8 @@ export class StandbyContainer {
    * run), and a container starting meanwhile would compete with that for CPU.
    */
   fillLater(): void {
-    if (!this.opts.enabled || this.isClosed || this.refillTimer) return;
-    this.refillTimer = setTimeout(() => {
-      this.refillTimer = null;
-      this.fill();
-    }, this.opts.refillDelayMs);
-    this.refillTimer.unref();
+    if (!this.opts.enabled || this.isClosed) return;
+    this.refills.later(this.opts.refillDelayMs, () => this.fill()); // fill() starts one at most
   }
 
   /**
@@ -112,8 +109,7 @@ export class StandbyContainer {
   async close(): Promise<void> {
     this.isClosed = true;
     this.clearRecycle();
-    if (this.refillTimer) clearTimeout(this.refillTimer);
-    this.refillTimer = null;
+    this.refills.cancelAll();
     const waiting = this.waiting;
     this.waiting = null;
     const started = await waiting;
