@@ -284,7 +284,7 @@ var (
 	codeDirKept = &keptDir{path: codeDir}
 )
 
-// empty removes everything inside the directory (see emptyNames).
+// empty removes everything inside the directory, as emptyDir does.
 func (k *keptDir) empty() error {
 	names, err := k.names()
 	if err != nil {

@@ -12,6 +12,25 @@ import (
 // replaced under the agent: the directories are mount points (a function cannot rename or
 // remove them), and the others are kernel files.
 
+// openKept opens *f from path unless it is open; fresh tells it was opened now.
+func openKept(path string, f **os.File) (fresh bool, err error) {
+	if *f != nil {
+		return false, nil
+	}
+	opened, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	*f = opened
+	return true, nil
+}
+
+// dropKept closes *f after a failure: the next use opens the path again.
+func dropKept(f **os.File) {
+	(*f).Close()
+	*f = nil
+}
+
 // keptFile is a kernel file read whole, again and again (pread from 0 makes the kernel
 // generate it afresh).
 type keptFile struct {
@@ -21,12 +40,11 @@ type keptFile struct {
 }
 
 func (k *keptFile) read() ([]byte, error) {
-	if k.f == nil {
-		f, err := os.Open(k.path)
-		if err != nil {
-			return nil, err
-		}
-		k.f = f
+	fresh, err := openKept(k.path, &k.f)
+	if err != nil {
+		return nil, err
+	}
+	if fresh {
 		k.buf = make([]byte, 0, 4096)
 	}
 	k.buf = k.buf[:0]
@@ -40,8 +58,7 @@ func (k *keptFile) read() ([]byte, error) {
 			return k.buf, nil
 		}
 		if err != nil {
-			k.f.Close()
-			k.f = nil
+			dropKept(&k.f)
 			return nil, err
 		}
 	}
@@ -54,21 +71,19 @@ type keptDir struct {
 }
 
 func (k *keptDir) names() ([]string, error) {
-	if k.f == nil {
-		f, err := os.Open(k.path)
-		if err != nil {
+	fresh, err := openKept(k.path, &k.f)
+	if err != nil {
+		return nil, err
+	}
+	if !fresh {
+		if _, err := k.f.Seek(0, io.SeekStart); err != nil {
+			dropKept(&k.f)
 			return nil, err
 		}
-		k.f = f
-	} else if _, err := k.f.Seek(0, io.SeekStart); err != nil {
-		k.f.Close()
-		k.f = nil
-		return nil, err
 	}
 	names, err := k.f.Readdirnames(-1)
 	if err != nil {
-		k.f.Close()
-		k.f = nil
+		dropKept(&k.f)
 	}
 	return names, err
 }

@@ -41,8 +41,8 @@
 // every child in one place (reaper.go: wait4(-1, WNOHANG) on SIGCHLD, statuses dispatched
 // by pid). It runs on one P (GOMAXPROCS 1), so nothing may wait inside a system call: the
 // warm path waits on pipes, sockets (the runtime's poller) and SIGCHLD; the only waits
-// with a timer are the /proc
-// rescans while killed processes are still dying and the final drain deadline.
+// with a timer are the /proc rescans while killed processes are still dying and the final
+// drain deadline.
 package main
 
 import (
