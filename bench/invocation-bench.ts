@@ -15,6 +15,7 @@ import { createServer } from "node:net";
 import Dockerode from "dockerode";
 import { b64, functionBody, HELLO } from "../test/support/functions.js";
 import { type Platform, startPlatform } from "../test/support/platform.js";
+import { cpuPerInvocation, sampleCpu } from "./cpu-account.js";
 import { BenchClient } from "./http-client.js";
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 200);
@@ -237,6 +238,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
 
     const worker = await spawnWorker(platform, {});
     const python: { id?: string } = {};
+    const cpu = new Map<Language, [string, number][]>();
     for (const language of LANGUAGES) {
       const c = WARM_ONLY ? null : await cold(platform, language, COLD);
       const id = await createFunction(platform, language);
@@ -246,7 +248,12 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
       // Go build container removed and another started, 250 ms on) is done before measuring.
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       const seq = await sequential(platform, id, SEQUENTIAL);
+      const cpuBefore = sampleCpu("controller and client", { worker: worker.child.pid });
       const b = await burst(platform, id, BURST);
+      cpu.set(
+        language,
+        cpuPerInvocation(cpuBefore, sampleCpu("controller and client", { worker: worker.child.pid }), b.n),
+      );
       const base = seed.get(language);
       const ratio = (now: number, then: number | undefined) => (then ? `${(now / then).toFixed(1)}` : "-");
       if (c) rows.push(`| ${RUNTIME_NAME[runtime]} | ${language} | cold: new version | sequential | ${fmt(c)} | - |`);
@@ -258,6 +265,19 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
       );
       log(
         `${runtime} ${language}: cold p50 ${c ? c.p50.toFixed(1) : "-"}, warm p50 ${seq.p50.toFixed(1)} ms, burst ${b.perSecond.toFixed(1)}/s`,
+      );
+    }
+
+    if (cpu.size > 0) {
+      const parts = [...new Set([...cpu.values()].flatMap((list) => list.map(([part]) => part)))];
+      notes.push(
+        `\nCPU per invocation of the warm bursts (${RUNTIME_NAME[runtime]}), ms, by part of the system (all share the 2 cores):\n`,
+        `| part | ${[...cpu.keys()].join(" | ")} |`,
+        `|---|${[...cpu.keys()].map(() => "---|").join("")}`,
+        ...parts.map(
+          (part) =>
+            `| ${part} | ${[...cpu.values()].map((list) => (list.find(([p]) => p === part)?.[1] ?? 0).toFixed(2)).join(" | ")} |`,
+        ),
       );
     }
 
