@@ -6,15 +6,13 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { GcReport } from "../gc/garbage-collector.js";
 import type { Logger } from "../lib/logger.js";
+import { STAGE_BUCKETS_SECONDS } from "../lib/stage-clock.js";
 import { FunctionLabel } from "./function-label.js";
 import { MetricsServer } from "./metrics-server.js";
 import type { DeadLetterReason, ExecutionReport, WorkerObserver } from "./worker-observer.js";
 
 /** Function runs last from milliseconds (a warm Python print) to FUNCTION_MAX_TIMEOUT (15 min). */
 const EXECUTION_BUCKETS_SECONDS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
-
-/** A worker's stages last from a fraction of a millisecond (a Redis ack) to a function's whole run. */
-const STAGE_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300];
 
 /** What the worker's runtime may tell at scrape time (the process runtime counts its Go builds). */
 interface CountsGoBuilds {

@@ -48,20 +48,3 @@ export function nextLookPauseMs(pauseMs: number): number {
 export function withinLeasePeriod(since: number, now: number, leaseMs: number): boolean {
   return now - since < leaseMs;
 }
-
-/** Laps of one invocation's handling: `lap(stage)` records the time since the previous lap. */
-export interface StageClock {
-  (stage: string): void;
-  readonly stages: Record<string, number>;
-}
-
-export function stageClock(now: () => number = () => performance.now()): StageClock {
-  let last = now();
-  const stages: Record<string, number> = {};
-  const lap = (stage: string) => {
-    const t = now();
-    stages[stage] = (stages[stage] ?? 0) + (t - last);
-    last = t;
-  };
-  return Object.assign(lap, { stages });
-}

@@ -14,6 +14,7 @@ import { waitForDependencies } from "../lib/dependency-wait.js";
 import type { Logger } from "../lib/logger.js";
 import { PeriodicTask } from "../lib/periodic-task.js";
 import { withRequestId } from "../lib/request-context.js";
+import { stageClock } from "../lib/stage-clock.js";
 import type { WorkerObserver } from "../metrics/worker-observer.js";
 import type { QueueMessage } from "../queue/queue-message.js";
 import { requeueLostInvocations } from "../queue/recovery.js";
@@ -33,7 +34,6 @@ import {
   outageDelayMs,
   reapIntervalMs,
   retryDelayMs,
-  stageClock,
   withinLeasePeriod,
 } from "./worker-timing.js";
 

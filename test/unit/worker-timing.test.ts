@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { stageClock } from "../../src/lib/stage-clock.js";
 import {
   jittered,
   mayStillCommit,
@@ -8,7 +9,6 @@ import {
   outageDelayMs,
   reapIntervalMs,
   retryDelayMs,
-  stageClock,
   UNCOMMITTED_GRACE_MS,
   withinLeasePeriod,
 } from "../../src/worker/worker-timing.js";
