@@ -196,17 +196,31 @@ async function spawnWorker(platform: Platform, env: Record<string, string>): Pro
   };
 }
 
-/** Sums and counts of faas_worker_stage_seconds by stage. */
-async function stageTotals(metricsUrl: string): Promise<Map<string, { sum: number; count: number }>> {
+type StageTotals = Map<string, { sum: number; count: number }>;
+
+/** Sums and counts by stage of a stage histogram (faas_worker_stage_seconds, faas_invoke_stage_seconds) at `metricsUrl`. */
+async function stageTotals(metricsUrl: string, histogram: string): Promise<StageTotals> {
   const text = await (await fetch(metricsUrl)).text();
-  const totals = new Map<string, { sum: number; count: number }>();
-  for (const m of text.matchAll(/^faas_worker_stage_seconds_(sum|count)\{stage="([a-z_]+)"\} ([0-9.e+-]+)$/gm)) {
+  const totals: StageTotals = new Map();
+  const line = new RegExp(`^${histogram}_(sum|count)\\{stage="([a-z_]+)"\\} ([0-9.e+-]+)$`, "gm");
+  for (const m of text.matchAll(line)) {
     const entry = totals.get(m[2] as string) ?? { sum: 0, count: 0 };
     if (m[1] === "sum") entry.sum = Number(m[3]);
     else entry.count = Number(m[3]);
     totals.set(m[2] as string, entry);
   }
   return totals;
+}
+
+/** Mean ms per stage between two readings of a stage histogram, in the histogram's order. */
+function stageMeans(before: StageTotals, after: StageTotals): [string, number][] {
+  const means: [string, number][] = [];
+  for (const [stage, t] of after) {
+    const b = before.get(stage) ?? { sum: 0, count: 0 };
+    const count = t.count - b.count;
+    if (count > 0) means.push([stage, ((t.sum - b.sum) / count) * 1000]);
+  }
+  return means;
 }
 
 const fmt = (f: Figures) =>
@@ -282,25 +296,36 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
     }
 
     // Where a warm invocation's time goes (Python hello world), stage by stage.
-    const before = await stageTotals(worker.metricsUrl);
+    const apiMetrics = `${platform.url}/metrics`;
+    const read = () =>
+      Promise.all([
+        stageTotals(apiMetrics, "faas_invoke_stage_seconds"),
+        stageTotals(worker.metricsUrl, "faas_worker_stage_seconds"),
+      ]);
+    const [apiBefore, workerBefore] = await read();
     const e2e = await sequential(platform, python.id as string, SEQUENTIAL);
-    const after = await stageTotals(worker.metricsUrl);
-    const e2eMean = e2e.p50;
-    const stageMs: [string, number][] = [];
-    for (const [stage, t] of after) {
-      const b = before.get(stage) ?? { sum: 0, count: 0 };
-      const count = t.count - b.count;
-      if (count > 0) stageMs.push([stage, ((t.sum - b.sum) / count) * 1000]);
-    }
-    const inWorker = stageMs.reduce((sum, [, ms]) => sum + ms, 0);
+    const [apiAfter, workerAfter] = await read();
+    const api = stageMeans(apiBefore, apiAfter);
+    const inWorker = stageMeans(workerBefore, workerAfter);
+    const sum = (stages: [string, number][], skip: string[] = []) =>
+      stages.filter(([stage]) => !skip.includes(stage)).reduce((total, [, ms]) => total + ms, 0);
+    const apiWait = api.find(([stage]) => stage === "wait")?.[1] ?? 0;
+    const run = inWorker.find(([stage]) => stage === "run")?.[1] ?? 0;
+    // The ack follows the result's event (sent first, on the same connection): off the answer's path.
+    const workerToResult = sum(inWorker, ["ack"]);
     notes.push(
-      `\nWhere a warm invocation's time goes (${RUNTIME_NAME[runtime]}, python hello world, ${SEQUENTIAL} sequential; worker stages are means, the end-to-end figure a p50):\n`,
+      `\nWhere a warm invocation's time goes (${RUNTIME_NAME[runtime]}, python hello world, ${SEQUENTIAL} sequential; stages are means, the end-to-end figure a p50):\n`,
       "| stage | ms |",
       "|---|---|",
-      ...stageMs.map(([stage, ms]) => `| worker: ${stage} | ${ms.toFixed(2)} |`),
-      `| worker: all stages | ${inWorker.toFixed(2)} |`,
-      `| end to end (POST /invoke?wait to the answer), p50 | ${e2eMean.toFixed(2)} |`,
-      `| outside the worker (HTTP, insert, enqueue, claim wake-up, publish, answer) ≈ | ${(e2eMean - inWorker).toFixed(2)} |`,
+      ...api.map(([stage, ms]) => `| API: ${stage} | ${ms.toFixed(2)} |`),
+      ...inWorker.map(
+        ([stage, ms]) =>
+          `| worker: ${stage}${stage === "ack" ? " (after the result's event)" : ""} | ${ms.toFixed(2)} |`,
+      ),
+      `| queue wake-up and the result's event (API wait − worker stages to the store) | ${(apiWait - workerToResult).toFixed(2)} |`,
+      `| HTTP in and out (end to end − API stages) | ${(e2e.p50 - sum(api)).toFixed(2)} |`,
+      `| end to end (POST /invoke?wait to the answer), p50 | ${e2e.p50.toFixed(2)} |`,
+      `| control plane: end to end − the worker's run stage | ${(e2e.p50 - run).toFixed(2)} |`,
     );
     await worker.stop();
     if (WARM_ONLY) return;

@@ -66,8 +66,9 @@ export class Caller {
     await this.rateLimits?.request(this.rateSubject);
   }
 
-  async countInvocation(): Promise<void> {
-    await this.rateLimits?.invocation(this.rateSubject);
+  /** Counts one invocation against the caller's budget; returns how to uncount it (never throws). */
+  async countInvocation(): Promise<() => Promise<void>> {
+    return this.rateLimits ? this.rateLimits.invocation(this.rateSubject) : async () => undefined;
   }
 
   /** One of the caller's concurrent waiting requests, held for at most `holdMs`. */

@@ -90,13 +90,21 @@ export class RateLimits {
   }
 
   /** Counts one request of `subject` (e.g. "key:<id>" or "ip:127.0.0.1"); throws RateLimitedError when over budget. */
-  request(subject: string): Promise<void> {
-    return this.consume(this.requests, subject);
+  async request(subject: string): Promise<void> {
+    await this.consume(this.requests, subject);
   }
 
-  /** Counts one invocation of `subject`; throws RateLimitedError when over budget. */
-  invocation(subject: string): Promise<void> {
-    return this.consume(this.invocations, subject);
+  /**
+   * Counts one invocation of `subject`; throws RateLimitedError when over budget. Returns
+   * giveBack(), which uncounts it (an invoke that turned out to have no function to run);
+   * it never throws.
+   */
+  async invocation(subject: string): Promise<() => Promise<void>> {
+    const counter = await this.consume(this.invocations, subject);
+    if (!counter) return noop;
+    return async () => {
+      await counter.reward(subject, 1).catch((err: unknown) => this.warnUnavailable(err));
+    };
   }
 
   /**
@@ -157,17 +165,22 @@ export class RateLimits {
     };
   }
 
-  private async consume(limit: PerSecond | null, subject: string): Promise<void> {
-    if (!limit) return;
+  /** Counts one against `limit`; the counter that counted it (Redis's, or this process's while Redis is away). */
+  private async consume(
+    limit: PerSecond | null,
+    subject: string,
+  ): Promise<RateLimiterRedis | RateLimiterMemory | null> {
+    if (!limit) return null;
     try {
       await limit.shared.consume(subject);
-      return;
+      return limit.shared;
     } catch (err) {
       if (err instanceof RateLimiterRes) throw refused(limit, err);
       this.warnUnavailable(err);
     }
     try {
       await limit.local.consume(subject);
+      return limit.local;
     } catch (err) {
       if (err instanceof RateLimiterRes) throw refused(limit, err);
       throw err;

@@ -2,13 +2,14 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
-import { NotFoundError, ServiceUnavailableError, ValidationError } from "../errors.js";
+import { ConflictError, NotFoundError, RateLimitedError, ServiceUnavailableError, ValidationError } from "../errors.js";
 import type { FaasFunction, FunctionScope, FunctionService } from "../functions/function-service.js";
 import type { Invocation, InvocationStatus, Prisma } from "../generated/prisma/client.js";
 import { isDependencyFailure } from "../lib/dependency-failure.js";
 import type { Logger } from "../lib/logger.js";
 import { assertUuid, fetchPage, type Page, type PageRequest, parsePageRequest } from "../lib/pagination.js";
 import { currentRequestId } from "../lib/request-context.js";
+import { type StageClock, stageClock } from "../lib/stage-clock.js";
 import { parseOrThrow } from "../lib/zod-errors.js";
 import { newMessage } from "../queue/queue-message.js";
 import type { ReliableQueue } from "../queue/reliable-queue.js";
@@ -16,7 +17,7 @@ import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, replayable, requestSha256 }
 import type { InvocationEvents } from "./invocation-events.js";
 import { FEED_BOUNDS, FunctionNameCache, InvocationFeed, type InvocationFeedFilter } from "./invocation-feed.js";
 import { type InvokeInput, invokeSchema, statusFilterSchema, statusListSchema } from "./invocation-input.js";
-import { insertInvocation } from "./invocation-statements.js";
+import { insertInvocationOfFunction } from "./invocation-statements.js";
 import { isTerminal } from "./invocation-status.js";
 import type { InvocationTransitions } from "./invocation-transitions.js";
 
@@ -44,14 +45,18 @@ export interface InvokeResult {
 /** What the invoke path needs of the API caller (src/auth's Caller): its scope and budgets. */
 export interface InvokeCaller {
   readonly functionScope: FunctionScope;
-  /** Counts one invocation against the caller's rate limit; throws when over it. */
-  countInvocation(): Promise<void>;
+  /** Counts one invocation against the caller's rate limit; throws when over it. Returns how to uncount it (never throws). */
+  countInvocation(): Promise<() => Promise<void>>;
   /** Holds one of the caller's concurrent waiting requests; throws when none is free. */
   holdWait(holdMs: number): Promise<() => Promise<void>>;
 }
 
-/** How an invoke ended: taken (queued, or an Idempotency-Key replay), or refused with an error. */
-export type InvokeOutcome = { accepted: true } | { accepted: false; error: unknown };
+/**
+ * How an invoke ended: taken (queued, or an Idempotency-Key replay), with where its time went
+ * (ms by stage, in order: validate, function, budgets, insert, enqueue, wait; a replay has
+ * no insert nor enqueue), or refused with an error.
+ */
+export type InvokeOutcome = { accepted: true; stages: Record<string, number> } | { accepted: false; error: unknown };
 
 export interface InvokeOptions {
   wait?: string;
@@ -67,6 +72,25 @@ interface Follower {
   /** Unsubscribes; idempotent. */
   close(): void;
 }
+
+/** The function of an invoke: read before (the long way), or read by the insert itself. */
+type InvokeTarget = { fn: FaasFunction } | { unread: { functionId: string; scope: FunctionScope } };
+
+/** An inserted pending row, and its function's max_concurrency (the queue message carries it). */
+interface Inserted {
+  invocation: Invocation;
+  maxConcurrency: number;
+}
+
+/** An invoke's hold on its caller's budgets. */
+interface Budgets {
+  /** Lets go of the waiting slot once the invoke is answered (sent, not waited for). */
+  release(): void;
+  /** Uncounts the invocation and lets go of the waiting slot: nothing was invoked. */
+  giveBack(): Promise<void>;
+}
+
+const NO_BUDGETS: Budgets = { release: () => undefined, giveBack: async () => undefined };
 
 /** A waiting slot outlives its wait by this much, so a slow answer never runs unaccounted. */
 const WAIT_SLOT_SLACK_MS = 5000;
@@ -100,8 +124,9 @@ export class InvocationService {
    */
   async invoke(input: unknown, options: InvokeOptions = {}): Promise<InvokeResult> {
     try {
-      const result = await this.invokeOnce(input, options);
-      for (const listener of this.invokeListeners) listener({ accepted: true });
+      const lap = stageClock();
+      const result = await this.invokeOnce(input, options, lap);
+      for (const listener of this.invokeListeners) listener({ accepted: true, stages: lap.stages });
       return result;
     } catch (err) {
       for (const listener of this.invokeListeners) listener({ accepted: false, error: err });
@@ -115,7 +140,7 @@ export class InvocationService {
     return () => this.invokeListeners.delete(listener);
   }
 
-  private async invokeOnce(input: unknown, options: InvokeOptions): Promise<InvokeResult> {
+  private async invokeOnce(input: unknown, options: InvokeOptions, lap: StageClock): Promise<InvokeResult> {
     if (typeof input !== "object" || input === null || Array.isArray(input)) {
       throw ValidationError.field("body", "must be a JSON object");
     }
@@ -127,18 +152,64 @@ export class InvocationService {
     if (data.wait !== undefined && data.wait > this.limits.maxWaitMs) {
       throw ValidationError.field("wait", `must not exceed ${this.limits.maxWaitMs / 1000}s`);
     }
+    lap("validate");
     const caller = options.caller;
+    if (key === undefined) {
+      const invoked = await this.invokeUnread(data, caller, lap);
+      if (invoked) return invoked;
+      // Nothing inserted: the long way tells why (no such function, a timeout over its own).
+    }
+    const fn = await this.readFunction(data, caller);
+    lap("function");
+    const budgets = await this.takeBudgets(caller, data.wait);
+    lap("budgets");
+    try {
+      return (await this.invokeFunction({ fn }, data, key, lap)) as InvokeResult; // a read function is always inserted
+    } finally {
+      budgets.release();
+    }
+  }
+
+  /**
+   * The usual invoke (no Idempotency-Key): the budgets, then one statement that reads the
+   * function and inserts the row (a round trip fewer than reading it first). Null when that
+   * inserted nothing, with the budgets given back: the long way then says what is wrong.
+   * Errors keep the long way's order: a function's own (404, 400) before the budgets' 429.
+   */
+  private async invokeUnread(
+    data: InvokeInput,
+    caller: InvokeCaller | undefined,
+    lap: StageClock,
+  ): Promise<InvokeResult | null> {
+    let budgets: Budgets;
+    try {
+      budgets = await this.takeBudgets(caller, data.wait);
+    } catch (err) {
+      if (err instanceof RateLimitedError) await this.readFunction(data, caller);
+      throw err;
+    }
+    lap("budgets");
+    let givenBack = false;
+    try {
+      const target = { functionId: data.function_id, scope: caller?.functionScope ?? null };
+      const invoked = await this.invokeFunction({ unread: target }, data, undefined, lap);
+      if (!invoked) {
+        givenBack = true;
+        await budgets.giveBack();
+      }
+      return invoked;
+    } finally {
+      if (!givenBack) budgets.release();
+    }
+  }
+
+  /** The invoked function, as the caller may see it; NotFoundError, or a ValidationError for a timeout over its own. */
+  private async readFunction(data: InvokeInput, caller: InvokeCaller | undefined): Promise<FaasFunction> {
     const fn = await this.functions.get(data.function_id, caller?.functionScope ?? null);
     if (data.timeout !== undefined && data.timeout > fn.timeoutMs) {
       throw ValidationError.field("timeout", `must not exceed the function's timeout of ${fn.timeoutMs / 1000}s`);
     }
-
-    const release = await this.takeBudgets(caller, data.wait);
-    try {
-      return await this.invokeFunction(fn, data, key);
-    } finally {
-      await release?.();
-    }
+    return fn;
   }
 
   /**
@@ -147,11 +218,8 @@ export class InvocationService {
    * so many open at once). Both at once, in one round trip to Redis; a slot taken for an
    * invocation the rate limit refuses is given back before the refusal.
    */
-  private async takeBudgets(
-    caller: InvokeCaller | undefined,
-    waitMs: number | undefined,
-  ): Promise<(() => Promise<void>) | undefined> {
-    if (!caller) return undefined;
+  private async takeBudgets(caller: InvokeCaller | undefined, waitMs: number | undefined): Promise<Budgets> {
+    if (!caller) return NO_BUDGETS;
     const [counted, held] = await Promise.allSettled([
       caller.countInvocation(),
       waitMs === undefined ? undefined : caller.holdWait(waitMs + WAIT_SLOT_SLACK_MS),
@@ -161,13 +229,33 @@ export class InvocationService {
       throw counted.reason;
     }
     if (held.status === "rejected") throw held.reason;
-    return held.value;
+    const releaseWait = held.value;
+    const uncount = counted.value;
+    return {
+      release: () => {
+        // Not waited for: the answer need not wait on Redis's reply, and the caller's next
+        // request, whose budgets follow this on the same connection, finds the slot given back.
+        void releaseWait?.().catch((err: unknown) =>
+          this.logger.warn("a waiting slot could not be given back (it expires with its hold)", { err }),
+        );
+      },
+      giveBack: async () => {
+        await Promise.all([uncount(), releaseWait?.()]);
+      },
+    };
   }
 
-  private async invokeFunction(fn: FaasFunction, data: InvokeInput, key: string | undefined): Promise<InvokeResult> {
+  /** Inserts, queues and (?wait) follows the invocation; null when the insert of an unread function inserted nothing. */
+  private async invokeFunction(
+    target: InvokeTarget,
+    data: InvokeInput,
+    key: string | undefined,
+    lap: StageClock,
+  ): Promise<InvokeResult | null> {
+    const functionId = "fn" in target ? target.fn.id : target.unread.functionId;
     const sha256 = key === undefined ? undefined : requestSha256(data);
     if (key !== undefined && sha256 !== undefined) {
-      const earlier = replayable(await this.byKey(fn.id, key), key, sha256);
+      const earlier = replayable(await this.byKey(functionId, key), key, sha256);
       if (earlier) return this.replay(earlier, data.wait);
     }
 
@@ -180,47 +268,79 @@ export class InvocationService {
     const id = randomUUID();
     const following = data.wait === undefined ? undefined : this.follow(id);
     following?.catch(() => undefined); // handled below, once the insert is done
-    let invocation: Invocation;
+    let inserted: Inserted | null;
     let follower: Follower | undefined;
+    const unfollow = () => void following?.then((f) => f.close()).catch(() => undefined);
     try {
-      invocation = await this.insert(id, fn, data, key, sha256);
+      inserted = await this.insert(id, target, data, key, sha256);
     } catch (err) {
-      void following?.then((f) => f.close()).catch(() => undefined);
+      unfollow();
+      if (err instanceof ConflictError) throw err;
       if (key !== undefined && sha256 !== undefined && isUniqueViolation(err)) {
         // The same key, sent again while the first request was still being written.
-        const earlier = replayable(await this.byKey(fn.id, key), key, sha256);
+        const earlier = replayable(await this.byKey(functionId, key), key, sha256);
         if (earlier) return this.replay(earlier, data.wait);
       }
       if (isDependencyFailure(err)) throw err; // a 503 for the client, logged once as such
-      this.logger.error("invocation could not be stored", { functionId: fn.id, err });
+      this.logger.error("invocation could not be stored", { functionId, err });
       throw new ServiceUnavailableError("the invocation could not be queued; try again");
     }
+    if (!inserted) {
+      unfollow();
+      return null;
+    }
+    const { invocation, maxConcurrency } = inserted;
     try {
       follower = await following;
     } catch (err) {
       await this.withdraw(invocation); // refused: it must not run later
       throw err;
     }
+    lap("insert");
     try {
-      await this.enqueueOrWithdraw(invocation, fn);
+      await this.enqueueOrWithdraw(invocation, maxConcurrency);
+      lap("enqueue");
       // Not waited for: the worker's events go out on connections of their own anyway, and
       // a follower orders events by the row's lifecycle, not by arrival.
       void this.transitions.publish(invocation);
       if (data.wait === undefined || !follower) return { invocation, finished: false, replayed: false };
       const final = await this.untilTerminal(invocation, follower, data.wait);
+      lap("wait");
       return { invocation: final, finished: isTerminal(final.status), replayed: false };
     } finally {
       follower?.close();
     }
   }
 
-  private insert(
+  /**
+   * The pending row, with the function's max_concurrency (the queue message carries it).
+   * Without an Idempotency-Key, one statement reads the function and inserts: null when it
+   * inserted nothing for an unread function; for a function read before, that means it
+   * changed in between (ConflictError).
+   */
+  private async insert(
     id: string,
-    fn: FaasFunction,
+    target: InvokeTarget,
     data: InvokeInput,
     key: string | undefined,
     sha256: string | undefined,
-  ): Promise<Invocation> {
+  ): Promise<Inserted | null> {
+    if (key === undefined) {
+      const of = "fn" in target ? { functionId: target.fn.id, scope: null } : target.unread;
+      const inserted = await insertInvocationOfFunction(this.db, {
+        id,
+        ...of,
+        payload: data.payload ?? null,
+        headers: data.headers,
+        timeoutMs: data.timeout,
+      });
+      if (!inserted && "fn" in target) {
+        throw new ConflictError("the function changed during the invoke (deleted, or its timeout lowered); try again");
+      }
+      return inserted;
+    }
+    if (!("fn" in target)) throw new Error("an invoke with an Idempotency-Key reads its function first");
+    const { fn } = target;
     const row = {
       id,
       functionId: fn.id,
@@ -233,8 +353,7 @@ export class InvocationService {
       idempotencyKey: key ?? null,
       requestSha256: sha256 ?? null,
     };
-    if (key === undefined) return insertInvocation(this.db, row);
-    return this.db.$transaction(async (tx) => {
+    const invocation = await this.db.$transaction(async (tx) => {
       // A key older than the window is free again: the earlier invocation lets go of it.
       await tx.invocation.updateMany({
         where: {
@@ -246,6 +365,7 @@ export class InvocationService {
       });
       return tx.invocation.create({ data: row });
     });
+    return { invocation, maxConcurrency: fn.maxConcurrency };
   }
 
   private byKey(functionId: string, idempotencyKey: string): Promise<Invocation | null> {
@@ -257,13 +377,13 @@ export class InvocationService {
    * (503). Should the delete fail too, the row stays pending and the workers' recovery sweep
    * queues it later: it runs although its request was refused (logged).
    */
-  private async enqueueOrWithdraw(invocation: Invocation, fn: FaasFunction): Promise<void> {
+  private async enqueueOrWithdraw(invocation: Invocation, maxConcurrency: number): Promise<void> {
     try {
-      await this.queue.enqueue(newMessage(invocation.id, fn.id, fn.maxConcurrency, currentRequestId()));
+      await this.queue.enqueue(newMessage(invocation.id, invocation.functionId, maxConcurrency, currentRequestId()));
     } catch (err) {
       await this.withdraw(invocation);
       if (isDependencyFailure(err)) throw err;
-      this.logger.error("invocation could not be queued", { functionId: fn.id, err });
+      this.logger.error("invocation could not be queued", { functionId: invocation.functionId, err });
       throw new ServiceUnavailableError("the invocation could not be queued; try again");
     }
   }

@@ -66,6 +66,55 @@ export async function insertInvocation(db: Db, row: NewInvocation): Promise<Invo
   return inserted as Invocation;
 }
 
+/** A new pending row whose function the insert itself reads: its id, the caller's scope, a timeout asked for. */
+export interface NewInvocationOfFunction {
+  id: string;
+  functionId: string;
+  /** Function names the caller may invoke; null: all. */
+  scope: readonly string[] | null;
+  payload: unknown;
+  headers: unknown;
+  /** At most the function's own timeout; undefined: the function's. */
+  timeoutMs: number | undefined;
+}
+
+// The function is read in the statement (its code and timeout as they are at the insert):
+// one round trip instead of a read, then the insert. No row when no function of that id is
+// in the caller's scope, or when the timeout asked for is over the function's.
+const INSERT_FOR_FUNCTION: Statement = {
+  name: "faas_invocation_insert_for_function",
+  text: `WITH f AS (
+      SELECT id, code_ref, code_sha256, timeout_ms, max_concurrency FROM functions
+      WHERE id = $2::uuid AND ($6::text[] IS NULL OR name = ANY($6::text[]))
+        AND ($5::int IS NULL OR $5::int <= timeout_ms)
+    ), i AS (
+      INSERT INTO invocations (id, function_id, status, payload, headers, code_ref, code_sha256, timeout_ms)
+      SELECT $1::uuid, f.id, 'pending'::invocation_status, $3::jsonb, COALESCE($4::jsonb, '{}'::jsonb), f.code_ref,
+        f.code_sha256, COALESCE($5::int, f.timeout_ms)
+      FROM f
+      RETURNING *
+    )
+    SELECT ${INVOCATION}, f.max_concurrency AS "fn.maxConcurrency" FROM i, f`,
+};
+
+/** The inserted row and the function's max_concurrency (for the queue message), or null when not inserted. */
+export async function insertInvocationOfFunction(
+  db: Db,
+  row: NewInvocationOfFunction,
+): Promise<{ invocation: Invocation; maxConcurrency: number } | null> {
+  const [inserted] = await runStatement<Invocation & { "fn.maxConcurrency": number }>(db, INSERT_FOR_FUNCTION, [
+    row.id,
+    row.functionId,
+    jsonParameter(row.payload),
+    row.headers === undefined ? null : jsonParameter(row.headers),
+    row.timeoutMs ?? null,
+    row.scope === null ? null : [...row.scope],
+  ]);
+  if (!inserted) return null;
+  const { "fn.maxConcurrency": maxConcurrency, ...invocation } = inserted;
+  return { invocation: invocation as Invocation, maxConcurrency };
+}
+
 const START: Statement = {
   name: "faas_invocation_start",
   text: `UPDATE invocations AS i

@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { App } from "../app.js";
 import { dbPool } from "../db/client.js";
 import { AppError } from "../errors.js";
+import { STAGE_BUCKETS_SECONDS } from "../lib/stage-clock.js";
 import { sendMetrics } from "./metrics-server.js";
 import { routeLabel, UNMATCHED_ROUTE } from "./route-label.js";
 
@@ -164,9 +165,18 @@ export class ControllerMetrics {
       labelNames: ["reason"],
       registers,
     });
+    const stages = new Histogram({
+      name: "faas_invoke_stage_seconds",
+      help: "Where an accepted invoke's time in the API went, by stage: validate, function (read it), budgets (rate limit, waiting slot), insert (the pending row), enqueue, wait (until the result, for ?wait: the worker's whole handling, the queue's wake-up and the event's way back).",
+      labelNames: ["stage"],
+      buckets: STAGE_BUCKETS_SECONDS,
+      registers,
+    });
     this.stopCounting = this.app.invocations.onInvoke((outcome) => {
-      if (outcome.accepted) accepted.inc();
-      else refused.inc({ reason: outcome.error instanceof AppError ? outcome.error.code.toLowerCase() : "internal" });
+      if (outcome.accepted) {
+        accepted.inc();
+        for (const [stage, ms] of Object.entries(outcome.stages)) stages.observe({ stage }, ms / 1000);
+      } else refused.inc({ reason: outcome.error instanceof AppError ? outcome.error.code.toLowerCase() : "internal" });
     });
   }
 

@@ -140,6 +140,7 @@ const CONTROLLER_FAMILIES = {
   faas_db_pool_max_connections: "gauge",
   faas_graphql_operations_total: "counter",
   faas_graphql_subscriptions_open: "gauge",
+  faas_invoke_stage_seconds: "histogram",
 };
 
 const WORKER_FAMILIES = {

@@ -2,6 +2,7 @@
 // two controllers through Redis: requests and invocations per second, concurrent ?wait.
 // Budgets are tiny so that a handful of concurrent requests, sent within one second of the
 // window they open, cross them.
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGraphqlEndpoint } from "../../src/api/graphql/endpoint.js";
 import { ApiServer } from "../../src/api/server.js";
@@ -126,6 +127,36 @@ describe("rate limits across two controllers", () => {
     expect(refused.status).toBe(429);
     expect(JSON.stringify(refused.body)).toContain("invocations per second");
     expect(await platform.app.redis.zcard(waitingKey)).toBe(0);
+  });
+
+  it("an invoke that runs nothing (no such function, too long a timeout) is not counted, nor holds a waiting slot", async () => {
+    const { id, headers } = await newKey("nothing-run");
+    const waitingKey = platform.app.keys.rateLimitWaiting(`key:${id}`);
+    const missing = await send(platform.url, "POST", "/invoke?wait=3s", headers, { function_id: randomUUID() });
+    expect(missing.status).toBe(404);
+    expect(await platform.app.redis.zcard(waitingKey)).toBe(0);
+    const tooLong = await send(platform.url, "POST", "/invoke", headers, { function_id: functionId, timeout: "1h" });
+    expect(tooLong.status).toBe(400);
+    // Within the same second (5 requests in all): the whole invocations budget is still there.
+    const spent = await Promise.all(
+      Array.from({ length: INVOCATIONS }, () =>
+        send(platform.url, "POST", "/invoke", headers, { function_id: functionId }),
+      ),
+    );
+    expect(spent.map((r) => r.status)).toEqual(Array(INVOCATIONS).fill(202));
+  });
+
+  it("over the invocations budget, a function's own errors still come first: 404, 400, then 429", async () => {
+    const { headers } = await newKey("precedence");
+    const spent = await Promise.all(
+      Array.from({ length: INVOCATIONS }, () =>
+        send(platform.url, "POST", "/invoke", headers, { function_id: functionId }),
+      ),
+    );
+    expect(spent.map((r) => r.status)).toEqual(Array(INVOCATIONS).fill(202));
+    expect((await send(platform.url, "POST", "/invoke", headers, { function_id: randomUUID() })).status).toBe(404);
+    const tooLong = await send(platform.url, "POST", "/invoke", headers, { function_id: functionId, timeout: "1h" });
+    expect(tooLong.status).toBe(400);
   });
 
   it("concurrent ?wait requests: a key holds at most the cap, across controllers; a finished wait frees its slot", async () => {
