@@ -35,37 +35,6 @@ const INVOCATION_FIELDS: Record<keyof Invocation, string> = {
 const ACTIVE = ACTIVE_STATUSES.map((s) => `'${s}'`).join(", ");
 const INVOCATION = selectList("i", INVOCATION_FIELDS);
 
-/** The new pending row of an invoke without an Idempotency-Key. */
-export interface NewInvocation {
-  id: string;
-  functionId: string;
-  payload: unknown;
-  headers: unknown;
-  codeRef: string;
-  codeSha256: string;
-  timeoutMs: number;
-}
-
-const INSERT: Statement = {
-  name: "faas_invocation_insert",
-  text: `INSERT INTO invocations AS i (id, function_id, status, payload, headers, code_ref, code_sha256, timeout_ms)
-    VALUES ($1, $2, 'pending', $3::jsonb, COALESCE($4::jsonb, '{}'::jsonb), $5, $6, $7)
-    RETURNING ${INVOCATION}`,
-};
-
-export async function insertInvocation(db: Db, row: NewInvocation): Promise<Invocation> {
-  const [inserted] = await runStatement<Invocation>(db, INSERT, [
-    row.id,
-    row.functionId,
-    jsonParameter(row.payload),
-    row.headers === undefined ? null : jsonParameter(row.headers),
-    row.codeRef,
-    row.codeSha256,
-    row.timeoutMs,
-  ]);
-  return inserted as Invocation;
-}
-
 /** A new pending row whose function the insert itself reads: its id, the caller's scope, a timeout asked for. */
 export interface NewInvocationOfFunction {
   id: string;
