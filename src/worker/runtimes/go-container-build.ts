@@ -111,8 +111,10 @@ export function goBuildSpec(image: string, path: string, limits: GoBuildLimits):
     network: false,
     // The build tree and Go's cache live in this tmpfs (counted against memoryMb).
     tmpfs: { "/tmp": "rw,exec,nosuid,nodev,size=768m" },
-    // The binary is kept by its FramedBinaryReader (goBuildInput): this copy only bounds memory.
-    stdoutLimit: MAX_GO_BINARY_BYTES + 1024,
+    // The binary is kept by its FramedBinaryReader (goBuildInput), which sees every chunk (it
+    // watches before the code goes in, and the build writes nothing before reading it): the
+    // job's own copy keeps a few bytes only, not a second binary.
+    stdoutLimit: 4096,
     stderrLimit: limits.maxLogBytes,
   };
 }
