@@ -10,16 +10,25 @@ const TICKS_PER_SECOND = 100; // USER_HZ: 100 on Linux, whatever the kernel's HZ
 /** CPU ms of each part so far. */
 export type CpuSample = Map<string, number>;
 
-function processCpuMs(pid: number): { comm: string; ms: number } | null {
+interface ProcessCpu {
+  comm: string;
+  ppid: number;
+  /** Its own CPU. */
+  ms: number;
+  /** The CPU of its children that exited and that it waited for (theirs in turn included). */
+  reapedMs: number;
+}
+
+function processCpu(pid: number): ProcessCpu | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // comm sits in parentheses and may itself hold spaces or parentheses: split after the last ")".
     const close = stat.lastIndexOf(")");
     const comm = stat.slice(stat.indexOf("(") + 1, close);
     const fields = stat.slice(close + 2).split(" ");
-    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after comm and state.
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return { comm, ms: (ticks * 1000) / TICKS_PER_SECOND };
+    // Fields 4 (ppid) and 14 to 17 of stat (utime, stime, cutime, cstime) are 1 and 11 to 14 after comm.
+    const ms = (field: number) => (Number(fields[field]) * 1000) / TICKS_PER_SECOND;
+    return { comm, ppid: Number(fields[1]), ms: ms(11) + ms(12), reapedMs: ms(13) + ms(14) };
   } catch {
     return null; // gone meanwhile
   }
@@ -49,19 +58,45 @@ const GROUPS: [string, RegExp][] = [
   ["Docker engine", /^(dockerd|containerd.*|docker-proxy)$/],
 ];
 
-/** A sample of every part: `self` is this process, `named` the processes known by pid (the worker). */
+/**
+ * A sample of every part: `self` is this process, `named` the processes known by pid (the
+ * worker). What a named process starts (the process runtime's sandboxes and functions) is a
+ * part of its own, "<name>'s children": the live ones' CPU and what the named process and
+ * they reaped of those that ended.
+ */
 export function sampleCpu(self: string, named: Record<string, number | undefined>): CpuSample {
   const sample: CpuSample = new Map();
   const add = (part: string, ms: number) => sample.set(part, (sample.get(part) ?? 0) + ms);
   const known = new Map<number, string>([[process.pid, self]]);
   for (const [part, pid] of Object.entries(named)) if (pid !== undefined) known.set(pid, part);
+  const all = new Map<number, ProcessCpu>();
   for (const entry of readdirSync("/proc")) {
     const pid = Number(entry);
     if (!Number.isInteger(pid)) continue;
-    const cpu = processCpuMs(pid);
-    if (!cpu) continue;
-    const part = known.get(pid) ?? GROUPS.find(([, pattern]) => pattern.test(cpu.comm))?.[0];
-    if (part) add(part, cpu.ms);
+    const cpu = processCpu(pid);
+    if (cpu) all.set(pid, cpu);
+  }
+  /** The named process a pid descends from, if any (not `self`: the controller starts none that matter). */
+  const ancestor = (pid: number): string | undefined => {
+    for (let p = all.get(pid)?.ppid, hops = 0; p !== undefined && p > 1 && hops < 64; p = all.get(p)?.ppid, hops++) {
+      if (p !== process.pid && known.has(p)) return known.get(p);
+    }
+    return undefined;
+  };
+  for (const [pid, cpu] of all) {
+    const part = known.get(pid);
+    if (part) {
+      add(part, cpu.ms);
+      if (pid !== process.pid) add(`${part}'s children`, cpu.reapedMs);
+      continue;
+    }
+    const parent = ancestor(pid);
+    if (parent) {
+      add(`${parent}'s children`, cpu.ms + cpu.reapedMs);
+      continue;
+    }
+    const group = GROUPS.find(([, pattern]) => pattern.test(cpu.comm))?.[0];
+    if (group) add(group, cpu.ms);
   }
   const containers = containersCpuMs();
   if (containers !== null) add("containers (agent and functions)", containers);
