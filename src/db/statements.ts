@@ -1,6 +1,7 @@
 // The hot path's SQL, run on the pg pool that Prisma's driver adapter uses, as named
-// prepared statements: the few statements every invocation runs (the invoke's insert and
-// function read, the worker's start and finish). Through Prisma's client each costs about
+// prepared statements: the few statements every invocation runs (the invoke's insert, which
+// reads the function itself, the worker's start and finish; the function read of the
+// invoke's long way). Through Prisma's client each costs about
 // 0.6 ms of CPU and 1.1 ms end to end on this project's 2-core machine; a prepared
 // statement on the pool 0.15 ms and 0.45 ms (`make bench` shows the whole path). Every
 // other query goes through Prisma. The rows come back in the shapes Prisma's client gives

@@ -1,4 +1,5 @@
-// The function read every invoke runs, as a prepared statement on the pool
+// The function read of an invoke's long way (an Idempotency-Key, or an insert that found no
+// function), as a prepared statement on the pool
 // (src/db/statements.ts says why), in the shape Prisma's client gives.
 import type { Db } from "../db/client.js";
 import { runStatement, type Statement, selectList } from "../db/statements.js";
