@@ -93,6 +93,11 @@ export class InvocationEvents {
     return invocationId === undefined ? this.all.size : (this.byId.get(invocationId)?.size ?? 0);
   }
 
+  /** How many invocations have listeners of their own here (a waiting invoke, a subscription to one invocation). */
+  followedCount(): number {
+    return this.byId.size;
+  }
+
   /** The listener's unlisten, once the shared channel is subscribed; on failure the listener is removed. */
   private async whenSubscribed(remove: () => void): Promise<() => void> {
     clearTimeout(this.lingerTimer);

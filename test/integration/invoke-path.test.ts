@@ -76,12 +76,22 @@ describe("the invoke's path", () => {
     platform,
   }) => {
     const { id } = await createPythonFunction(platform, "print(1)\n", { timeout: "10s" });
-    const missing = await platform.request("POST", "/invoke", { function_id: randomUUID() });
+    // A waiting invoke follows its invocation's events from before the insert: nothing
+    // inserted, nothing followed any more.
+    const missing = await platform.request("POST", "/invoke?wait=5s", { function_id: randomUUID() });
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe("NOT_FOUND");
+    await expect.poll(() => platform.app.events.followedCount(), { timeout: 5000 }).toBe(0);
     const tooLong = await platform.request("POST", "/invoke", { function_id: id, timeout: "11s" });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.error.message).toContain("must not exceed the function's timeout of 10s");
+    expect(tooLong.body.error.details.fields[0].field).toBe("timeout");
+    // The long way (an Idempotency-Key) checks the same bound: the function's own timeout is allowed.
+    const keyed = (timeout: string) =>
+      platform.request("POST", "/invoke", { function_id: id, timeout }, { "idempotency-key": randomUUID() });
+    expect((await keyed("11s")).status).toBe(400);
+    expect((await keyed("10s")).status).toBe(202);
+    expect((await platform.request("POST", "/invoke", { function_id: id, timeout: "10s" })).status).toBe(202);
     const scoped = { functionScope: ["some-other-function"], countInvocation: async () => async () => {} };
     await expect(
       platform.app.invocations.invoke(
@@ -90,7 +100,7 @@ describe("the invoke's path", () => {
       ),
     ).rejects.toMatchObject({ code: "NOT_FOUND" });
     const rows = await platform.app.db.invocation.count({ where: { functionId: id } });
-    expect(rows).toBe(0);
+    expect(rows).toBe(2); // the two invokes at the function's own timeout
   });
 
   test("each accepted invoke tells where its time went: the function read only on the long way, the wait with ?wait", async ({
@@ -102,6 +112,8 @@ describe("the invoke's path", () => {
       await platform.request("POST", "/invoke", { function_id: id }, { "idempotency-key": randomUUID() });
       await platform.request("POST", "/invoke?wait=30s", { function_id: id });
     });
+    // The waiting invoke stopped following.
+    await expect.poll(() => platform.app.events.followedCount(), { timeout: 5000 }).toBe(0);
     expect(stages).toEqual([
       ["validate", "budgets", "insert", "enqueue"],
       ["validate", "function", "budgets", "insert", "enqueue"],

@@ -146,6 +146,17 @@ describe("rate limits across two controllers", () => {
     expect(spent.map((r) => r.status)).toEqual(Array(INVOCATIONS).fill(202));
   });
 
+  it("a waiting invoke with an Idempotency-Key (the long way) gives its waiting slot back", async () => {
+    const { id, headers } = await newKey("keyed-wait");
+    const waitingKey = platform.app.keys.rateLimitWaiting(`key:${id}`);
+    const keyed = { ...headers, "idempotency-key": randomUUID() };
+    // Nothing runs it (no worker): the wait ends with 202 and the slot is given back.
+    expect((await send(platform.url, "POST", "/invoke?wait=100ms", keyed, { function_id: functionId })).status).toBe(
+      202,
+    );
+    expect(await platform.app.redis.zcard(waitingKey)).toBe(0);
+  });
+
   it("over the invocations budget, a function's own errors still come first: 404, 400, then 429", async () => {
     const { headers } = await newKey("precedence");
     const spent = await Promise.all(
