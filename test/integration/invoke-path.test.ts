@@ -103,6 +103,25 @@ describe("the invoke's path", () => {
     expect(rows).toBe(2); // the two invokes at the function's own timeout
   });
 
+  test("a function gone between the long way's read and its insert: 409, nothing inserted", async ({ platform }) => {
+    const { id } = await createPythonFunction(platform, "print(1)\n");
+    const fn = await platform.app.functions.get(id);
+    await platform.app.functions.delete(id);
+    // The long way's read still sees it (as if it had been read just before the delete).
+    const functions = platform.app.functions as { get: typeof platform.app.functions.get };
+    const get = functions.get;
+    functions.get = async () => fn;
+    try {
+      const res = await platform.request("POST", "/invoke", { function_id: id });
+      expect(res.status).toBe(409);
+      expect(res.body.error).toMatchObject({ code: "CONFLICT" });
+      expect(res.body.error.message).toContain("the function changed during the invoke");
+    } finally {
+      functions.get = get;
+    }
+    expect(await platform.app.db.invocation.count({ where: { functionId: id } })).toBe(0);
+  });
+
   test("each accepted invoke tells where its time went: the function read only on the long way, the wait with ?wait", async ({
     platform,
   }) => {
