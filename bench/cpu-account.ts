@@ -34,22 +34,27 @@ function processCpu(pid: number): ProcessCpu | null {
   }
 }
 
-function containersCpuMs(): number | null {
-  for (const path of ["/sys/fs/cgroup/cpuacct/docker/cpuacct.usage", "/sys/fs/cgroup/system.slice"]) {
-    try {
-      if (path.endsWith("usage")) return Number(readFileSync(path, "utf8")) / 1e6;
-      let usec = 0;
-      for (const name of readdirSync(path)) {
-        if (!name.startsWith("docker-")) continue;
-        const stat = readFileSync(`${path}/${name}/cpu.stat`, "utf8");
-        usec += Number(/usage_usec (\d+)/.exec(stat)?.[1] ?? 0);
-      }
-      return usec / 1000;
-    } catch {
-      // not this layout
-    }
+/** cgroup v1: the docker parent's counter, which keeps what removed containers used. */
+function dockerCgroupV1Ms(): number | null {
+  try {
+    return Number(readFileSync("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage", "utf8")) / 1e6;
+  } catch {
+    return null;
   }
-  return null;
+}
+
+/** cgroup v2 (systemd driver): the sum over the containers there now. */
+function dockerCgroupV2Ms(): number | null {
+  const slice = "/sys/fs/cgroup/system.slice";
+  try {
+    let usec = 0;
+    for (const name of readdirSync(slice).filter((n) => n.startsWith("docker-"))) {
+      usec += Number(/usage_usec (\d+)/.exec(readFileSync(`${slice}/${name}/cpu.stat`, "utf8"))?.[1] ?? 0);
+    }
+    return usec / 1000;
+  } catch {
+    return null;
+  }
 }
 
 const GROUPS: [string, RegExp][] = [
@@ -98,7 +103,7 @@ export function sampleCpu(self: string, named: Record<string, number | undefined
     const group = GROUPS.find(([, pattern]) => pattern.test(cpu.comm))?.[0];
     if (group) add(group, cpu.ms);
   }
-  const containers = containersCpuMs();
+  const containers = dockerCgroupV1Ms() ?? dockerCgroupV2Ms();
   if (containers !== null) add("containers (agent and functions)", containers);
   return sample;
 }
