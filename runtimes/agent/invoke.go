@@ -271,7 +271,7 @@ func (a *agent) cleanup() error {
 			return err
 		}
 	}
-	if err := a.writeCode(); err != nil {
+	if err := a.code.restore(); err != nil {
 		return err
 	}
 	removeSysVIPC()

@@ -74,9 +74,19 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
+// start execs the binary from the sealed memfd (code.go), argv[0] its path in /fn/code. If
+// /proc/self/fd/N cannot be exec'd here (no /proc), the memfd is given up for good.
 func (g *goLang) start(a *agent, env []string, _ []byte) (*fnProcess, error) {
-	path := codeDir + "/main"
-	return execFunction(a, path, []string{path}, env, g.restoreAdj)
+	argv := []string{a.code.path}
+	p, err := execFunction(a, a.code.execPath(), argv, env, g.restoreAdj)
+	if err == nil && a.code.image >= 0 && (errors.Is(p.startErr, syscall.ENOENT) || errors.Is(p.startErr, syscall.EACCES)) {
+		logger.Printf("exec from the memfd failed (%v): go functions run from %s", p.startErr, a.code.path)
+		a.code.dropImage()
+		p.stdout.Close()
+		p.stderr.Close()
+		return execFunction(a, a.code.path, argv, env, g.restoreAdj)
+	}
+	return p, err
 }
 
 // readAdj reads the agent's own oom_score_adj (restored after raising it around a fork).
@@ -122,7 +132,7 @@ func execFunction(a *agent, path string, argv, env []string, restoreAdj []byte) 
 	syscall.Close(errW)
 	p := &fnProcess{pid: pid, status: status, stdout: outR, stderr: errR, started: started}
 	if err != nil {
-		p.startErr = fmt.Errorf("%s: %v", path, err)
+		p.startErr = fmt.Errorf("%s: %w", path, err)
 		p.startCode = 126
 		if errors.Is(err, syscall.ENOENT) {
 			p.startCode = 127

@@ -56,7 +56,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -112,7 +111,7 @@ type fnProcess struct {
 
 type agent struct {
 	lang     language
-	code     []byte
+	code     codeStore
 	haveCode bool
 	devNull  int // O_RDONLY /dev/null, close-on-exec, handed to every function as fd 0
 	oomAdj   *os.File
@@ -351,9 +350,9 @@ func (a *agent) handle(f frame) {
 		if a.haveCode {
 			a.fatal("bad frame: a second 'C'")
 		}
-		a.code = f.payload
 		a.haveCode = true
-		if err := a.writeCode(); err != nil {
+		// The code file is executable exactly when it is what the function is exec'd from (go).
+		if err := a.code.install(f.payload, a.lang.codeFile(), a.lang.codeMode(), a.lang.codeMode()&0o100 != 0); err != nil {
 			a.fatal("writing the code: " + err.Error())
 		}
 		if err := a.send(frame{'R', nil}); err != nil {
@@ -481,22 +480,4 @@ func mustJSON(v interface{}) []byte {
 		panic(err)
 	}
 	return b
-}
-
-// writeCode empties /fn/code and writes the code from memory.
-func (a *agent) writeCode() error {
-	_ = os.Chmod(codeDir, 0o700) // the function may have chmod'ed the directory
-	if err := codeDirKept.empty(); err != nil {
-		return err
-	}
-	path := filepath.Join(codeDir, a.lang.codeFile())
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, a.lang.codeMode())
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(a.code); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

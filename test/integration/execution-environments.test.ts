@@ -243,6 +243,98 @@ func main() {
     expect(results.map((r) => r.stdout.trim())).toEqual(["|0|0", "|0|1", "|0|2"]);
   });
 
+  // The agent rewrites /fn/code only after an invocation that touched it (inotify) and execs
+  // a Go function from a sealed memfd (runtimes/agent/code.go). Every way a function can alter
+  // its own code, one per invocation; each invocation reports what it found as it started.
+  it("go: its own code, however the previous invocation altered it", async () => {
+    const code = `package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	const self = "/fn/code/main"
+	b, err := os.ReadFile(self)
+	st, _ := os.Stat(self)
+	mode := "none"
+	if st != nil {
+		mode = st.Mode().String()
+	}
+	ents, _ := os.ReadDir("/fn/code")
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	exe, _ := os.ReadFile("/proc/self/exe")
+	image, _ := os.Readlink("/proc/self/exe")
+	fmt.Printf("%x|%v|%s|%s|%x|%s|%s\\n", sha256.Sum256(b), err, mode, strings.Join(names, ","), sha256.Sum256(exe), image, os.Args[0])
+	var attack error
+	writable := func() error { return os.Chmod(self, 0o700) } // the file is installed 0500
+	switch os.Getenv("FUNCTION_PAYLOAD") {
+	case "0":
+		if attack = writable(); attack == nil {
+			attack = os.WriteFile(self, []byte("junk"), 0o700)
+		}
+	case "1":
+		attack = os.Chmod(self, 0)
+		os.WriteFile("/fn/code/extra", nil, 0o600)
+	case "2":
+		attack = os.Rename(self, "/fn/code/moved")
+	case "3": // through another name, gone when the invocation ends
+		if attack = os.Link(self, "/fn/code/link"); attack == nil && writable() == nil {
+			attack = os.WriteFile("/fn/code/link", []byte("junk"), 0o700)
+			os.Remove("/fn/code/link")
+		}
+	case "4": // a write through a shared mapping: no event of its own
+		writable()
+		f, err := os.OpenFile(self, os.O_RDWR, 0)
+		if attack = err; err == nil {
+			m, err := syscall.Mmap(int(f.Fd()), 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+			if attack = err; err == nil {
+				copy(m, "junk")
+				attack = syscall.Munmap(m)
+			}
+		}
+	case "5": // the exec'd image itself
+		attack = os.Chmod("/proc/self/exe", 0)
+		if f, err := os.OpenFile("/proc/self/exe", os.O_RDWR, 0); err == nil {
+			if _, err := f.WriteAt([]byte("junk"), 0); err == nil {
+				attack = fmt.Errorf("wrote into the exec'd image")
+			}
+		}
+	case "6":
+		attack = os.Chmod("/fn/code", 0)
+	case "7": // the image, opened while it runs and written once it no longer does
+		os.Chmod("/proc/self/exe", 0o700)
+		fd, err := syscall.Open("/proc/self/exe", syscall.O_RDONLY, 0)
+		if attack = err; err == nil {
+			script := fmt.Sprintf("exec 2>/dev/null; printf junk 1<>/proc/self/fd/%d; true", fd)
+			attack = syscall.Exec("/bin/sh", []string{"sh", "-c", script}, nil)
+		}
+	}
+	if attack != nil {
+		fmt.Fprintln(os.Stderr, "attack:", attack)
+	}
+}
+`;
+    const results = await invocations(runtime, "go", code, 9);
+    const seen = results.map((r) => {
+      expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
+      expect(r.stderr).toBe("");
+      return r.stdout.trim();
+    });
+    const [fileSha, readError, mode, names, exeSha, image, argv0] = seen[0].split("|");
+    expect(readError).toBe("<nil>");
+    expect(exeSha).toBe(fileSha); // the image run is the code installed
+    expect([mode, names, image, argv0]).toEqual(["-r-x------", "main", "/memfd:main (deleted)", "/fn/code/main"]);
+    expect(seen).toEqual(Array(9).fill(seen[0]));
+  });
+
   it("python: the random state is not the same in every invocation", async () => {
     const results = await invocations(runtime, "python", "import random\nprint(random.random())\n", 3);
     expect(new Set(results.map((r) => r.stdout)).size).toBe(3);

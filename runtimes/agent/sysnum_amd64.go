@@ -1,0 +1,4 @@
+package main
+
+// memfd_create, which go1.19's syscall package does not name on amd64.
+const sysMemfdCreate = 319
