@@ -328,7 +328,7 @@ func main() {
       expect(r.stderr).toBe("");
       return r.stdout.trim();
     });
-    const [fileSha, readError, mode, names, exeSha, image, argv0] = seen[0].split("|");
+    const [fileSha, readError, mode, names, exeSha, image, argv0] = (seen[0] ?? "").split("|");
     expect(readError).toBe("<nil>");
     expect(exeSha).toBe(fileSha); // the image run is the code installed
     expect([mode, names, image, argv0]).toEqual(["-r-x------", "main", "/memfd:main (deleted)", "/fn/code/main"]);
