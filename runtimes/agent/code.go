@@ -19,7 +19,10 @@ package main
 // so theirs are rewritten every time (a few hundred bytes). The memfd is sealed (no write,
 // grow, shrink, nor unsealing): no function can alter what the next one runs, not even
 // through /proc/self/exe. Its mode is the one thing a function can change there (it has the
-// agent's uid), so it is set back after every invocation.
+// agent's uid), so it is set back after every invocation. /proc/self/exe of such a process
+// reads "/memfd:main (deleted)", and Go's os.Executable() gives "/memfd:main": the runtime
+// image and the process runtime's sandbox hold a link by that name to /fn/code/main, so a
+// function that opens or runs its own executable finds it.
 
 import (
 	"fmt"

@@ -272,7 +272,9 @@ func main() {
 	}
 	exe, _ := os.ReadFile("/proc/self/exe")
 	image, _ := os.Readlink("/proc/self/exe")
-	fmt.Printf("%x|%v|%s|%s|%x|%s|%s\\n", sha256.Sum256(b), err, mode, strings.Join(names, ","), sha256.Sum256(exe), image, os.Args[0])
+	executable, _ := os.Executable() // /memfd:main, a link to /fn/code/main
+	named, _ := os.ReadFile(executable)
+	fmt.Printf("%x|%v|%s|%s|%x|%s|%s|%x\\n", sha256.Sum256(b), err, mode, strings.Join(names, ","), sha256.Sum256(exe), image, os.Args[0], sha256.Sum256(named))
 	var attack error
 	writable := func() error { return os.Chmod(self, 0o700) } // the file is installed 0500
 	switch os.Getenv("FUNCTION_PAYLOAD") {
@@ -328,9 +330,10 @@ func main() {
       expect(r.stderr).toBe("");
       return r.stdout.trim();
     });
-    const [fileSha, readError, mode, names, exeSha, image, argv0] = (seen[0] ?? "").split("|");
+    const [fileSha, readError, mode, names, exeSha, image, argv0, executableSha] = (seen[0] ?? "").split("|");
     expect(readError).toBe("<nil>");
     expect(exeSha).toBe(fileSha); // the image run is the code installed
+    expect(executableSha).toBe(fileSha); // and os.Executable() finds it
     expect([mode, names, image, argv0]).toEqual(["-r-x------", "main", "/memfd:main (deleted)", "/fn/code/main"]);
     expect(seen).toEqual(Array(9).fill(seen[0]));
   });

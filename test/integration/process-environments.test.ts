@@ -173,6 +173,45 @@ describe("process execution environments", () => {
     expect(runtime.environmentStarts.warm - warmBefore).toBe(2);
   });
 
+  // As in containers (runtimes/agent/code.go): exec'd from a sealed memfd, /fn/code rewritten
+  // after an invocation that touched it, os.Executable() found through the sandbox's link.
+  it("go: runs the code as installed after an invocation rewrote its own file, and finds its own executable", async () => {
+    const call = fn(
+      "go",
+      `package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+)
+
+func main() {
+	file, _ := os.ReadFile("/fn/code/main")
+	executable, _ := os.Executable()
+	named, _ := os.ReadFile(executable)
+	image, _ := os.Readlink("/proc/self/exe")
+	fmt.Printf("%x %x %s\\n", sha256.Sum256(file), sha256.Sum256(named), image)
+	os.Chmod("/fn/code/main", 0o700)
+	if err := os.WriteFile("/fn/code/main", []byte("junk"), 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+}
+`,
+    );
+    const seen = [];
+    for (let i = 0; i < 3; i++) {
+      const result = await runtime.run(call());
+      expect(result.outcome, `${result.error} ${result.stderr}`).toBe("completed");
+      expect(result.stderr).toBe("");
+      seen.push(result.stdout.trim());
+    }
+    const [file, named, image] = (seen[0] ?? "").split(" ");
+    expect(named).toBe(file);
+    expect(image).toBe("/memfd:main");
+    expect(seen).toEqual([seen[0], seen[0], seen[0]]);
+  });
+
   it.each(["python", "nodejs", "go"] as const)(
     "%s: the function sees only 0, 1 and 2 of the worker's descriptors",
     async (language) => {

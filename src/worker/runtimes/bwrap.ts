@@ -100,7 +100,11 @@ export function bwrapArgs(spec: BwrapSpec): string[] {
   for (const bind of spec.binds) args.push(bind.writable ? "--bind" : "--ro-bind", bind.source, bind.target);
   // After the binds: an extra path under /tmp must not be hidden by the private /tmp.
   for (const path of spec.readOnly ?? []) args.push("--ro-bind-try", path, path);
-  if (spec.environment) args.push("--symlink", "/tmp", "/var/tmp", "--remount-ro", "/");
+  // /memfd:main: what a Go function's os.Executable() names in an environment, whose agent
+  // execs it from a sealed memfd called "main" (runtimes/agent/code.go); the runtime images
+  // hold the same link.
+  if (spec.environment)
+    args.push("--symlink", "/tmp", "/var/tmp", "--symlink", "/fn/code/main", "/memfd:main", "--remount-ro", "/");
   if (spec.seccompFd !== undefined) args.push("--seccomp", String(spec.seccompFd));
   // bwrap exports PWD after --chdir (even over --unsetenv): env drops it, so the function
   // sees exactly the environment it was given.
