@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type RateLimitSettings, RateLimits } from "../../src/auth/rate-limits.js";
 import { RateLimitedError } from "../../src/errors.js";
 import type { Logger } from "../../src/lib/logger.js";
+import { recordingLogger } from "../support/recording-logger.js";
+import { startTcpProxy } from "../support/tcp-proxy.js";
+import { waitFor } from "../support/waiting.js";
 
 const connections: Redis[] = [];
 const prefixes: string[] = [];
@@ -206,5 +209,49 @@ describe("RateLimits (Redis)", () => {
     // Logged, but not once per call.
     expect(warnings.length).toBe(1);
     expect(warnings[0]).toContain("Redis unavailable");
+  }, 30_000);
+
+  it("a waiting slot's release and an invocation's give-back never wait for Redis gone meanwhile: each warns and returns", async () => {
+    const proxy = await startTcpProxy(6379);
+    // Holds commands while it reconnects (no limit on retries): a call that used it anyway would hang.
+    const redis = new Redis({
+      host: "127.0.0.1",
+      port: proxy.port,
+      maxRetriesPerRequest: null,
+      retryStrategy: () => 200,
+    });
+    redis.on("error", () => {});
+    connections.push(redis);
+    await redis.ping();
+    const p = prefix();
+    const slots = recordingLogger();
+    const counts = recordingLogger();
+    const waiting = new RateLimits(redis, p, limits({ maxWaiting: 1 }), slots.logger);
+    const perSecond = new RateLimits(redis, p, limits({ invocationsPerSecond: 5 }), counts.logger);
+
+    // Released twice while Redis is there: one ZREM, the second call does nothing.
+    const zrem = vi.spyOn(redis, "zrem");
+    const once = await waiting.acquireWait("key:twice", 60_000);
+    await once();
+    await once();
+    expect(zrem).toHaveBeenCalledTimes(1);
+
+    const release = await waiting.acquireWait("key:gone", 60_000);
+    const giveBack = await perSecond.invocation("key:gone");
+    await proxy.cut();
+    await waitFor("the connection to notice", async () => redis.status !== "ready");
+    await release();
+    await giveBack();
+    expect(zrem).toHaveBeenCalledTimes(1);
+    for (const { lines } of [slots, counts]) {
+      expect(lines.map(([level, msg]) => [level, msg])).toEqual([
+        ["warn", expect.stringContaining("Redis unavailable")],
+      ]);
+    }
+    const [, , context] = slots.lines[0] ?? [];
+    expect(String((context?.err as Error | undefined)?.message)).toMatch(/^Redis connection is (connecting|reconnecting|close)/);
+    // The slot stays taken in Redis until its hold time ends (a crashed controller's would too).
+    expect(await redisA.zcard(`${p}:ratelimit:waiting:key:gone`)).toBe(1);
+    await proxy.stop();
   }, 30_000);
 });
