@@ -72,10 +72,19 @@ func (c *codeStore) install(code []byte, file string, mode os.FileMode, exec boo
 	} else {
 		c.notify = fd
 		if _, err := syscall.InotifyAddWatch(fd, codeDir, syscall.IN_ALL_EVENTS); err != nil {
-			return fmt.Errorf("watching %s: %w", codeDir, err)
+			c.unwatch(codeDir, err)
 		}
 	}
 	return c.write()
+}
+
+// unwatch gives up watching after a watch could not be added (the uid's inotify budgets are
+// shared by every container of the host, and a function can use them up while it runs): the
+// code is rewritten after every invocation from then on, which needs no watch.
+func (c *codeStore) unwatch(path string, err error) {
+	logger.Printf("cannot watch %s (%v): %s is rewritten after every invocation", path, err, codeDir)
+	syscall.Close(c.notify)
+	c.notify = -1
 }
 
 // execPath is the path a Go function's process is exec'd from: the memfd, or the file.
@@ -155,7 +164,8 @@ func (c *codeStore) write() error {
 	}
 	// The old inode's watch went with its removal; the new file needs one of its own.
 	if _, err := syscall.InotifyAddWatch(c.notify, c.path, syscall.IN_ALL_EVENTS); err != nil {
-		return fmt.Errorf("watching %s: %w", c.path, err)
+		c.unwatch(c.path, err)
+		return nil
 	}
 	_, err = c.touched()
 	return err
