@@ -9,6 +9,7 @@ import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PlatformError } from "../../src/errors.js";
 import { runtimeImageName, runtimeImageVersion } from "../../src/worker/runtimes/container-images.js";
+import { CONTAINER_FUNCTION_UID_BASE, CONTAINER_FUNCTION_UID_COUNT } from "../../src/worker/runtimes/container-job.js";
 import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker/runtimes/container-runtime.js";
 import type { FunctionLanguage } from "../../src/worker/runtimes/runtime.js";
 import { containerRuntimeOptions, TEST_RUNTIME_LIMITS } from "../support/container-runtimes.js";
@@ -207,7 +208,7 @@ describe("container runtime", () => {
     expect(JSON.parse(listed.stdout.replaceAll("'", '"'))).toContain("eth0");
   });
 
-  it("runs as uid 10001 without capabilities, writing only to tmpfs", async () => {
+  it("runs as a uid of its own, without capabilities, writing only to tmpfs", async () => {
     const code = `import json, os
 def attempt(path):
     try:
@@ -219,16 +220,28 @@ def attempt(path):
 caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
 nnp = [l.split()[1] for l in open("/proc/self/status") if l.startswith("NoNewPrivs")][0]
 print(json.dumps({"fn": attempt("/fn/x"), "etc": attempt("/etc/x"), "root": attempt("/x"), "tmp": attempt("/tmp/x"),
-                  "uid": os.getuid(), "gid": os.getgid(), "caps": caps, "nnp": nnp}))
+                  "uid": os.getuid(), "gid": os.getgid(), "code_owner": os.stat("/fn/code").st_uid,
+                  "caps": caps, "nnp": nnp}))
 `;
-    const result = await runtime.run(request("python", code));
+    // Two functions, two environments: each container's function user is its own (the kernel's
+    // per-uid budgets, such as inotify instances, are not shared between tenants).
+    const [result, other] = await Promise.all([
+      runtime.run(request("python", code)),
+      runtime.run(request("python", code)),
+    ]);
     expect(result.outcome).toBe("completed");
     const seen = JSON.parse(result.stdout);
+    const otherUid = JSON.parse(other.stdout).uid;
     expect(seen.fn).toMatch(/^(OSError|PermissionError):(30|13)$/);
     expect(seen.etc).toMatch(/^(OSError|PermissionError):(30|13)$/);
     expect(seen.root).toMatch(/^(OSError|PermissionError):(30|13)$/);
     expect(seen.tmp).toBe("ok");
-    expect(seen).toMatchObject({ uid: 10001, gid: 10001, caps: "0000000000000000", nnp: "1" });
+    expect(seen).toMatchObject({ gid: 65534, code_owner: seen.uid, caps: "0000000000000000", nnp: "1" });
+    for (const uid of [seen.uid, otherUid]) {
+      expect(uid).toBeGreaterThanOrEqual(CONTAINER_FUNCTION_UID_BASE);
+      expect(uid).toBeLessThan(CONTAINER_FUNCTION_UID_BASE + CONTAINER_FUNCTION_UID_COUNT);
+    }
+    expect(otherUid).not.toBe(seen.uid);
   });
 
   it("shows a function only its own environment, never the platform's", async () => {

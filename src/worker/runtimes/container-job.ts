@@ -1,6 +1,7 @@
 // One container execution for the container runtime: create (hardened), attach, feed
 // stdin, collect capped stdout/stderr, enforce the timeout, report exit / OOM, remove.
 
+import { randomInt } from "node:crypto";
 import { Writable } from "node:stream";
 import type Dockerode from "dockerode";
 import { PlatformError } from "../../errors.js";
@@ -10,7 +11,18 @@ import { engineError, engineStatus, removeContainer } from "./docker-client.js";
 import { CappedBuffer } from "./output-capture.js";
 
 export const MIB = 1024 * 1024;
+/** The image's own user: Go build jobs run as it. */
 const USER = "10001:10001";
+/**
+ * A function container runs as a uid of its own from this range (above the process runtime's
+ * 200000-299999; no account, no file of the host), group nogroup. The kernel keeps some
+ * budgets per uid across every container of the host (inotify instances and watches, pipe
+ * buffers, POSIX message queue bytes): with one uid for all, one tenant's function could use
+ * up another's while it runs.
+ */
+export const CONTAINER_FUNCTION_UID_BASE = 300_000;
+export const CONTAINER_FUNCTION_UID_COUNT = 100_000;
+const FUNCTION_GID = 65534;
 /** /dev/shm of a function container (a tmpfs counted against its memory). */
 const SHM_BYTES = 64 * MIB;
 /** How long to wait for the attach stream to drain after the container exited. */
@@ -31,6 +43,11 @@ export interface ContainerSpec {
   pidsLimit: number;
   network: boolean;
   tmpfs: Record<string, string>;
+  /**
+   * Run as a function user of the container's own (CONTAINER_FUNCTION_UID_BASE and up), and
+   * mount these tmpfs owned by it (their options get its uid and gid); unset: the image's user.
+   */
+  ownUser?: { ownedTmpfs: Record<string, string> };
   stdoutLimit: number;
   stderrLimit: number;
 }
@@ -117,6 +134,8 @@ export class ContainerJobRunner {
    */
   private readonly delayedRemovals = new DelayedTasks();
   private halted = false;
+  /** The last function uid handed out (offset in the range); the next container takes the one after. */
+  private lastUid = randomInt(CONTAINER_FUNCTION_UID_COUNT);
 
   constructor(
     private readonly docker: Dockerode,
@@ -159,12 +178,13 @@ export class ContainerJobRunner {
     const stdout = new CappedBuffer(spec.stdoutLimit);
     const stderr = new CappedBuffer(spec.stderrLimit);
     let container: Dockerode.Container;
+    const { user, tmpfs } = this.identity(spec);
     try {
       container = await this.docker.createContainer({
         Image: spec.image,
         Cmd: spec.cmd,
         Env: spec.env,
-        User: USER,
+        User: user,
         WorkingDir: "/fn",
         Labels: { ...spec.labels, ...this.baseLabels },
         AttachStdin: true,
@@ -181,7 +201,7 @@ export class ContainerJobRunner {
           PidsLimit: spec.pidsLimit,
           NetworkMode: spec.network ? this.hardening.networkName : "none",
           ReadonlyRootfs: true,
-          Tmpfs: spec.tmpfs,
+          Tmpfs: tmpfs,
           ShmSize: SHM_BYTES,
           CapDrop: ["ALL"],
           SecurityOpt: [
@@ -346,6 +366,18 @@ export class ContainerJobRunner {
       if (endedOnOutput) this.removeLater(id, attached);
       else this.removeInBackground(id, attached);
     }
+  }
+
+  /** The container's user and tmpfs mounts: the next function uid of the range for an ownUser spec. */
+  private identity(spec: ContainerSpec): { user: string; tmpfs: Record<string, string> } {
+    if (!spec.ownUser) return { user: USER, tmpfs: spec.tmpfs };
+    this.lastUid = (this.lastUid + 1) % CONTAINER_FUNCTION_UID_COUNT;
+    const uid = CONTAINER_FUNCTION_UID_BASE + this.lastUid;
+    const tmpfs = { ...spec.tmpfs };
+    for (const [path, options] of Object.entries(spec.ownUser.ownedTmpfs)) {
+      tmpfs[path] = `${options},uid=${uid},gid=${FUNCTION_GID}`;
+    }
+    return { user: `${uid}:${FUNCTION_GID}`, tmpfs };
   }
 
   private removeLater(id: string, stream: NodeJS.ReadWriteStream): void {

@@ -7,9 +7,10 @@
 // Isolation of every container: memory limit without extra swap, CPU shares, a pids limit,
 // no network unless the function asks for it, a read-only root filesystem (only the /tmp and
 // code tmpfs are writable, both counted against the memory limit), all capabilities dropped,
-// no-new-privileges, seccomp, uid 10001, no host path of the platform mounted, logging
-// driver "none". Between two invocations of one environment the agent kills every process the
-// first left, empties /tmp and /dev/shm, rewrites the code, and removes SysV IPC objects.
+// no-new-privileges, seccomp, a uid of its own (container-job.ts), no host path of the
+// platform mounted, logging driver "none". Between two invocations of one environment the
+// agent kills every process the first left, empties /tmp and /dev/shm, rewrites the code
+// if the invocation touched it, and removes SysV IPC objects.
 //
 // Transport: length-prefixed frames (agent-frames.ts) over the container's attach stream, so
 // no host directory is shared and a remote engine (DOCKER_HOST=tcp://…) works the same; with
@@ -76,7 +77,8 @@ export function environmentContainerSpec(
     memoryBytes: shape.memoryMb * MIB,
     pidsLimit,
     network: shape.network,
-    tmpfs: { "/tmp": TMP_TMPFS, [CODE_DIR]: CODE_TMPFS },
+    tmpfs: { "/tmp": TMP_TMPFS },
+    ownUser: { ownedTmpfs: { [CODE_DIR]: CODE_TMPFS } },
     stdoutLimit: 0,
     stderrLimit: 0,
   };
@@ -143,10 +145,11 @@ const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOME = "/tmp";
 const TMP_TMPFS = "rw,nosuid,nodev,size=64m";
 /**
- * The code (and a Go binary): exec allowed, owned by the function user. Its pages count
- * against the container's memory limit, so the size is only a ceiling.
+ * The code (and a Go binary): exec allowed, owned by the container's function user (its uid
+ * and gid are added as the container is made). Its pages count against the container's
+ * memory limit, so the size is only a ceiling.
  */
-const CODE_TMPFS = "rw,exec,nosuid,nodev,size=256m,uid=10001,gid=10001,mode=0700";
+const CODE_TMPFS = "rw,exec,nosuid,nodev,size=256m,mode=0700";
 const DEFAULT_ORPHAN_MAX_AGE_MS = 2 * 60 * 60 * 1000;
 /** A standby Go build container is replaced after this long, well within the orphan sweep's age limit. */
 const GO_BUILD_STANDBY_MAX_AGE_MS = 30 * 60_000;
