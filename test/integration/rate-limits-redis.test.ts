@@ -249,7 +249,9 @@ describe("RateLimits (Redis)", () => {
       ]);
     }
     const [, , context] = slots.lines[0] ?? [];
-    expect(String((context?.err as Error | undefined)?.message)).toMatch(/^Redis connection is (connecting|reconnecting|close)/);
+    expect(String((context?.err as Error | undefined)?.message)).toMatch(
+      /^Redis connection is (connecting|reconnecting|close)/,
+    );
     // The slot stays taken in Redis until its hold time ends (a crashed controller's would too).
     expect(await redisA.zcard(`${p}:ratelimit:waiting:key:gone`)).toBe(1);
     await proxy.stop();
