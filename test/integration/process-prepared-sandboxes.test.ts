@@ -541,7 +541,7 @@ print(json.dumps(out))
     const dir = join(workDir, "dying");
     const script = `import { ProcessRuntime } from ${JSON.stringify(join(process.cwd(), "src/worker/runtimes/process-runtime.ts"))};
 import { createLogger } from ${JSON.stringify(join(process.cwd(), "src/lib/logger.ts"))};
-const runtime = new ProcessRuntime({ workDir: ${JSON.stringify(dir)}, limits: { maxOutputBytes: 1024, maxLogBytes: 1024 }, logger: createLogger("silent") });
+const runtime = new ProcessRuntime({ workDir: ${JSON.stringify(dir)}, limits: { maxOutputBytes: 1024, maxLogBytes: 1024 }, logger: createLogger("silent"), networkAllow: ${JSON.stringify(TEST_NETWORK_ALLOW)} });
 await runtime.start();
 await runtime.whenPrepared();
 console.log("prepared", runtime.preparedSandboxCount);
@@ -563,7 +563,13 @@ setInterval(() => undefined, 1000);
     );
     // Its scratch spaces and cgroups stay until a worker starts on the work dir, as for any sandbox.
     expect(await scratchMounts("dying")).toHaveLength(3);
-    const next = new ProcessRuntime({ workDir: dir, limits, logger, prepared: { startMemoryMb: null } });
+    const next = new ProcessRuntime({
+      workDir: dir,
+      limits,
+      logger,
+      networkAllow: TEST_NETWORK_ALLOW,
+      prepared: { startMemoryMb: null },
+    });
     runtimes.push(next);
     await next.start();
     expect(await scratchMounts("dying")).toEqual([]);

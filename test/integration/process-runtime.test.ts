@@ -275,7 +275,7 @@ for (const fd of readdirSync("/proc/self/fd")) {
     if (!(flags & 0o2000000)) worker.push(Number(fd));
   } catch {}
 }
-const runtime = new ProcessRuntime({ workDir: ${JSON.stringify(dir)}, limits: { maxOutputBytes: 65536, maxLogBytes: 65536 }, logger: createLogger("silent"), prepared: { startMemoryMb: null } });
+const runtime = new ProcessRuntime({ workDir: ${JSON.stringify(dir)}, limits: { maxOutputBytes: 65536, maxLogBytes: 65536 }, logger: createLogger("silent"), networkAllow: ${JSON.stringify(TEST_NETWORK_ALLOW)}, prepared: { startMemoryMb: null } });
 await runtime.start();
 const runs = {};
 for (const language of ["python", "nodejs", "go"]) {

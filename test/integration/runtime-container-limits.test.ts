@@ -42,6 +42,9 @@ async function runtimeFromConfig(env: Record<string, string>): Promise<{ runtime
     WORKER_WORK_DIR: join(workDir, workerId),
     RUNTIME_IMAGE_PREFIX: imagePrefix,
     LOG_LEVEL: "silent",
+    // The firewall chain is one per host: a runtime starting with another allow list would
+    // rewrite it under the other test files' networked functions.
+    FUNCTION_NETWORK_ALLOW: TEST_NETWORK_ALLOW.join(","),
     ...env,
   });
   const made = createRuntime(config, logger);
