@@ -13,6 +13,11 @@ import { CappedBuffer } from "./output-capture.js";
 export const MIB = 1024 * 1024;
 /** The image's own user: Go build jobs run as it. */
 const USER = "10001:10001";
+/** Uids handed out to function containers, one each, in turn. */
+export interface UidRange {
+  base: number;
+  count: number;
+}
 /**
  * A function container runs as a uid of its own from this range (above the process runtime's
  * 200000-299999; no account, no file of the host), group nogroup. The kernel keeps some
@@ -20,9 +25,19 @@ const USER = "10001:10001";
  * buffers, POSIX message queue bytes): with one uid for all, one tenant's function could use
  * up another's while it runs.
  */
-export const CONTAINER_FUNCTION_UID_BASE = 300_000;
-export const CONTAINER_FUNCTION_UID_COUNT = 100_000;
+export const FUNCTION_UIDS: UidRange = { base: 300_000, count: 100_000 };
+/**
+ * The range under an engine that remaps users (dockerd's userns-remap): a container's uids
+ * must lie in the 65536 it maps, and they are the remap's own ids on the host anyway.
+ */
+export const REMAPPED_FUNCTION_UIDS: UidRange = { base: 10_001, count: 50_000 };
 const FUNCTION_GID = 65534;
+
+/** Whether the engine remaps containers' users (`docker info`: SecurityOptions "name=userns"). */
+export function remapsUsers(info: { SecurityOptions?: unknown }): boolean {
+  const options = Array.isArray(info.SecurityOptions) ? info.SecurityOptions : [];
+  return options.some((o) => typeof o === "string" && o.split(",").includes("name=userns"));
+}
 /** /dev/shm of a function container (a tmpfs counted against its memory). */
 const SHM_BYTES = 64 * MIB;
 /** How long to wait for the attach stream to drain after the container exited. */
@@ -134,8 +149,10 @@ export class ContainerJobRunner {
    */
   private readonly delayedRemovals = new DelayedTasks();
   private halted = false;
-  /** The last function uid handed out (offset in the range); the next container takes the one after. */
-  private lastUid = randomInt(CONTAINER_FUNCTION_UID_COUNT);
+  /** Where function containers' uids come from; set before the first container (ContainerRuntime.start). */
+  functionUids: UidRange = FUNCTION_UIDS;
+  /** The last function uid handed out (an offset in the range); the next container takes the one after. */
+  private lastUid = randomInt(FUNCTION_UIDS.count);
 
   constructor(
     private readonly docker: Dockerode,
@@ -371,8 +388,8 @@ export class ContainerJobRunner {
   /** The container's user and tmpfs mounts: the next function uid of the range for an ownUser spec. */
   private identity(spec: ContainerSpec): { user: string; tmpfs: Record<string, string> } {
     if (!spec.ownUser) return { user: USER, tmpfs: spec.tmpfs };
-    this.lastUid = (this.lastUid + 1) % CONTAINER_FUNCTION_UID_COUNT;
-    const uid = CONTAINER_FUNCTION_UID_BASE + this.lastUid;
+    this.lastUid = (this.lastUid + 1) % this.functionUids.count;
+    const uid = this.functionUids.base + this.lastUid;
     const tmpfs = { ...spec.tmpfs };
     for (const [path, options] of Object.entries(spec.ownUser.ownedTmpfs)) {
       tmpfs[path] = `${options},uid=${uid},gid=${FUNCTION_GID}`;

@@ -39,7 +39,14 @@ import { AFTER_COLD_START_MS } from "../../lib/delayed-tasks.js";
 import type { Logger } from "../../lib/logger.js";
 import { containerAgentLauncher } from "./container-agent.js";
 import { RUNTIME_LANGUAGES, runtimeImageName, runtimeImageVersion } from "./container-images.js";
-import { type ContainerJobResult, ContainerJobRunner, type ContainerSpec, MIB } from "./container-job.js";
+import {
+  type ContainerJobResult,
+  ContainerJobRunner,
+  type ContainerSpec,
+  MIB,
+  REMAPPED_FUNCTION_UIDS,
+  remapsUsers,
+} from "./container-job.js";
 import { ensureFunctionNetwork, FUNCTION_NETWORK } from "./container-network.js";
 import {
   createDockerClient,
@@ -159,6 +166,8 @@ const ORPHAN_SWEEP_MS = 60_000;
 const IMAGE_CHECK_MS = 30_000;
 
 type GoBuild = { ok: true; binary: Buffer } | { ok: false; result: RunResult };
+/** What start() reads of `docker info`. */
+type EngineInfo = { Runtimes?: Record<string, { runtimeArgs?: string[] }>; SecurityOptions?: unknown };
 
 /** The agent's path in every runtime image (runtimes/agent). */
 const AGENT = "/opt/faas/agent";
@@ -259,7 +268,11 @@ export class ContainerRuntime implements FunctionRuntime {
   async start(): Promise<void> {
     this.jobs.resume();
     await pingEngine(this.docker);
-    const runtimeNetworkless = await this.checkOciRuntime();
+    const info = (await this.docker.info().catch((err: unknown) => {
+      throw engineError("reading the engine's information", err);
+    })) as EngineInfo;
+    if (remapsUsers(info)) this.jobs.functionUids = REMAPPED_FUNCTION_UIDS;
+    const runtimeNetworkless = this.checkOciRuntime(info);
     this.networkUnavailable = runtimeNetworkless ?? (await this.prepareNetwork());
     if (this.networkUnavailable) {
       this.logger.warn("networked functions refused on this worker", { reason: this.networkUnavailable });
@@ -339,12 +352,9 @@ export class ContainerRuntime implements FunctionRuntime {
    * Throws unless the engine knows WORKER_OCI_RUNTIME. Returns why networked functions
    * cannot run under it (gVisor started with --network=none), or null.
    */
-  private async checkOciRuntime(): Promise<string | null> {
+  private checkOciRuntime(info: EngineInfo): string | null {
     const name = this.opts.ociRuntime;
     if (!name) return null;
-    const info = (await this.docker.info().catch((err: unknown) => {
-      throw engineError("reading the engine's runtimes", err);
-    })) as { Runtimes?: Record<string, { runtimeArgs?: string[] }> };
     const known = info.Runtimes ?? {};
     if (!(name in known)) {
       throw new PlatformError(
