@@ -35,9 +35,15 @@ const FUNCTION_GID = 65534;
 
 /** Whether the engine remaps containers' users (`docker info`: SecurityOptions "name=userns"). */
 export function remapsUsers(info: { SecurityOptions?: unknown }): boolean {
-  const options = Array.isArray(info.SecurityOptions) ? info.SecurityOptions : [];
-  return options.some((o) => typeof o === "string" && o.split(",").includes("name=userns"));
+  const options = info.SecurityOptions;
+  return Array.isArray(options) && options.some((o) => typeof o === "string" && o.split(",").includes("name=userns"));
 }
+
+/** The offset after `last` in a range of `count` uids: the next one, back to the first after the last. */
+export function nextUidOffset(last: number, count: number): number {
+  return (last + 1) % count;
+}
+
 /** /dev/shm of a function container (a tmpfs counted against its memory). */
 const SHM_BYTES = 64 * MIB;
 /** How long to wait for the attach stream to drain after the container exited. */
@@ -388,7 +394,7 @@ export class ContainerJobRunner {
   /** The container's user and tmpfs mounts: the next function uid of the range for an ownUser spec. */
   private identity(spec: ContainerSpec): { user: string; tmpfs: Record<string, string> } {
     if (!spec.ownUser) return { user: USER, tmpfs: spec.tmpfs };
-    this.lastUid = (this.lastUid + 1) % this.functionUids.count;
+    this.lastUid = nextUidOffset(this.lastUid, this.functionUids.count);
     const uid = this.functionUids.base + this.lastUid;
     const tmpfs = { ...spec.tmpfs };
     for (const [path, options] of Object.entries(spec.ownUser.ownedTmpfs)) {
