@@ -2,7 +2,8 @@
 // (dockerd --userns-remap; `docker info` lists it among SecurityOptions as "name=userns"),
 // and each container takes the next uid of it.
 import { describe, expect, it } from "vitest";
-import { nextUidOffset, remapsUsers } from "../../src/worker/runtimes/container-job.js";
+import { remapsUsers } from "../../src/worker/runtimes/container-job.js";
+import { nextUidOffset } from "../../src/worker/runtimes/uid-cycle.js";
 
 describe("remapsUsers", () => {
   it("is true when SecurityOptions holds name=userns", () => {

@@ -1,7 +1,6 @@
 // One container execution for the container runtime: create (hardened), attach, feed
 // stdin, collect capped stdout/stderr, enforce the timeout, report exit / OOM, remove.
 
-import { randomInt } from "node:crypto";
 import { Writable } from "node:stream";
 import type Dockerode from "dockerode";
 import { PlatformError } from "../../errors.js";
@@ -9,15 +8,11 @@ import { AFTER_COLD_START_MS, DelayedTasks } from "../../lib/delayed-tasks.js";
 import type { Logger } from "../../lib/logger.js";
 import { engineError, engineStatus, removeContainer } from "./docker-client.js";
 import { CappedBuffer } from "./output-capture.js";
+import { type UidRange, uidCycle } from "./uid-cycle.js";
 
 export const MIB = 1024 * 1024;
 /** The image's own user: Go build jobs run as it. */
 const USER = "10001:10001";
-/** Uids handed out to function containers, one each, in turn. */
-export interface UidRange {
-  base: number;
-  count: number;
-}
 /**
  * A function container runs as a uid of its own from this range (above the process runtime's
  * 200000-299999; no account, no file of the host), group nogroup. The kernel keeps some
@@ -37,11 +32,6 @@ const FUNCTION_GID = 65534;
 export function remapsUsers(info: { SecurityOptions?: unknown }): boolean {
   const options = info.SecurityOptions;
   return Array.isArray(options) && options.some((o) => typeof o === "string" && o.split(",").includes("name=userns"));
-}
-
-/** The offset after `last` in a range of `count` uids: the next one, back to the first after the last. */
-export function nextUidOffset(last: number, count: number): number {
-  return (last + 1) % count;
 }
 
 /** /dev/shm of a function container (a tmpfs counted against its memory). */
@@ -65,7 +55,7 @@ export interface ContainerSpec {
   network: boolean;
   tmpfs: Record<string, string>;
   /**
-   * Run as a function user of the container's own (CONTAINER_FUNCTION_UID_BASE and up), and
+   * Run as a function user of the container's own (FUNCTION_UIDS, one each in turn), and
    * mount these tmpfs owned by it (their options get its uid and gid); unset: the image's user.
    */
   ownUser?: { ownedTmpfs: Record<string, string> };
@@ -155,10 +145,8 @@ export class ContainerJobRunner {
    */
   private readonly delayedRemovals = new DelayedTasks();
   private halted = false;
-  /** Where function containers' uids come from; set before the first container (ContainerRuntime.start). */
-  functionUids: UidRange = FUNCTION_UIDS;
-  /** The last function uid handed out (an offset in the range); the next container takes the one after. */
-  private lastUid = randomInt(FUNCTION_UIDS.count);
+  /** The next function container's uid. */
+  private nextFunctionUid = uidCycle(FUNCTION_UIDS);
 
   constructor(
     private readonly docker: Dockerode,
@@ -391,11 +379,15 @@ export class ContainerJobRunner {
     }
   }
 
+  /** Function containers take their uids from `range` from now on (set before the first: ContainerRuntime.start). */
+  useFunctionUids(range: UidRange): void {
+    this.nextFunctionUid = uidCycle(range);
+  }
+
   /** The container's user and tmpfs mounts: the next function uid of the range for an ownUser spec. */
   private identity(spec: ContainerSpec): { user: string; tmpfs: Record<string, string> } {
     if (!spec.ownUser) return { user: USER, tmpfs: spec.tmpfs };
-    this.lastUid = nextUidOffset(this.lastUid, this.functionUids.count);
-    const uid = this.functionUids.base + this.lastUid;
+    const uid = this.nextFunctionUid();
     const tmpfs = { ...spec.tmpfs };
     for (const [path, options] of Object.entries(spec.ownUser.ownedTmpfs)) {
       tmpfs[path] = `${options},uid=${uid},gid=${FUNCTION_GID}`;

@@ -271,7 +271,7 @@ export class ContainerRuntime implements FunctionRuntime {
     const info = (await this.docker.info().catch((err: unknown) => {
       throw engineError("reading the engine's information", err);
     })) as EngineInfo;
-    if (remapsUsers(info)) this.jobs.functionUids = REMAPPED_FUNCTION_UIDS;
+    if (remapsUsers(info)) this.jobs.useFunctionUids(REMAPPED_FUNCTION_UIDS);
     const runtimeNetworkless = this.checkOciRuntime(info);
     this.networkUnavailable = runtimeNetworkless ?? (await this.prepareNetwork());
     if (this.networkUnavailable) {

@@ -8,10 +8,10 @@
 //    passt) connects to the outside through sockets it opens as the function's uid, which
 //    the host firewall (function-firewall.ts) keeps away from the host and private ranges.
 import { execFile } from "node:child_process";
-import { randomInt } from "node:crypto";
 import { access, constants, lstat, readlink, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { BWRAP, type BwrapBind, bwrapArgs, USR_MERGE_LINKS } from "./bwrap.js";
+import { uidCycle } from "./uid-cycle.js";
 
 const SETPRIV = "/usr/bin/setpriv";
 export const PASTA = "/usr/bin/pasta";
@@ -123,12 +123,9 @@ export async function detectSandbox(workDir: string): Promise<SandboxDetection> 
     ...(network ? [] : ["--bounding-set=-all"]),
     "--",
   ];
-  let next = randomInt(FUNCTION_UID_COUNT);
+  const nextUid = uidCycle({ base: FUNCTION_UID_BASE, count: FUNCTION_UID_COUNT });
   const sandbox: ProcessSandbox = {
-    identity: () => {
-      next = (next + 1) % FUNCTION_UID_COUNT;
-      return { uid: FUNCTION_UID_BASE + next, gid: FUNCTION_GID };
-    },
+    identity: () => ({ uid: nextUid(), gid: FUNCTION_GID }),
     wrap: (command, plan) => {
       const bwrap = bwrapArgs({
         ...plan.who,
