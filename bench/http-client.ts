@@ -7,7 +7,6 @@ import http from "node:http";
 
 export interface BenchResponse {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON, read by the caller
   body: any;
 }
 

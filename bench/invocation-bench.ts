@@ -5,7 +5,8 @@
 //         started ahead), container runtime only;
 //   cold  the first invocation of a new version (the function updated before each; for Go it
 //         includes the compiler);
-//   warm  invocations of a version whose environment waits.
+//   warm  invocations of a version whose environments wait, one per worker slot (started by
+//         a concurrent warm-up of BENCH_WARMUP_BURST invocations first).
 // Then where a warm invocation's time goes, stage by stage; throughput with 1, 2 and 4
 // worker processes; and a worker holding 50 idle environments (memory, CPU).
 // Figures, not assertions: run it on an idle machine and compare runs with each other.
@@ -31,6 +32,12 @@ const IDLE_ENVIRONMENTS = Number(process.env.BENCH_IDLE_ENVIRONMENTS ?? 50);
 const WARM_ONLY = process.env.BENCH_WARM_ONLY === "1";
 /** Invocations submitted but not finished at once during a burst (the client's own connections). */
 const IN_FLIGHT = 200;
+/**
+ * Invocations run concurrently before a warm measurement: enough for the worker to hold an
+ * environment per slot. Without them the warm burst started from the one environment the
+ * sequential calls used and started the others (container starts) inside its own measurement.
+ */
+const WARMUP_BURST = Number(process.env.BENCH_WARMUP_BURST ?? 50);
 const ALL_LANGUAGES = ["go", "python", "nodejs"] as const;
 const LANGUAGES = ALL_LANGUAGES.filter((l) =>
   (process.env.BENCH_LANGUAGES ?? "go,python,nodejs").split(",").includes(l),
@@ -176,6 +183,8 @@ async function spawnWorker(platform: Platform, env: Record<string, string>): Pro
     WORKER_ID: id,
     WORKER_METRICS_ADDR: `127.0.0.1:${port}`,
     LOG_LEVEL: "error",
+    // BENCH_WORKER_NODE_OPTIONS: e.g. `--require ./profile.cjs` to profile the workers (`--cpu-prof` is not allowed there).
+    ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
     ...env,
   });
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
@@ -251,15 +260,17 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
     }
 
     const worker = await spawnWorker(platform, {});
-    const python: { id?: string } = {};
+    /** The function of the stage table: python's, or the first language's when python is not measured. */
+    const staged: { id?: string; language?: Language } = {};
     const cpu = new Map<Language, [string, number][]>();
     for (const language of LANGUAGES) {
       const c = WARM_ONLY ? null : await cold(platform, language, COLD);
       const id = await createFunction(platform, language);
-      if (language === "python") python.id = id;
+      if (language === "python" || staged.id === undefined) Object.assign(staged, { id, language });
       for (let i = 0; i < 5; i++) await invokeWaiting(platform, id, i); // the Go build, the environment
-      // The first call's work left for after it (the generic environment it took replaced, the
-      // Go build container removed and another started, 250 ms on) is done before measuring.
+      if (WARMUP_BURST > 0) await burst(platform, id, WARMUP_BURST); // an environment per slot
+      // The first calls' work left for after them (the generic environments they took replaced,
+      // the Go build container removed and another started, 250 ms on) is done before measuring.
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       const seq = await sequential(platform, id, SEQUENTIAL);
       const cpuBefore = sampleCpu("controller and client", { worker: worker.child.pid });
@@ -303,7 +314,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
         stageTotals(worker.metricsUrl, "faas_worker_stage_seconds"),
       ]);
     const [apiBefore, workerBefore] = await read();
-    const e2e = await sequential(platform, python.id as string, SEQUENTIAL);
+    const e2e = await sequential(platform, staged.id as string, SEQUENTIAL);
     const [apiAfter, workerAfter] = await read();
     const api = stageMeans(apiBefore, apiAfter);
     const inWorker = stageMeans(workerBefore, workerAfter);
@@ -314,7 +325,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
     // The ack follows the result's event (sent first, on the same connection): off the answer's path.
     const workerToResult = sum(inWorker, ["ack"]);
     notes.push(
-      `\nWhere a warm invocation's time goes (${RUNTIME_NAME[runtime]}, python hello world, ${SEQUENTIAL} sequential; stages are means, the end-to-end figure a p50):\n`,
+      `\nWhere a warm invocation's time goes (${RUNTIME_NAME[runtime]}, ${staged.language} hello world, ${SEQUENTIAL} sequential; stages are means, the end-to-end figure a p50):\n`,
       "| stage | ms |",
       "|---|---|",
       ...api.map(([stage, ms]) => `| API: ${stage} | ${ms.toFixed(2)} |`),
@@ -330,13 +341,17 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
     await worker.stop();
     if (WARM_ONLY) return;
 
-    // Throughput with 1, 2 and 4 worker processes (Python, warm).
+    // Throughput with 1, 2 and 4 worker processes (the stage table's language, warm).
     const scaling: string[] = [];
     for (const count of [1, 2, 4]) {
       const workers = [];
       for (let i = 0; i < count; i++) workers.push(await spawnWorker(platform, {}));
-      for (let i = 0; i < 4 * count; i++) await invokeWaiting(platform, python.id as string, i);
-      const b = await burst(platform, python.id as string, BURST);
+      for (let i = 0; i < 4 * count; i++) await invokeWaiting(platform, staged.id as string, i);
+      if (WARMUP_BURST > 0) {
+        await burst(platform, staged.id as string, WARMUP_BURST * count); // an environment per slot of each worker
+        await new Promise((r) => setTimeout(r, SETTLE_MS));
+      }
+      const b = await burst(platform, staged.id as string, BURST);
       scaling.push(
         `| ${count} | ${b.perSecond.toFixed(1)} | ${b.p50.toFixed(1)} | ${b.p99.toFixed(1)} | ${b.failed} |`,
       );
@@ -344,7 +359,7 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
       await Promise.all(workers.map((w) => w.stop()));
     }
     notes.push(
-      `\nWorker processes (${RUNTIME_NAME[runtime]}, python, burst of ${BURST}):\n`,
+      `\nWorker processes (${RUNTIME_NAME[runtime]}, ${staged.language}, burst of ${BURST}):\n`,
       "| workers | invocations/s | p50 ms | p99 ms | not completed |",
       "|---|---|---|---|---|",
       ...scaling,
