@@ -2,7 +2,7 @@
 // scripts/build-runtime-images.sh (fast when they exist). Every container this file starts
 // carries faas.test=<random>; afterAll removes all of them.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Dockerode from "dockerode";
@@ -372,6 +372,30 @@ print(json.dumps({"fn": attempt("/fn/x"), "etc": attempt("/etc/x"), "root": atte
     await expect(failure).rejects.toThrow(
       "Docker engine not reachable at /nonexistent/docker.sock: start it (make docker-up) or set WORKER_RUNTIME_TYPE=process",
     );
+  });
+
+  it("refuses to start on a host that gives out the function containers' uids", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "faas-uid-files-"));
+    const uidFiles = { passwd: join(dir, "passwd"), subuid: join(dir, "subuid") };
+    await writeFile(uidFiles.passwd, "root:x:0:0:root:/root:/bin/bash\n");
+    await writeFile(uidFiles.subuid, "alice:100000:65536\nbob:330000:65536\n");
+    try {
+      const claimed = new ContainerRuntime(options({ uidFiles }));
+      extraRuntimes.push(claimed);
+      await expect(claimed.start()).rejects.toThrow(
+        `uids 300000-399999 (the container runtime's function uids) are given out on this host: ${uidFiles.subuid} line 2 gives bob uids 330000-395535`,
+      );
+      // The Go build containers' uid is checked as well.
+      await writeFile(uidFiles.subuid, "");
+      await writeFile(uidFiles.passwd, "builder:x:10001:10001::/home/builder:/bin/sh\n");
+      const build = new ContainerRuntime(options({ uidFiles }));
+      extraRuntimes.push(build);
+      await expect(build.start()).rejects.toThrow(
+        `uids 10001-10001 (the uid of Go build containers) are given out on this host: ${uidFiles.passwd} line 1 gives builder uid 10001`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("fails start() naming the build command when the images are missing", async () => {

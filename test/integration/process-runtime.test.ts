@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, chown, mkdir, mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -161,6 +161,28 @@ while True:
       expect(result.stderrTruncated).toBe(true);
     } finally {
       await small.stop();
+    }
+  });
+
+  it("refuses to start on a host that gives out the sandboxes' uids", async () => {
+    const dir = join(workDir, "uid-files");
+    await mkdir(dir);
+    const uidFiles = { passwd: join(dir, "passwd"), subuid: join(dir, "subuid") };
+    await writeFile(uidFiles.passwd, "root:x:0:0:root:/root:/bin/bash\nsvc:x:250000:250000::/:/bin/false\n");
+    await writeFile(uidFiles.subuid, "alice:100000:65536\nbob:165536:65536\n");
+    const claimed = new ProcessRuntime({ workDir: join(workDir, "claimed"), limits, logger, uidFiles });
+    try {
+      await expect(claimed.start()).rejects.toThrow(
+        `uids 200000-299999 (the process runtime's function uids) are given out on this host: ${uidFiles.passwd} line 2 gives svc uid 250000; ${uidFiles.subuid} line 2 gives bob uids 165536-231071`,
+      );
+      // The Go builds' uid is checked as well.
+      await writeFile(uidFiles.passwd, "builder:x:199999:1::/:/bin/false\n");
+      await writeFile(uidFiles.subuid, "");
+      await expect(claimed.start()).rejects.toThrow(
+        `uids 199999-199999 (the uid of Go builds) are given out on this host: ${uidFiles.passwd} line 1 gives builder uid 199999`,
+      );
+    } finally {
+      await claimed.stop();
     }
   });
 

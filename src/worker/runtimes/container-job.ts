@@ -12,7 +12,9 @@ import { type UidRange, uidCycle } from "./uid-cycle.js";
 
 export const MIB = 1024 * 1024;
 /** The image's own user: Go build jobs run as it. */
-const USER = "10001:10001";
+/** The user of containers that run no function code of their own uid (Go builds): uid and gid 10001. */
+export const SHARED_UID = 10_001;
+const USER = `${SHARED_UID}:${SHARED_UID}`;
 /**
  * A function container runs as a uid of its own from this range (above the process runtime's
  * 200000-299999; no account, no file of the host), group nogroup. The kernel keeps some

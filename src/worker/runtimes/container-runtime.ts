@@ -43,9 +43,11 @@ import {
   type ContainerJobResult,
   ContainerJobRunner,
   type ContainerSpec,
+  FUNCTION_UIDS,
   MIB,
   REMAPPED_FUNCTION_UIDS,
   remapsUsers,
+  SHARED_UID,
 } from "./container-job.js";
 import { ensureFunctionNetwork, FUNCTION_NETWORK } from "./container-network.js";
 import {
@@ -69,6 +71,7 @@ import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeL
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
 import { StandbyContainer } from "./standby-container.js";
+import { assertUidsUnclaimed, type UidFiles } from "./uid-claims.js";
 
 /** The container of an execution environment: the agent of `shape.runtime`'s image, nothing of a function. */
 export function environmentContainerSpec(
@@ -105,6 +108,8 @@ export interface ContainerRuntimeOptions {
   logger: Logger;
   /** Extra labels on every container this instance creates (tests tag their runs). */
   extraLabels?: Record<string, string>;
+  /** Where this host gives out uids (checked against the containers' uids at start); default /etc/passwd and /etc/subuid. */
+  uidFiles?: UidFiles;
   /** Image tag; default runtimes/VERSION. */
   imageVersion?: string;
   /** Managed containers of any worker older than this are removed by start(); 0 disables. Default 2 h. */
@@ -272,6 +277,11 @@ export class ContainerRuntime implements FunctionRuntime {
       throw engineError("reading the engine's information", err);
     })) as EngineInfo;
     if (remapsUsers(info)) this.jobs.useFunctionUids(REMAPPED_FUNCTION_UIDS);
+    else if (isLocalEngine(this.docker)) {
+      // Without a remap, the containers' uids are this host's own (a remote engine's host is not ours to read).
+      await assertUidsUnclaimed(FUNCTION_UIDS, "the container runtime's function uids", this.opts.uidFiles);
+      await assertUidsUnclaimed({ base: SHARED_UID, count: 1 }, "the uid of Go build containers", this.opts.uidFiles);
+    }
     const runtimeNetworkless = this.checkOciRuntime(info);
     this.networkUnavailable = runtimeNetworkless ?? (await this.prepareNetwork());
     if (this.networkUnavailable) {

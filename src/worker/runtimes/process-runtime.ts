@@ -47,6 +47,7 @@ import { environmentBlock, preparedMismatch, SUPERVISOR } from "./sandbox-starte
 import { releaseOrphanedScratchSpaces } from "./scratch-space.js";
 import { seccompBpf } from "./seccomp.js";
 import { isExecutable, resolveToolchains, TOOLCHAIN_PACKAGE, type Toolchains } from "./toolchains.js";
+import type { UidFiles } from "./uid-claims.js";
 
 export interface ProcessRuntimeOptions {
   workDir: string;
@@ -70,6 +71,8 @@ export interface ProcessRuntimeOptions {
   prepared?: PreparedSandboxSettings;
   /** Execution environments, one per function version (root workers only); off when absent. */
   environments?: ProcessEnvironmentSettings;
+  /** Where this host gives out uids (checked against the sandboxes' uids at start); default /etc/passwd and /etc/subuid. */
+  uidFiles?: UidFiles;
 }
 
 export interface ProcessEnvironmentSettings {
@@ -243,7 +246,7 @@ export class ProcessRuntime implements FunctionRuntime {
       if (reaped > 0) this.logger.info("removed cgroups left by a dead worker", { count: reaped });
       if (!detection.manager.pidsLimited) this.logger.warn("process count NOT limited: no writable pids cgroup");
     }
-    const detected = await detectSandbox(this.workDir);
+    const detected = await detectSandbox(this.workDir, this.options.uidFiles);
     this.sandbox = detected.sandbox;
     if (!detected.sandbox) {
       this.networkUnavailable = `no process sandbox on this worker (${detected.reason})`;

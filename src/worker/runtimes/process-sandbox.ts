@@ -11,6 +11,8 @@ import { execFile } from "node:child_process";
 import { access, constants, lstat, readlink, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { BWRAP, type BwrapBind, bwrapArgs, USR_MERGE_LINKS } from "./bwrap.js";
+import { GO_BUILDER_UID } from "./go-build-cache.js";
+import { assertUidsUnclaimed, HOST_UID_FILES } from "./uid-claims.js";
 import { uidCycle } from "./uid-cycle.js";
 
 const SETPRIV = "/usr/bin/setpriv";
@@ -92,7 +94,7 @@ export async function networkProblem(sandbox: ProcessSandbox): Promise<string | 
   return failure ? `pasta cannot connect a sandbox: ${failure}` : null;
 }
 
-export async function detectSandbox(workDir: string): Promise<SandboxDetection> {
+export async function detectSandbox(workDir: string, uidFiles = HOST_UID_FILES): Promise<SandboxDetection> {
   if (process.getuid?.() !== 0) return { sandbox: null, reason: "the worker does not run as root" };
   for (const [path, pkg] of [
     [SETPRIV, "util-linux"],
@@ -107,6 +109,12 @@ export async function detectSandbox(workDir: string): Promise<SandboxDetection> 
       `WORKER_WORK_DIR ${resolve(workDir)} is not reachable by function users (uids from ${FUNCTION_UID_BASE}): ${blocked} lacks o+x; run chmod o+x ${blocked}`,
     );
   }
+  await assertUidsUnclaimed(
+    { base: FUNCTION_UID_BASE, count: FUNCTION_UID_COUNT },
+    "the process runtime's function uids",
+    uidFiles,
+  );
+  await assertUidsUnclaimed({ base: GO_BUILDER_UID, count: 1 }, "the uid of Go builds", uidFiles);
   const symlinks = await usrMergeLinks();
   const drop = (who: FunctionIdentity, network: boolean) => [
     SETPRIV,
