@@ -106,6 +106,7 @@ bench: install ## throughput and latency figures (needs services and images)
 	bash scripts/runsc.sh
 	$(MAKE) --no-print-directory generate
 	bash scripts/build-runtime-images.sh
+	python3 bench/machine-profile.py
 	$(BENCH_SOCKETS) $(TSX) bench/invocation-bench.ts
 	$(BENCH_SOCKETS) $(TSX) bench/process-runtime-bench.ts
 	$(BENCH_SOCKETS) $(TSX) bench/api-bench.ts
