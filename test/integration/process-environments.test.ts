@@ -4,12 +4,12 @@
 // execution-environments.test.ts (the container runtime's) with real bubblewrap, cgroups,
 // tmpfs, interpreters and the agent built from runtimes/agent.
 import { randomUUID } from "node:crypto";
-import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/lib/logger.js";
-import { agentDirectory } from "../../src/worker/runtimes/agent-binary.js";
+import { AGENT_BUILD_RETENTION_MS, agentDirectory } from "../../src/worker/runtimes/agent-binary.js";
 import { ProcessRuntime, type ProcessRuntimeOptions } from "../../src/worker/runtimes/process-runtime.js";
 import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
 import { resolveToolchains } from "../../src/worker/runtimes/toolchains.js";
@@ -333,6 +333,35 @@ print(os.getuid())
     await waitFor("the idle environment to go", async () => idle.environmentCount === 0, { capMs: 10_000 });
     await waitFor("its processes to end", async () => (await processesOf(uid)).length === 0, { capMs: 10_000 });
     await waitFor("its scratch space to go", async () => (await scratchMounts("idle")).length === 0, { capMs: 10_000 });
+  });
+
+  it("agent builds: a worker's start removes other sources' builds unused for two weeks; an environment start marks its build used", async () => {
+    const base = join(agentDir, "..");
+    const day = 24 * 3_600_000;
+    const aged = async (name: string, ageMs: number) => {
+      await mkdir(join(base, name), { recursive: true });
+      await writeFile(join(base, name, "agent"), "");
+      const then = new Date(Date.now() - ageMs);
+      await utimes(join(base, name), then, then);
+    };
+    await aged("0123456789abcdef0123", AGENT_BUILD_RETENTION_MS + day); // an old source's, unused
+    await aged("00000000000000000000", AGENT_BUILD_RETENTION_MS - day); // another's, used 13 days ago
+    await aged(".build-1-abandoned", 2 * 3_600_000); // a worker died while building
+    await aged(".build-2-underway", 60_000); // a build under way
+    await aged("not-a-build", AGENT_BUILD_RETENTION_MS + day); // not ours to remove
+    const then = new Date(Date.now() - AGENT_BUILD_RETENTION_MS - day);
+    await utimes(agentDir, then, then); // this source's own build, however old, stays
+    const go = (await resolveToolchains()).go as string;
+    expect(await agentDirectory(join(base, ".."), go)).toBe(agentDir);
+    expect((await readdir(base)).sort()).toEqual(
+      [".build-2-underway", "00000000000000000000", "not-a-build", agentDir.split("/").pop()].sort(),
+    );
+    expect(Date.now() - (await stat(agentDir)).mtimeMs).toBeLessThan(day); // marked used by the start
+    // An environment started from a build marks it used: a long-running worker's build stays.
+    await utimes(agentDir, then, then);
+    const marking = await startRuntime("marking");
+    await uidOf(marking, fn("python", PRINT_UID.python)());
+    expect(Date.now() - (await stat(agentDir)).mtimeMs).toBeLessThan(day);
   });
 
   it("stop() removes every environment: no processes, scratch spaces or cgroups left", async () => {

@@ -4,9 +4,15 @@
 // (zygote.py; Node.js is not served by environments here, see ProcessRuntime.agentRuns). That directory is bound read-only at /opt/faas in every
 // environment's sandbox, where the agent looks for them. Built once per source: a worker
 // that finds the directory of its source hash uses it as it is.
+//
+// Every upgrade of the platform leaves the build of the source before it. A worker that
+// starts removes the builds of other sources that no worker has used for
+// AGENT_BUILD_RETENTION_MS (a build counts as used when a worker starts with it, and each
+// time one starts an environment from it: markAgentBuildUsed), and what a worker killed
+// in the middle of a build left.
 import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +26,12 @@ export const AGENT_SOURCE_DIR = resolve(dirname(fileURLToPath(import.meta.url)),
 export const AGENT_MOUNT = "/opt/faas";
 const HELPERS = ["zygote.py"];
 const BUILD_TIMEOUT_MS = 5 * 60_000;
+/** A build of another source that no worker has used for this long is removed as a worker starts. */
+export const AGENT_BUILD_RETENTION_MS = 14 * 24 * 3_600_000;
+/** A build's temporary directory this old was left by a worker that died while building. */
+const BUILD_TEMP_MAX_AGE_MS = 3_600_000;
+const BUILD_NAME = /^[0-9a-f]{20}$/;
+const BUILD_TEMP_NAME = /^\.build-/;
 
 /** Builds (or finds) the agent; returns the directory holding `agent` and its helpers. */
 export async function agentDirectory(
@@ -38,7 +50,42 @@ export async function agentDirectory(
       .update("\0");
   const base = join(workDir, "agent");
   const dir = join(base, hash.digest("hex").slice(0, 20));
-  if (await stat(join(dir, "agent")).catch(() => null)) return dir;
+  if (!(await stat(join(dir, "agent")).catch(() => null))) await build(base, dir, source, go, goCache);
+  await markAgentBuildUsed(dir);
+  await pruneAgentBuilds(base, dir);
+  return dir;
+}
+
+/** Marks a build as used now: no worker's pruning removes it for AGENT_BUILD_RETENTION_MS. Best effort. */
+export async function markAgentBuildUsed(dir: string): Promise<void> {
+  const now = new Date();
+  await utimes(dir, now, now).catch(() => undefined);
+}
+
+/**
+ * Removes, under `base`, the builds other than `keep` unused for AGENT_BUILD_RETENTION_MS,
+ * and temporary build directories older than an hour; returns the names removed.
+ */
+export async function pruneAgentBuilds(base: string, keep: string, now = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(base).catch(() => [] as string[])) {
+    const path = join(base, name);
+    const maxAgeMs = BUILD_NAME.test(name)
+      ? AGENT_BUILD_RETENTION_MS
+      : BUILD_TEMP_NAME.test(name)
+        ? BUILD_TEMP_MAX_AGE_MS
+        : null;
+    if (maxAgeMs === null || path === keep) continue;
+    const s = await stat(path).catch(() => null);
+    if (!s || now - s.mtimeMs <= maxAgeMs) continue;
+    await rm(path, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** Builds the agent of `source` into `dir` (through a temporary directory beside it). */
+async function build(base: string, dir: string, source: string, go: string, goCache: string | undefined) {
   await mkdir(base, { recursive: true, mode: 0o755 });
   await chmod(base, 0o755);
   const temp = join(base, `.build-${process.pid}-${randomUUID()}`);
@@ -73,5 +120,4 @@ export async function agentDirectory(
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
-  return dir;
 }

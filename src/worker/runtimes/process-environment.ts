@@ -19,7 +19,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { open } from "node:fs/promises";
-import { AGENT_MOUNT } from "./agent-binary.js";
+import { AGENT_MOUNT, markAgentBuildUsed } from "./agent-binary.js";
 import type { InvocationCgroup } from "./cgroup.js";
 import type { AgentLauncher, AgentTransport } from "./execution-environment.js";
 import { closingInherited } from "./inherited-fds.js";
@@ -54,6 +54,8 @@ export function processAgentLauncher(options: ProcessAgentOptions): AgentLaunche
     const { sandbox, logger } = options;
     const who = sandbox.identity();
     const name = `env-${spec.language}-${who.uid}-${randomBytes(3).toString("hex")}`;
+    // In use: another worker's pruning (an upgraded one on this work dir) keeps the build.
+    void markAgentBuildUsed(options.agentDir);
     let scratch: ScratchSpace | null = null;
     let cgroup: InvocationCgroup | null = null;
     const release = async () => {
