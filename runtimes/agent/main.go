@@ -65,9 +65,13 @@ import (
 
 const (
 	protocolVersion = 1
-	codeDir         = "/fn/code"
-	workDir         = "/fn"
 	maxFrame        = 64 << 20 // code is at most a few MiB; anything bigger is a bad frame
+)
+
+// The function's directories (variables: the agent's tests put them in a directory of their own).
+var (
+	codeDir = "/fn/code"
+	workDir = "/fn"
 )
 
 var logger = log.New(os.Stderr, "agent: ", 0)

@@ -2,15 +2,12 @@
 // runtime (sandbox-starters.ts, which prepared sandbox may serve an invocation) and by the
 // container agent (runtimes/agent/langs.go, fork the zygote or start a fresh interpreter).
 // Both must agree; this runs the agent's own Go test against the TypeScript side's answers.
-import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { environmentBlock, preparedMismatch } from "../../src/worker/runtimes/sandbox-starters.js";
-
-const AGENT_SOURCE = join(import.meta.dirname, "../../runtimes/agent");
+import { agentGoTest } from "../support/agent-go-test.js";
 
 /** Names around every prefix either side knows, and ordinary ones. */
 const NAMES = [
@@ -42,25 +39,11 @@ describe("variables read at an interpreter's start", () => {
     const dir = await mkdtemp(join(tmpdir(), "read-at-start-"));
     try {
       await writeFile(join(dir, "cases.json"), JSON.stringify(cases));
-      const run = await promisify(execFile)(
-        "go",
-        ["test", "-count=1", "-run", "^TestReadAtStartMatchesTheProcessRuntime$", "."],
-        {
-          cwd: AGENT_SOURCE,
-          env: {
-            PATH: process.env.PATH,
-            HOME: process.env.HOME ?? dir,
-            GOCACHE: process.env.GOCACHE ?? join(process.env.HOME ?? dir, ".cache", "go-build"),
-            GOPATH: join(dir, "go-path"),
-            GOFLAGS: "-mod=mod",
-            GOTOOLCHAIN: "local",
-            CGO_ENABLED: "0",
-            READ_AT_START_CASES: join(dir, "cases.json"),
-          },
-        },
-      ).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: `${err.stdout}${err.stderr}`, failed: true }));
-      expect(run.stdout).toMatch(/^ok\s/m);
-      expect("failed" in run).toBe(false);
+      const run = await agentGoTest("^TestReadAtStartMatchesTheProcessRuntime$", {
+        READ_AT_START_CASES: join(dir, "cases.json"),
+      });
+      expect(run.output).toMatch(/^--- PASS: TestReadAtStartMatchesTheProcessRuntime /m);
+      expect(run.passed, run.output).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
