@@ -23,6 +23,7 @@ const PROMISE_MODULES = [
   // Isolation: the uids functions run as are their own.
   "src/worker/runtimes/uid-claims.ts",
   "src/worker/runtimes/uid-cycle.ts",
+  "src/worker/runtimes/uid-blocks.ts",
 ];
 
 const files = words(process.env.MUTATE_FILES);

@@ -2,7 +2,7 @@
 // scripts/build-runtime-images.sh (fast when they exist). Every container this file starts
 // carries faas.test=<random>; afterAll removes all of them.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Dockerode from "dockerode";
@@ -372,6 +372,31 @@ print(json.dumps({"fn": attempt("/fn/x"), "etc": attempt("/etc/x"), "root": atte
     await expect(failure).rejects.toThrow(
       "Docker engine not reachable at /nonexistent/docker.sock: start it (make docker-up) or set WORKER_RUNTIME_TYPE=process",
     );
+  });
+
+  it("hands out uids of a block no other runtime of this host holds, given back at stop", async () => {
+    const uidBlocksDir = await mkdtemp(join(tmpdir(), "faas-uid-blocks-"));
+    const own = new ContainerRuntime(options({ uidBlocksDir }));
+    extraRuntimes.push(own);
+    try {
+      await own.start();
+      const claims = await readdir(uidBlocksDir);
+      expect(claims).toHaveLength(1);
+      const block = Number(/^300000\.(\d+)\./.exec(claims[0] as string)?.[1]);
+      const uidOf = async () => {
+        const result = await own.run(request("python", "import os\nprint(os.getuid())\n"));
+        expect(result.outcome, result.stderr).toBe("completed");
+        return Number(result.stdout.trim());
+      };
+      // Two environments at once: two uids, both of the block.
+      const uids = await Promise.all([uidOf(), uidOf()]);
+      expect(new Set(uids).size).toBe(2);
+      for (const uid of uids) expect(Math.floor((uid - FUNCTION_UIDS.base) / 1000)).toBe(block);
+      await own.stop();
+      expect(await readdir(uidBlocksDir)).toEqual([]);
+    } finally {
+      await rm(uidBlocksDir, { recursive: true, force: true });
+    }
   });
 
   it("refuses to start on a host that gives out the function containers' uids", async () => {

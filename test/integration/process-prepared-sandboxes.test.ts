@@ -95,13 +95,21 @@ async function processesMentioning(comm: string, text: string): Promise<number[]
   return pids;
 }
 
-/** Host pids of live (not zombie) processes running as `uid`. */
-async function processesOf(uid: number): Promise<number[]> {
+/**
+ * Host pids of live (not zombie) processes running as `uid`; with `cgroup`, only those in a
+ * cgroup of that name (a sandbox's own: another runtime of a test file running beside this
+ * one may hand out the same uid, its cycle starting at a random one).
+ */
+async function processesOf(uid: number, cgroup?: string): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     const status = await readFile(`/proc/${entry}/status`, "utf8").catch(() => "");
-    if (new RegExp(`^Uid:\\t${uid}\\t`, "m").test(status) && !/^State:\tZ/m.test(status)) pids.push(Number(entry));
+    if (!new RegExp(`^Uid:\\t${uid}\\t`, "m").test(status) || /^State:\tZ/m.test(status)) continue;
+    if (cgroup !== undefined && !(await readFile(`/proc/${entry}/cgroup`, "utf8").catch(() => "")).includes(cgroup)) {
+      continue;
+    }
+    pids.push(Number(entry));
   }
   return pids;
 }
@@ -584,15 +592,16 @@ setInterval(() => undefined, 1000);
     const prepared = await preparedSandboxes("stopping");
     expect(prepared.map((p) => p.language).sort()).toEqual(["go", "nodejs", "python"]);
     expect(await processesMentioning("bwrap", join(workDir, "stopping"))).not.toEqual([]);
+    const cgroupOf = (p: Prepared) => p.mountPoint.split("_").pop() as string;
+    for (const p of prepared) expect(await processesOf(p.uid, cgroupOf(p))).not.toEqual([]);
     await stopping.stop();
     await stopping.stop();
     expect(await scratchMounts("stopping")).toEqual([]);
     expect(await processesMentioning("bwrap", join(workDir, "stopping"))).toEqual([]);
-    for (const p of prepared) expect(await processesOf(p.uid)).toEqual([]);
+    for (const p of prepared) expect(await processesOf(p.uid, cgroupOf(p))).toEqual([]);
     for (const dir of await cgroupBases()) {
       const names = await readdir(dir).catch(() => [] as string[]);
-      for (const p of prepared)
-        expect(names.filter((n) => n.endsWith(p.mountPoint.split("_").pop() as string))).toEqual([]);
+      for (const p of prepared) expect(names.filter((n) => n.endsWith(cgroupOf(p)))).toEqual([]);
     }
   });
 });

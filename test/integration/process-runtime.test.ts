@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, chown, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -184,6 +184,39 @@ while True:
     } finally {
       await claimed.stop();
     }
+  });
+
+  it("two runtimes on one host hand out uids of blocks of their own, given back at stop", async () => {
+    const uidBlocksDir = join(workDir, "uid-blocks");
+    const started = await Promise.all(
+      ["blocks-a", "blocks-b"].map(async (name) => {
+        const own = new ProcessRuntime({ workDir: join(workDir, name), limits, logger, uidBlocksDir });
+        await own.start();
+        return own;
+      }),
+    );
+    try {
+      const claims = await readdir(uidBlocksDir);
+      expect(claims).toHaveLength(2);
+      const claimed = claims.map((name) => Number(/^200000\.(\d+)\./.exec(name)?.[1]));
+      expect(new Set(claimed).size).toBe(2);
+      const blocksUsed = async (r: ProcessRuntime) => {
+        const uids = [];
+        for (let i = 0; i < 3; i++) {
+          const result = await r.run(request("python", "import os\nprint(os.getuid())\n"));
+          expect(result.outcome, result.stderr).toBe("completed");
+          uids.push(Number(result.stdout.trim()));
+        }
+        return new Set(uids.map((uid) => Math.floor((uid - 200_000) / 1000)));
+      };
+      const [a, b] = [await blocksUsed(started[0] as ProcessRuntime), await blocksUsed(started[1] as ProcessRuntime)];
+      expect(a.size).toBe(1);
+      expect(b.size).toBe(1);
+      expect(new Set([...a, ...b])).toEqual(new Set(claimed));
+    } finally {
+      await Promise.all(started.map((r) => r.stop()));
+    }
+    expect(await readdir(uidBlocksDir)).toEqual([]);
   });
 
   it("reports a missing toolchain as a failed result", async () => {

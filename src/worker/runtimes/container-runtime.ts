@@ -71,7 +71,9 @@ import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeL
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
 import { StandbyContainer } from "./standby-container.js";
+import { claimUidBlock, HOST_UID_BLOCKS_DIR, type UidBlock } from "./uid-blocks.js";
 import { assertUidsUnclaimed, type UidFiles } from "./uid-claims.js";
+import type { UidRange } from "./uid-cycle.js";
 
 /** The container of an execution environment: the agent of `shape.runtime`'s image, nothing of a function. */
 export function environmentContainerSpec(
@@ -110,6 +112,8 @@ export interface ContainerRuntimeOptions {
   extraLabels?: Record<string, string>;
   /** Where this host gives out uids (checked against the containers' uids at start); default /etc/passwd and /etc/subuid. */
   uidFiles?: UidFiles;
+  /** Where the host's workers claim their blocks of uids (uid-blocks.ts); default /run/faas-uid-blocks. */
+  uidBlocksDir?: string;
   /** Image tag; default runtimes/VERSION. */
   imageVersion?: string;
   /** Managed containers of any worker older than this are removed by start(); 0 disables. Default 2 h. */
@@ -189,6 +193,8 @@ export class ContainerRuntime implements FunctionRuntime {
   private pool: EnvironmentPool<ContainerSpec> | null = null;
   private orphanSweep: NodeJS.Timeout | null = null;
   private imageCheck: NodeJS.Timeout | null = null;
+  /** The block of function uids this runtime hands out (a local engine), or null. */
+  private uidBlock: UidBlock | null = null;
   /** The image id behind each language's tag: part of every environment's key. */
   private readonly imageIds = new Map<FunctionLanguage, string>();
   /** Why networked functions cannot run here, or null. */
@@ -276,12 +282,18 @@ export class ContainerRuntime implements FunctionRuntime {
     const info = (await this.docker.info().catch((err: unknown) => {
       throw engineError("reading the engine's information", err);
     })) as EngineInfo;
-    if (remapsUsers(info)) this.jobs.useFunctionUids(REMAPPED_FUNCTION_UIDS);
-    else if (isLocalEngine(this.docker)) {
-      // Without a remap, the containers' uids are this host's own (a remote engine's host is not ours to read).
-      await assertUidsUnclaimed(FUNCTION_UIDS, "the container runtime's function uids", this.opts.uidFiles);
-      await assertUidsUnclaimed({ base: SHARED_UID, count: 1 }, "the uid of Go build containers", this.opts.uidFiles);
+    const remapped = remapsUsers(info);
+    const uids = remapped ? REMAPPED_FUNCTION_UIDS : FUNCTION_UIDS;
+    // A remote engine's host is not ours to read, nor are its other workers ours to meet.
+    if (isLocalEngine(this.docker)) {
+      if (!remapped) {
+        // Without a remap, the containers' uids are this host's own.
+        await assertUidsUnclaimed(FUNCTION_UIDS, "the container runtime's function uids", this.opts.uidFiles);
+        await assertUidsUnclaimed({ base: SHARED_UID, count: 1 }, "the uid of Go build containers", this.opts.uidFiles);
+      }
+      await this.claimUids(uids);
     }
+    this.jobs.useFunctionUids(this.uidBlock?.range ?? uids);
     const runtimeNetworkless = this.checkOciRuntime(info);
     this.networkUnavailable = runtimeNetworkless ?? (await this.prepareNetwork());
     if (this.networkUnavailable) {
@@ -439,6 +451,21 @@ export class ContainerRuntime implements FunctionRuntime {
     await this.pool?.close();
     await this.goBuildStandby.close();
     await this.jobs.stop();
+    // No container of this runtime is left: its uids may go to another worker.
+    await this.uidBlock?.release();
+    this.uidBlock = null;
+  }
+
+  /** A block of `range` no other worker of this host hands out; without one, the whole range (said once). */
+  private async claimUids(range: UidRange): Promise<void> {
+    const dir = this.opts.uidBlocksDir ?? HOST_UID_BLOCKS_DIR;
+    await this.uidBlock?.release();
+    let reason = `every block of uids in ${dir} is held by a live worker`;
+    this.uidBlock = await claimUidBlock(range, dir).catch((err: Error) => {
+      reason = `cannot claim a block of uids in ${dir}: ${err.message}`;
+      return null;
+    });
+    if (!this.uidBlock) this.logger.warn("function uids may be shared with another worker of this host", { reason });
   }
 
   /** Removes a function's environments (deleted or changed): idle ones now, busy ones after their invocation. */

@@ -73,6 +73,8 @@ export interface ProcessRuntimeOptions {
   environments?: ProcessEnvironmentSettings;
   /** Where this host gives out uids (checked against the sandboxes' uids at start); default /etc/passwd and /etc/subuid. */
   uidFiles?: UidFiles;
+  /** Where the host's workers claim their blocks of uids (uid-blocks.ts); default /run/faas-uid-blocks. */
+  uidBlocksDir?: string;
 }
 
 export interface ProcessEnvironmentSettings {
@@ -199,6 +201,8 @@ export class ProcessRuntime implements FunctionRuntime {
     // After the runs: a run that ends meanwhile asks for another to be prepared.
     await this.pool?.stop();
     await this.environments?.close();
+    // No sandbox of this runtime is left: its uids may go to another worker.
+    await this.sandbox?.release();
   }
 
   /** A function changed or went away: its environments serve no more (idle ones go now, busy ones after their invocation). */
@@ -246,8 +250,11 @@ export class ProcessRuntime implements FunctionRuntime {
       if (reaped > 0) this.logger.info("removed cgroups left by a dead worker", { count: reaped });
       if (!detection.manager.pidsLimited) this.logger.warn("process count NOT limited: no writable pids cgroup");
     }
-    const detected = await detectSandbox(this.workDir, this.options.uidFiles);
+    const detected = await detectSandbox(this.workDir, this.options);
     this.sandbox = detected.sandbox;
+    if (detected.sharedUids) {
+      this.logger.warn("function uids may be shared with another worker of this host", { reason: detected.sharedUids });
+    }
     if (!detected.sandbox) {
       this.networkUnavailable = `no process sandbox on this worker (${detected.reason})`;
       this.logger.warn("functions run with the worker's user and file system: no process sandbox", {

@@ -12,8 +12,9 @@ import { access, constants, lstat, readlink, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { BWRAP, type BwrapBind, bwrapArgs, USR_MERGE_LINKS } from "./bwrap.js";
 import { GO_BUILDER_UID } from "./go-build-cache.js";
-import { assertUidsUnclaimed, HOST_UID_FILES } from "./uid-claims.js";
-import { uidCycle } from "./uid-cycle.js";
+import { claimUidBlock, HOST_UID_BLOCKS_DIR } from "./uid-blocks.js";
+import { assertUidsUnclaimed, HOST_UID_FILES, type UidFiles } from "./uid-claims.js";
+import { type UidRange, uidCycle } from "./uid-cycle.js";
 
 const SETPRIV = "/usr/bin/setpriv";
 export const PASTA = "/usr/bin/pasta";
@@ -52,9 +53,26 @@ export interface ProcessSandbox {
   identity(): FunctionIdentity;
   /** The command wrapped in the sandbox. */
   wrap(command: string[], plan: SandboxPlan): string[];
+  /** The uids identity() hands out: a block of the range no other worker of the host uses, or the whole range. */
+  uids: UidRange;
+  /** Gives the block of uids back (at the runtime's stop); idempotent. */
+  release(): Promise<void>;
 }
 
-export type SandboxDetection = { sandbox: ProcessSandbox; reason?: undefined } | { sandbox: null; reason: string };
+export type SandboxDetection =
+  | {
+      sandbox: ProcessSandbox;
+      reason?: undefined;
+      /** Why the sandbox hands out uids of the whole range (another worker of the host may too). */
+      sharedUids?: string;
+    }
+  | { sandbox: null; reason: string; sharedUids?: undefined };
+
+/** Where a host gives out uids, and where its workers claim theirs (tests put both elsewhere). */
+export interface UidPlaces {
+  uidFiles?: UidFiles;
+  uidBlocksDir?: string;
+}
 
 const executable = (path: string) =>
   access(path, constants.X_OK).then(
@@ -94,7 +112,10 @@ export async function networkProblem(sandbox: ProcessSandbox): Promise<string | 
   return failure ? `pasta cannot connect a sandbox: ${failure}` : null;
 }
 
-export async function detectSandbox(workDir: string, uidFiles = HOST_UID_FILES): Promise<SandboxDetection> {
+export async function detectSandbox(
+  workDir: string,
+  { uidFiles = HOST_UID_FILES, uidBlocksDir = HOST_UID_BLOCKS_DIR }: UidPlaces = {},
+): Promise<SandboxDetection> {
   if (process.getuid?.() !== 0) return { sandbox: null, reason: "the worker does not run as root" };
   for (const [path, pkg] of [
     [SETPRIV, "util-linux"],
@@ -131,8 +152,18 @@ export async function detectSandbox(workDir: string, uidFiles = HOST_UID_FILES):
     ...(network ? [] : ["--bounding-set=-all"]),
     "--",
   ];
-  const nextUid = uidCycle({ base: FUNCTION_UID_BASE, count: FUNCTION_UID_COUNT });
+  const range = { base: FUNCTION_UID_BASE, count: FUNCTION_UID_COUNT };
+  let sharedUids: string | undefined;
+  const block = await claimUidBlock(range, uidBlocksDir).catch((err: Error) => {
+    sharedUids = `cannot claim a block of uids in ${uidBlocksDir}: ${err.message}`;
+    return null;
+  });
+  if (!block) sharedUids ??= `every block of uids in ${uidBlocksDir} is held by a live worker`;
+  const uids = block?.range ?? range;
+  const nextUid = uidCycle(uids);
   const sandbox: ProcessSandbox = {
+    uids,
+    release: () => block?.release() ?? Promise.resolve(),
     identity: () => ({ uid: nextUid(), gid: FUNCTION_GID }),
     wrap: (command, plan) => {
       const bwrap = bwrapArgs({
@@ -168,11 +199,12 @@ export async function detectSandbox(workDir: string, uidFiles = HOST_UID_FILES):
   // say so at start instead.
   const failure = await probe(sandbox, false);
   if (failure) {
+    await sandbox.release();
     throw new Error(
       `bubblewrap cannot make a sandbox on this machine (${failure}); allow user namespaces (sysctl user.max_user_namespaces > 0) or run the worker without root (unsandboxed)`,
     );
   }
-  return { sandbox };
+  return { sandbox, sharedUids };
 }
 
 /** Runs `true` in a sandbox; returns why it failed, or null. */

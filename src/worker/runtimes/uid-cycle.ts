@@ -1,7 +1,7 @@
-// Function uids handed out in turn from a range, starting at a random one (two workers on one
-// host then rarely hand out the same uid at once): the process runtime's sandboxes
-// (process-sandbox.ts) and the container runtime's function containers (container-job.ts)
-// each have such a range.
+// Function uids handed out in turn from a range, starting at a random one: the process
+// runtime's sandboxes (process-sandbox.ts) and the container runtime's function containers
+// (container-job.ts) each cycle through the block of their range that their worker claimed
+// (uid-blocks.ts: no other worker of the host hands it out), or the whole range without one.
 import { randomInt } from "node:crypto";
 
 export interface UidRange {

@@ -1,0 +1,85 @@
+// Workers on one host never hand out the same function uid at once: each holds a block of
+// the range, claimed as a file in a directory they share (uid-blocks.ts).
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { claimUidBlock, type UidBlock } from "../../src/worker/runtimes/uid-blocks.js";
+
+const RANGE = { base: 200_000, count: 5_000 }; // 5 blocks of 1000
+let dir: string;
+const held: UidBlock[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "faas-uid-blocks-"));
+});
+afterEach(async () => {
+  await Promise.all(held.splice(0).map((b) => b.release()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function claim(range = RANGE, size?: number): Promise<UidBlock | null> {
+  const block = await claimUidBlock(range, dir, size);
+  if (block) held.push(block);
+  return block;
+}
+
+/** This process's start time (field 22 of /proc/self/stat). */
+async function ownStartTime(): Promise<string> {
+  const stat = await readFile("/proc/self/stat", "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] as string;
+}
+
+describe("claimUidBlock", () => {
+  it("hands out each block of the range once, then none", async () => {
+    const blocks = [];
+    for (let i = 0; i < 5; i++) blocks.push(await claim());
+    expect(blocks.map((b) => b?.range.base).sort()).toEqual([200_000, 201_000, 202_000, 203_000, 204_000]);
+    expect(blocks.every((b) => b?.range.count === 1000)).toBe(true);
+    expect(await claim()).toBeNull();
+    expect((await readdir(dir)).length).toBe(5);
+  });
+
+  it("never gives one block twice to claims made at once", async () => {
+    const blocks = await Promise.all(Array.from({ length: 8 }, () => claim()));
+    const bases = blocks.filter((b) => b !== null).map((b) => b?.range.base);
+    expect(new Set(bases).size).toBe(bases.length);
+    expect(bases.length).toBeGreaterThan(0);
+    expect(bases.length).toBeLessThanOrEqual(5);
+  });
+
+  it("takes a block back once released (release is idempotent)", async () => {
+    const blocks = [];
+    for (let i = 0; i < 5; i++) blocks.push((await claim()) as UidBlock);
+    const freed = blocks[2] as UidBlock;
+    await freed.release();
+    await freed.release();
+    expect((await claim())?.range.base).toBe(freed.range.base);
+  });
+
+  it("takes the blocks of owners that are gone, and removes their claims", async () => {
+    const start = await ownStartTime();
+    // A pid that does not exist; this process under another start time (its pid reused).
+    await writeFile(join(dir, "200000.0.999999999-1-dead"), "");
+    await writeFile(join(dir, `200000.1.${process.pid}-${Number(start) + 1}-reused`), "");
+    await writeFile(join(dir, "200000.2.x-1-malformed"), "");
+    // A live owner: this process itself, under its true start time.
+    await writeFile(join(dir, `200000.3.${process.pid}-${start}-live`), "");
+    const blocks = [];
+    for (let i = 0; i < 4; i++) blocks.push(await claim());
+    expect(blocks.map((b) => b?.range.base).sort()).toEqual([200_000, 201_000, 202_000, 204_000]);
+    expect(await claim()).toBeNull();
+    const names = await readdir(dir);
+    expect(names).toContain(`200000.3.${process.pid}-${start}-live`);
+    expect(names.filter((n) => /dead|reused|malformed/.test(n))).toEqual([]);
+  });
+
+  it("keeps ranges apart by their base, and sizes blocks as asked", async () => {
+    const other = await claim({ base: 300_000, count: 100_000 }, 25_000);
+    expect(other?.range.count).toBe(25_000);
+    expect((other?.range.base ?? 0) % 25_000).toBe(0);
+    expect(other?.range.base).toBeGreaterThanOrEqual(300_000);
+    expect(other?.range.base).toBeLessThan(400_000);
+    for (let i = 0; i < 5; i++) expect(await claim()).not.toBeNull(); // all five of RANGE still free
+  });
+});
