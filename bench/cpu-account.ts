@@ -108,9 +108,17 @@ export function sampleCpu(self: string, named: Record<string, number | undefined
   return sample;
 }
 
-/** CPU ms per invocation of each part between two samples, largest first, with the total. */
-export function cpuPerInvocation(before: CpuSample, after: CpuSample, invocations: number): [string, number][] {
-  const parts = [...after]
+/**
+ * CPU ms per invocation of each part between two samples, largest first, with the total;
+ * `measured`: parts measured otherwise, in ms over the same stretch (a process that ended in it).
+ */
+export function cpuPerInvocation(
+  before: CpuSample,
+  after: CpuSample,
+  invocations: number,
+  measured: Record<string, number> = {},
+): [string, number][] {
+  const parts = [...after, ...Object.entries(measured)]
     .map(([part, ms]): [string, number] => [part, (ms - (before.get(part) ?? 0)) / invocations])
     .sort((a, b) => b[1] - a[1]);
   return [...parts, ["all", parts.reduce((sum, [, ms]) => sum + ms, 0)]];

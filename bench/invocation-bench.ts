@@ -11,8 +11,9 @@
 // worker processes; and a worker holding 50 idle environments (memory, CPU).
 // Figures, not assertions: run it on an idle machine and compare runs with each other.
 import type { ChildProcess } from "node:child_process";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import Dockerode from "dockerode";
 import { b64, functionBody, HELLO } from "../test/support/functions.js";
 import { type Platform, startPlatform } from "../test/support/platform.js";
@@ -123,16 +124,39 @@ async function sequential(platform: Platform, functionId: string, n: number): Pr
   return figures(latencies, performance.now() - started);
 }
 
-/** `n` invocations submitted as fast as the client can (at most IN_FLIGHT unfinished): throughput. */
+/** CPU ms the last burst's client process used during the burst. */
+let lastBurstClientMs = 0;
+
+/**
+ * `n` invocations submitted as fast as the client can (at most IN_FLIGHT unfinished):
+ * throughput. The client is a process of its own (bench/burst-client.ts).
+ */
 async function burst(platform: Platform, functionId: string, n: number): Promise<Figures> {
-  const latencies: (number | null)[] = [];
-  const started = performance.now();
-  let next = 0;
-  const lane = async () => {
-    for (let i = next++; i < n; i = next++) latencies.push(await invokeWaiting(platform, functionId, i));
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(import.meta.dirname, "burst-client.ts"),
+        platform.url,
+        functionId,
+        `${n}`,
+        `${IN_FLIGHT}`,
+      ],
+      { maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => (err ? reject(new Error(`burst client: ${err.message} ${stderr}`)) : resolve(stdout)),
+    );
+  });
+  const run = JSON.parse(output) as {
+    latencies: (number | null)[];
+    elapsedMs: number;
+    cpuMs: number;
+    notCompleted: string[];
   };
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, n) }, lane));
-  return figures(latencies, performance.now() - started);
+  for (const answer of run.notCompleted) log(`not completed: ${answer}`);
+  lastBurstClientMs = run.cpuMs;
+  return figures(run.latencies, run.elapsedMs);
 }
 
 async function createFunction(platform: Platform, language: Language, code = HELLO[language]): Promise<string> {
@@ -273,11 +297,13 @@ async function benchRuntime(runtime: BenchRuntime): Promise<void> {
       // the Go build container removed and another started, 250 ms on) is done before measuring.
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       const seq = await sequential(platform, id, SEQUENTIAL);
-      const cpuBefore = sampleCpu("controller and client", { worker: worker.child.pid });
+      const cpuBefore = sampleCpu("controller", { worker: worker.child.pid });
       const b = await burst(platform, id, BURST);
       cpu.set(
         language,
-        cpuPerInvocation(cpuBefore, sampleCpu("controller and client", { worker: worker.child.pid }), b.n),
+        cpuPerInvocation(cpuBefore, sampleCpu("controller", { worker: worker.child.pid }), b.n, {
+          "the bench's client (a process of its own)": lastBurstClientMs,
+        }),
       );
       const base = seed.get(language);
       const ratio = (now: number, then: number | undefined) => (then ? `${(now / then).toFixed(1)}` : "-");
