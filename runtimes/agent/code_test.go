@@ -8,9 +8,25 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 )
+
+// theReaper is the one reaper of the test process: two would race to reap each other's
+// children (each waits for any child on SIGCHLD), and a status reaped by the other is lost.
+var (
+	reaperOnce sync.Once
+	oneReaper  *reaper
+)
+
+func theReaper() *reaper {
+	reaperOnce.Do(func() {
+		oneReaper = newReaper()
+		go oneReaper.run()
+	})
+	return oneReaper
+}
 
 // agentIn is an agent whose /fn is a directory of the test's, with the code of a Go
 // function installed: /bin/true, exec'd like one.
@@ -26,8 +42,7 @@ func agentIn(t *testing.T) *agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{lang: &goLang{}, reaper: newReaper()}
-	go a.reaper.run()
+	a := &agent{lang: &goLang{}, reaper: theReaper()}
 	if a.devNull, err = syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0); err != nil {
 		t.Fatal(err)
 	}

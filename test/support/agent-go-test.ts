@@ -15,7 +15,8 @@ export async function agentGoTest(
 ): Promise<{ output: string; passed: boolean }> {
   const dir = await mkdtemp(join(tmpdir(), "agent-go-test-"));
   try {
-    const run = await promisify(execFile)("go", ["test", "-count=1", "-v", "-run", pattern, "."], {
+    // -timeout: a hang fails with the goroutines' stacks, before vitest's own timeout.
+    const run = await promisify(execFile)("go", ["test", "-count=1", "-v", "-timeout", "90s", "-run", pattern, "."], {
       cwd: AGENT_SOURCE,
       env: {
         PATH: process.env.PATH,
