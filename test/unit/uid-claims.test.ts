@@ -77,15 +77,15 @@ describe("assertUidsUnclaimed", () => {
   it("passes when nothing gives out the range, and when the files do not exist", async () => {
     await writeFile(files.passwd, "root:x:0:0:root:/root:/bin/bash\n");
     await writeFile(files.subuid, "alice:100000:65536\n");
-    await expect(assertUidsUnclaimed(RANGE, "test uids", files)).resolves.toBeUndefined();
+    await expect(assertUidsUnclaimed([{ range: RANGE, what: "test uids" }], files)).resolves.toBeUndefined();
     const missing = { passwd: join(dir, "none-passwd"), subuid: join(dir, "none-subuid") };
-    await expect(assertUidsUnclaimed(RANGE, "test uids", missing)).resolves.toBeUndefined();
+    await expect(assertUidsUnclaimed([{ range: RANGE, what: "test uids" }], missing)).resolves.toBeUndefined();
   });
 
   it("throws a PlatformError naming every line that gives out uids of the range", async () => {
     await writeFile(files.passwd, "root:x:0:0:root:/root:/bin/bash\nsvc:x:250000:1::/:/bin/false\n");
     await writeFile(files.subuid, "alice:100000:65536\nbob:165536:65536\n");
-    const failure = assertUidsUnclaimed(RANGE, "test uids", files);
+    const failure = assertUidsUnclaimed([{ range: RANGE, what: "test uids" }], files);
     await expect(failure).rejects.toBeInstanceOf(PlatformError);
     await expect(failure).rejects.toMatchObject({
       details: {
@@ -101,8 +101,8 @@ describe("assertUidsUnclaimed", () => {
   });
 
   it("fails on a file it cannot read for another reason than its absence", async () => {
-    await expect(assertUidsUnclaimed(RANGE, "test uids", { passwd: dir, subuid: files.subuid })).rejects.toThrow(
-      /EISDIR/,
-    );
+    await expect(
+      assertUidsUnclaimed([{ range: RANGE, what: "test uids" }], { passwd: dir, subuid: files.subuid }),
+    ).rejects.toThrow(/EISDIR/);
   });
 });

@@ -71,9 +71,8 @@ import type { FunctionLanguage, FunctionRuntime, RunRequest, RunResult, RuntimeL
 import { environmentProblem, failedBeforeStart, platformVariables } from "./runtime.js";
 import { dockerSeccompProfile } from "./seccomp.js";
 import { StandbyContainer } from "./standby-container.js";
-import { claimUidBlock, HOST_UID_BLOCKS_DIR, type UidBlock } from "./uid-blocks.js";
+import { type TakenUids, takeUids } from "./uid-blocks.js";
 import { assertUidsUnclaimed, type UidFiles } from "./uid-claims.js";
-import type { UidRange } from "./uid-cycle.js";
 
 /** The container of an execution environment: the agent of `shape.runtime`'s image, nothing of a function. */
 export function environmentContainerSpec(
@@ -193,8 +192,8 @@ export class ContainerRuntime implements FunctionRuntime {
   private pool: EnvironmentPool<ContainerSpec> | null = null;
   private orphanSweep: NodeJS.Timeout | null = null;
   private imageCheck: NodeJS.Timeout | null = null;
-  /** The block of function uids this runtime hands out (a local engine), or null. */
-  private uidBlock: UidBlock | null = null;
+  /** The function uids this runtime hands out (a local engine: a block of them, if it could claim one), or null. */
+  private uidBlock: TakenUids | null = null;
   /** The image id behind each language's tag: part of every environment's key. */
   private readonly imageIds = new Map<FunctionLanguage, string>();
   /** Why networked functions cannot run here, or null. */
@@ -288,10 +287,21 @@ export class ContainerRuntime implements FunctionRuntime {
     if (isLocalEngine(this.docker)) {
       if (!remapped) {
         // Without a remap, the containers' uids are this host's own.
-        await assertUidsUnclaimed(FUNCTION_UIDS, "the container runtime's function uids", this.opts.uidFiles);
-        await assertUidsUnclaimed({ base: SHARED_UID, count: 1 }, "the uid of Go build containers", this.opts.uidFiles);
+        await assertUidsUnclaimed(
+          [
+            { range: FUNCTION_UIDS, what: "the container runtime's function uids" },
+            { range: { base: SHARED_UID, count: 1 }, what: "the uid of Go build containers" },
+          ],
+          this.opts.uidFiles,
+        );
       }
-      await this.claimUids(uids);
+      await this.uidBlock?.release();
+      this.uidBlock = await takeUids(uids, this.opts.uidBlocksDir);
+      if (this.uidBlock.shared) {
+        this.logger.warn("function uids may be shared with another worker of this host", {
+          reason: this.uidBlock.shared,
+        });
+      }
     }
     this.jobs.useFunctionUids(this.uidBlock?.range ?? uids);
     const runtimeNetworkless = this.checkOciRuntime(info);
@@ -454,18 +464,6 @@ export class ContainerRuntime implements FunctionRuntime {
     // No container of this runtime is left: its uids may go to another worker.
     await this.uidBlock?.release();
     this.uidBlock = null;
-  }
-
-  /** A block of `range` no other worker of this host hands out; without one, the whole range (said once). */
-  private async claimUids(range: UidRange): Promise<void> {
-    const dir = this.opts.uidBlocksDir ?? HOST_UID_BLOCKS_DIR;
-    await this.uidBlock?.release();
-    let reason = `every block of uids in ${dir} is held by a live worker`;
-    this.uidBlock = await claimUidBlock(range, dir).catch((err: Error) => {
-      reason = `cannot claim a block of uids in ${dir}: ${err.message}`;
-      return null;
-    });
-    if (!this.uidBlock) this.logger.warn("function uids may be shared with another worker of this host", { reason });
   }
 
   /** Removes a function's environments (deleted or changed): idle ones now, busy ones after their invocation. */

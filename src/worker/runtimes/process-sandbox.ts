@@ -12,7 +12,7 @@ import { access, constants, lstat, readlink, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { BWRAP, type BwrapBind, bwrapArgs, USR_MERGE_LINKS } from "./bwrap.js";
 import { GO_BUILDER_UID } from "./go-build-cache.js";
-import { claimUidBlock, HOST_UID_BLOCKS_DIR } from "./uid-blocks.js";
+import { HOST_UID_BLOCKS_DIR, takeUids } from "./uid-blocks.js";
 import { assertUidsUnclaimed, HOST_UID_FILES, type UidFiles } from "./uid-claims.js";
 import { type UidRange, uidCycle } from "./uid-cycle.js";
 
@@ -25,6 +25,7 @@ const TUN = "/dev/net/tun";
  */
 export const FUNCTION_UID_BASE = 200_000;
 export const FUNCTION_UID_COUNT = 100_000;
+const FUNCTION_UIDS: UidRange = { base: FUNCTION_UID_BASE, count: FUNCTION_UID_COUNT };
 export const FUNCTION_GID = 65534;
 /** The firewall's owner match for every function uid. */
 export const FUNCTION_UID_RANGE = `${FUNCTION_UID_BASE}-${FUNCTION_UID_BASE + FUNCTION_UID_COUNT - 1}`;
@@ -53,9 +54,7 @@ export interface ProcessSandbox {
   identity(): FunctionIdentity;
   /** The command wrapped in the sandbox. */
   wrap(command: string[], plan: SandboxPlan): string[];
-  /** The uids identity() hands out: a block of the range no other worker of the host uses, or the whole range. */
-  uids: UidRange;
-  /** Gives the block of uids back (at the runtime's stop); idempotent. */
+  /** Gives the block of uids identity() hands out back (at the runtime's stop); idempotent. */
   release(): Promise<void>;
 }
 
@@ -131,11 +130,12 @@ export async function detectSandbox(
     );
   }
   await assertUidsUnclaimed(
-    { base: FUNCTION_UID_BASE, count: FUNCTION_UID_COUNT },
-    "the process runtime's function uids",
+    [
+      { range: FUNCTION_UIDS, what: "the process runtime's function uids" },
+      { range: { base: GO_BUILDER_UID, count: 1 }, what: "the uid of Go builds" },
+    ],
     uidFiles,
   );
-  await assertUidsUnclaimed({ base: GO_BUILDER_UID, count: 1 }, "the uid of Go builds", uidFiles);
   const symlinks = await usrMergeLinks();
   const drop = (who: FunctionIdentity, network: boolean) => [
     SETPRIV,
@@ -152,18 +152,10 @@ export async function detectSandbox(
     ...(network ? [] : ["--bounding-set=-all"]),
     "--",
   ];
-  const range = { base: FUNCTION_UID_BASE, count: FUNCTION_UID_COUNT };
-  let sharedUids: string | undefined;
-  const block = await claimUidBlock(range, uidBlocksDir).catch((err: Error) => {
-    sharedUids = `cannot claim a block of uids in ${uidBlocksDir}: ${err.message}`;
-    return null;
-  });
-  if (!block) sharedUids ??= `every block of uids in ${uidBlocksDir} is held by a live worker`;
-  const uids = block?.range ?? range;
-  const nextUid = uidCycle(uids);
+  const uids = await takeUids(FUNCTION_UIDS, uidBlocksDir);
+  const nextUid = uidCycle(uids.range);
   const sandbox: ProcessSandbox = {
-    uids,
-    release: () => block?.release() ?? Promise.resolve(),
+    release: uids.release,
     identity: () => ({ uid: nextUid(), gid: FUNCTION_GID }),
     wrap: (command, plan) => {
       const bwrap = bwrapArgs({
@@ -204,7 +196,7 @@ export async function detectSandbox(
       `bubblewrap cannot make a sandbox on this machine (${failure}); allow user namespaces (sysctl user.max_user_namespaces > 0) or run the worker without root (unsandboxed)`,
     );
   }
-  return { sandbox, sharedUids };
+  return { sandbox, sharedUids: uids.shared };
 }
 
 /** Runs `true` in a sandbox; returns why it failed, or null. */

@@ -88,3 +88,21 @@ export async function claimUidBlock(
   }
   return null;
 }
+
+/** The uids a runtime hands out: a block of `range` (claimUidBlock), or all of it and why not a block. */
+export interface TakenUids extends UidBlock {
+  /** Set when no block could be claimed: the range may be shared with another worker of the host. */
+  shared?: string;
+}
+
+/** A block of `range` in `dir`; without one (no free block, no usable directory), the whole range. */
+export async function takeUids(range: UidRange, dir = HOST_UID_BLOCKS_DIR): Promise<TakenUids> {
+  try {
+    const block = await claimUidBlock(range, dir);
+    if (block) return block;
+    return { range, release: async () => undefined, shared: `every block of uids in ${dir} is held by a live worker` };
+  } catch (err) {
+    const shared = `cannot claim a block of uids in ${dir}: ${(err as Error).message}`;
+    return { range, release: async () => undefined, shared };
+  }
+}

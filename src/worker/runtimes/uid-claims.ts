@@ -62,9 +62,22 @@ async function readIfThere(path: string): Promise<string> {
   }
 }
 
-/** Throws a PlatformError naming every host line that gives out uids of `range` (`what` names the range). */
-export async function assertUidsUnclaimed(range: UidRange, what: string, files = HOST_UID_FILES): Promise<void> {
-  const claims = uidClaims(range, await readIfThere(files.passwd), await readIfThere(files.subuid), files);
+/** A range of uids a runtime hands out, and what to call it in an error. */
+export interface NamedUidRange {
+  range: UidRange;
+  what: string;
+}
+
+/**
+ * Throws a PlatformError naming every host line that gives out uids of the first of `ranges`
+ * that has any (the host's files read once for all of them).
+ */
+export async function assertUidsUnclaimed(ranges: readonly NamedUidRange[], files = HOST_UID_FILES): Promise<void> {
+  const [passwd, subuid] = [await readIfThere(files.passwd), await readIfThere(files.subuid)];
+  for (const { range, what } of ranges) assertRangeUnclaimed(range, what, uidClaims(range, passwd, subuid, files));
+}
+
+function assertRangeUnclaimed(range: UidRange, what: string, claims: UidClaim[]): void {
   if (claims.length === 0) return;
   const last = range.base + range.count - 1;
   const lines = claims.map(
