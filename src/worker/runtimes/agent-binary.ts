@@ -64,10 +64,10 @@ export async function markAgentBuildUsed(dir: string): Promise<void> {
 
 /**
  * Removes, under `base`, the builds other than `keep` unused for AGENT_BUILD_RETENTION_MS,
- * and temporary build directories older than an hour; returns the names removed.
+ * and temporary build directories older than an hour.
  */
-export async function pruneAgentBuilds(base: string, keep: string, now = Date.now()): Promise<string[]> {
-  const removed: string[] = [];
+async function pruneAgentBuilds(base: string, keep: string): Promise<void> {
+  const now = Date.now();
   for (const name of await readdir(base).catch(() => [] as string[])) {
     const path = join(base, name);
     const maxAgeMs = BUILD_NAME.test(name)
@@ -79,9 +79,7 @@ export async function pruneAgentBuilds(base: string, keep: string, now = Date.no
     const s = await stat(path).catch(() => null);
     if (!s || now - s.mtimeMs <= maxAgeMs) continue;
     await rm(path, { recursive: true, force: true });
-    removed.push(name);
   }
-  return removed;
 }
 
 /** Builds the agent of `source` into `dir` (through a temporary directory beside it). */

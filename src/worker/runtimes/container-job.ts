@@ -11,7 +11,6 @@ import { CappedBuffer } from "./output-capture.js";
 import { type UidRange, uidCycle } from "./uid-cycle.js";
 
 export const MIB = 1024 * 1024;
-/** The image's own user: Go build jobs run as it. */
 /** The user of containers that run no function code of their own uid (Go builds): uid and gid 10001. */
 export const SHARED_UID = 10_001;
 const USER = `${SHARED_UID}:${SHARED_UID}`;
