@@ -109,15 +109,9 @@ function clientOf(platform: Platform): BenchClient {
 
 /** One invocation, waited for by the API (?wait): its latency, or null when it did not complete. */
 async function invokeWaiting(platform: Platform, functionId: string, i: number): Promise<number | null> {
-  const started = performance.now();
-  const res = await clientOf(platform).request("POST", "/invoke?wait=120s", {
-    function_id: functionId,
-    payload: { name: `b${i}` },
-  });
-  const elapsed = performance.now() - started;
-  if (res.body?.data?.status === "completed") return elapsed;
-  log(`not completed: ${JSON.stringify(res.body?.data ?? res.body).slice(0, 300)}`);
-  return null;
+  const outcome = await clientOf(platform).invokeWaiting(functionId, i);
+  if (outcome.ms === null) log(`not completed: ${outcome.answer}`);
+  return outcome.ms;
 }
 
 async function sequential(platform: Platform, functionId: string, n: number): Promise<Figures> {
