@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { claimUidBlock, type UidBlock } from "../../src/worker/runtimes/uid-blocks.js";
+import { claimUidBlock, takeUids, type UidBlock } from "../../src/worker/runtimes/uid-blocks.js";
 
 const RANGE = { base: 200_000, count: 5_000 }; // 5 blocks of 1000
 let dir: string;
@@ -81,5 +81,32 @@ describe("claimUidBlock", () => {
     expect(other?.range.base).toBeGreaterThanOrEqual(300_000);
     expect(other?.range.base).toBeLessThan(400_000);
     for (let i = 0; i < 5; i++) expect(await claim()).not.toBeNull(); // all five of RANGE still free
+  });
+});
+
+describe("takeUids", () => {
+  it("takes a block of the range when one is free", async () => {
+    const taken = await takeUids(RANGE, dir);
+    held.push(taken);
+    expect(taken.shared).toBeUndefined();
+    expect(taken.range.count).toBe(1000);
+    expect((await readdir(dir)).length).toBe(1);
+  });
+
+  it("falls back to the whole range, saying so, when every block is held", async () => {
+    for (let i = 0; i < 5; i++) await claim();
+    const taken = await takeUids(RANGE, dir);
+    expect(taken.range).toEqual(RANGE);
+    expect(taken.shared).toBe(`every block of uids in ${dir} is held by a live worker`);
+    await taken.release(); // nothing of its own to give back
+    expect((await readdir(dir)).length).toBe(5);
+  });
+
+  it("falls back to the whole range, with the reason, when the directory is unusable", async () => {
+    const file = join(dir, "not-a-directory");
+    await writeFile(file, "");
+    const taken = await takeUids(RANGE, join(file, "blocks"));
+    expect(taken.range).toEqual(RANGE);
+    expect(taken.shared).toMatch(new RegExp(`^cannot claim a block of uids in ${join(file, "blocks")}: .*ENOTDIR`));
   });
 });
