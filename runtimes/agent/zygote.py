@@ -324,6 +324,10 @@ def prepare(code=None):
         sys.orig_argv[:] = [sys.executable, MAIN]
         sys.path[0] = CODE_DIR
         random.seed()
+        # The main thread's native id is the zygote's until set (os.fork() leaves it so too).
+        set_native_id = getattr(threading.main_thread(), "_set_native_id", None)  # 3.8+
+        if set_native_id:
+            set_native_id()
         mod = types.ModuleType("__main__")
         mod.__file__ = MAIN
         mod.__cached__ = None

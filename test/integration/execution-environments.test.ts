@@ -543,6 +543,21 @@ describe("python: the zygote's spare child", () => {
     }
   });
 
+  // The zygote forks without the stdlib's after-fork hooks (zygote.py, fork()): threading
+  // must still see one main thread, the process's own, and join the threads it starts.
+  it("is its own main thread: threading's ids are the process's, and a thread it starts is joined at exit", async () => {
+    const code = [
+      "import os, threading, time",
+      "t = threading.main_thread()",
+      "threading.Thread(target=lambda: (time.sleep(0.05), print('late'))).start()",
+      "print(t is threading.current_thread(), t.native_id == threading.get_native_id() == os.getpid(), t.ident == threading.get_ident(), threading.active_count(), flush=True)",
+    ].join("\n");
+    for (const r of await invocations(runtime, "python", code, 2)) {
+      expect(r.outcome, `${r.error} ${r.stderr}`).toBe("completed");
+      expect(r.stdout).toBe("True True True 2\nlate\n");
+    }
+  });
+
   it("puts main.py's compile-time warnings and errors on the invocation's stderr, as python3 main.py does", async () => {
     const warned = await invocations(runtime, "python", "print(1 is 1)\n", 2);
     for (const r of warned) {
