@@ -24,8 +24,9 @@ Channel with the agent (unix stream socket on fd 3):
 The spare: forking and setting up a child (copying the pages it touches, session, cwd,
 __main__) costs CPU that does not depend on the invocation. The spare does all of that
 between invocations, forked from the same clean zygote (which compiled main.py for it once,
-see MainCode, and forks without the stdlib's after-fork hooks, see fork()), and then waits on a socket of its own for its invocation's env and
-descriptors; only what depends on them is left for the invocation. It runs no function
+see MainCode, and forks without the stdlib's after-fork hooks, see fork()), and then waits
+on a socket of its own for its invocation's env and descriptors; only what depends on them
+is left for the invocation. It runs no function
 code before that, and exists only while no function process does.
 The zygote exits when the agent closes the channel. Its stdout and stderr are the agent's
 stderr (diagnostics only); the function's output never passes through it.
@@ -380,21 +381,34 @@ class MainCode:
         self.code = None
 
     def refresh(self):
-        source = None
-        try:
-            fd = os.open(MAIN, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-            try:
-                st = os.fstat(fd)
-                if stat.S_ISREG(st.st_mode) and st.st_size <= self.MAX_BYTES:
-                    source = os.read(fd, self.MAX_BYTES + 1)
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
-        if source is None or len(source) > self.MAX_BYTES:
+        source = self._read()
+        if source is None:
             self.source = self.code = None
         elif source != self.source:
             self.source, self.code = source, compile_main(source)
+
+    def _read(self):
+        """main.py's bytes, whole, or None."""
+        try:
+            fd = os.open(MAIN, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > self.MAX_BYTES:
+                return None
+            chunks, size = [], 0
+            while size <= self.MAX_BYTES:  # until the end: a short read must not cut the code
+                chunk = os.read(fd, self.MAX_BYTES + 1 - size)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                size += len(chunk)
+            return None  # grew past MAX_BYTES
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
 
 def invoke(prepared, env, fds):
