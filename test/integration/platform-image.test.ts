@@ -11,7 +11,7 @@
 // function containers carry faas.worker=<its id>; afterAll removes both kinds.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +22,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runtimeImageVersion } from "../../src/worker/runtimes/container-images.js";
 import { ContainerRuntime } from "../../src/worker/runtimes/container-runtime.js";
+import { HOST_UID_BLOCKS_DIR } from "../../src/worker/runtimes/uid-blocks.js";
 import { b64, functionBody, HELLO } from "../support/functions.js";
 import { dbUrlFor, ROOT } from "../support/platform.js";
 import { waitFor } from "../support/waiting.js";
@@ -139,6 +140,11 @@ beforeAll(async () => {
     ...common(),
     "--user",
     "root",
+    // As docker-compose.yml runs it: the host's pid namespace and uid-block claims.
+    "--pid",
+    "host",
+    "-v",
+    `${HOST_UID_BLOCKS_DIR}:${HOST_UID_BLOCKS_DIR}`,
     "-v",
     "/var/run/docker.sock:/var/run/docker.sock",
     "-e",
@@ -209,6 +215,30 @@ describe("the platform image", () => {
     const uids = top.Processes.map((p) => p[column]);
     expect(uids.length).toBeGreaterThan(0);
     expect(uids.every((uid) => uid === "10000")).toBe(true);
+  });
+
+  // Workers in containers and on the host share one set of uid-block claims (compose: the
+  // host's pid namespace and /run/faas-uid-blocks): a claim names its owner by a host pid,
+  // which every other worker of the host can check is alive.
+  it("has its worker claim a block of function uids where the host's workers do, by its host pid", async () => {
+    const top = (await docker.getContainer(`faas-worker-${id}`).top({ ps_args: "-o pid" })) as {
+      Processes: string[][];
+    };
+    const pids = new Set(top.Processes.map((p) => String(p[0]).trim()));
+    const claims = (await readdir(HOST_UID_BLOCKS_DIR)).filter((name) =>
+      pids.has(name.split(".")[2]?.split("-")[0] ?? ""),
+    );
+    expect(claims.length, `claims in ${HOST_UID_BLOCKS_DIR} of pids ${[...pids]}`).toBe(1);
+    const [base, , owner] = (claims[0] as string).split(".");
+    expect(base).toBe("300000"); // the container runtime's range
+    const [pid, started] = (owner as string).split("-");
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    expect(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]).toBe(started); // alive, as the host sees it
+    // The worker above runs with docker-compose.yml's settings for this; they must stay there.
+    const compose = await readFile(join(ROOT, "docker-compose.yml"), "utf8");
+    const worker = compose.slice(compose.indexOf("\n  worker:\n"), compose.indexOf("\nvolumes:"));
+    expect(worker).toMatch(/\n {4}pid: host\n/);
+    expect(worker).toContain(`- ${HOST_UID_BLOCKS_DIR}:${HOST_UID_BLOCKS_DIR}\n`);
   });
 
   it("invokes a Python function through controller and worker containers, the function in a container", async () => {
