@@ -197,9 +197,12 @@ def main():
     gc.collect()
     gc.freeze()
     global _fork_without_hooks
-    _fork_without_hooks = len(os.listdir("/proc/self/task")) == 1
+    try:
+        _fork_without_hooks = len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc: the threads cannot be counted
+        _fork_without_hooks = False
     if not _fork_without_hooks:
-        log("more than one thread: forking with os.fork()")
+        log("not known to be single-threaded: forking with os.fork()")
     # Non-dumpable: the function (same uid) cannot read or write the zygote's memory
     # through /proc/<pid>/mem.
     if _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
