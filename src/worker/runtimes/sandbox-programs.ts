@@ -193,7 +193,7 @@ if error is not None:
  * instead of node's run_main_module), /proc/<pid>/cmdline ("node -e ...") and the NUL
  * padding of /proc/<pid>/environ (see ENVIRONMENT_ROOM_BYTES).
  */
-export const NODE_STARTER = String.raw`
+export const NODE_STARTER = `
 (function () {
   'use strict';
   const fs = require('fs');
