@@ -1,5 +1,6 @@
 // Workers on one host never hand out the same function uid at once: each holds a block of
 // the range, claimed as a file in a directory they share (uid-blocks.ts).
+import { watch } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +47,24 @@ describe("claimUidBlock", () => {
     expect(new Set(bases).size).toBe(bases.length);
     expect(bases.length).toBeGreaterThan(0);
     expect(bases.length).toBeLessThanOrEqual(5);
+  });
+
+  it("tries again after a pause when it gave every block up to a contender that then gave up too", async () => {
+    const one = { base: 200_000, count: 1000 };
+    const contender = `200000.0.${process.pid}-${await ownStartTime()}-contender`; // alive: this process
+    await writeFile(join(dir, contender), "");
+    // The claim's own file appears and goes again (it backed off): then the contender leaves.
+    let events = 0;
+    const watcher = watch(dir, (_, name) => {
+      if (name !== contender && ++events === 2) void rm(join(dir, contender));
+    });
+    try {
+      const block = await claim(one);
+      expect(block?.range).toEqual(one);
+      expect(events).toBeGreaterThanOrEqual(2); // it did back off once
+    } finally {
+      watcher.close();
+    }
   });
 
   it("takes a block back once released (release is idempotent)", async () => {
