@@ -152,6 +152,9 @@ const envSchema = z.object({
       return paths;
     }),
   RUNTIME_IMAGE_PREFIX: z.string().min(1).default("faas-runtime"),
+  // Where the host's passwd and subuid are (the function-uid check): /etc, or the host's
+  // /etc mounted into a worker container (docker-compose.yml).
+  WORKER_HOST_ETC_DIR: z.string().startsWith("/", "must be an absolute path").default("/etc"),
 
   FUNCTION_MAX_CODE_BYTES: int(6 * 1024 * 1024, 1),
   // The function's environment as execve counts it (NAME=value and a NUL per variable).
@@ -271,6 +274,8 @@ function buildConfig(e: z.infer<typeof envSchema>) {
       /** Host paths sandboxed process-runtime functions may read (read-only). */
       sandboxReadOnlyPaths: e.WORKER_SANDBOX_READONLY_PATHS,
       imagePrefix: e.RUNTIME_IMAGE_PREFIX,
+      /** The directory holding the host's passwd and subuid (uid-claims.ts). */
+      hostEtcDir: e.WORKER_HOST_ETC_DIR,
     },
     limits: {
       maxCodeBytes: e.FUNCTION_MAX_CODE_BYTES,

@@ -4,6 +4,7 @@ import type { Logger } from "../lib/logger.js";
 import { ContainerRuntime } from "./runtimes/container-runtime.js";
 import { ProcessRuntime } from "./runtimes/process-runtime.js";
 import type { FunctionRuntime } from "./runtimes/runtime.js";
+import { uidFilesIn } from "./runtimes/uid-claims.js";
 import { workerHeartbeats } from "./worker-heartbeats.js";
 
 /** What a runtime may ask of the rest of the worker. */
@@ -26,6 +27,7 @@ export function createRuntime(
   dependencies: RuntimeDependencies = {},
 ): FunctionRuntime {
   const limits = { maxOutputBytes: config.limits.maxOutputBytes, maxLogBytes: config.limits.maxLogBytes };
+  const uidFiles = uidFilesIn(config.worker.hostEtcDir);
   if (kind === "process") {
     return new ProcessRuntime({
       workDir: config.worker.workDir,
@@ -37,6 +39,7 @@ export function createRuntime(
       networkAllow: config.worker.networkAllow,
       readOnlyPaths: config.worker.sandboxReadOnlyPaths,
       environments: { keepWarmMs: config.worker.keepWarmMs, maxEnvironments: config.worker.maxEnvironments },
+      uidFiles,
     });
   }
   return new ContainerRuntime({
@@ -54,6 +57,7 @@ export function createRuntime(
     liveWorkers: dependencies.liveWorkers,
     ociRuntime: config.worker.ociRuntime,
     networkAllow: config.worker.networkAllow,
+    uidFiles,
     logger,
   });
 }

@@ -11,7 +11,7 @@
 // function containers carry faas.worker=<its id>; afterAll removes both kinds.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -239,6 +239,46 @@ describe("the platform image", () => {
     const worker = compose.slice(compose.indexOf("\n  worker:\n"), compose.indexOf("\nvolumes:"));
     expect(worker).toMatch(/\n {4}pid: host\n/);
     expect(worker).toContain(`- ${HOST_UID_BLOCKS_DIR}:${HOST_UID_BLOCKS_DIR}\n`);
+  });
+
+  // A worker in a container checks the host's passwd and subuid, not its image's: compose
+  // mounts the host's /etc at /host/etc and says so in WORKER_HOST_ETC_DIR.
+  it("has a worker in a container refuse to start where the host's passwd gives out its function uids", async () => {
+    const etc = join(dir, "host-etc");
+    await mkdir(etc, { recursive: true });
+    await writeFile(join(etc, "passwd"), "root:x:0:0:root:/root:/bin/sh\nclash:x:300500:300500::/home/clash:/bin/sh\n");
+    const args = [
+      "run",
+      "--rm",
+      ...common(),
+      "--user",
+      "root",
+      "-v",
+      `${etc}:/host/etc:ro`,
+      "-v",
+      "/var/run/docker.sock:/var/run/docker.sock",
+      "-e",
+      "WORKER_RUNTIME_TYPE=container",
+      "-e",
+      "WORKER_HOST_ETC_DIR=/host/etc",
+      "-e",
+      `WORKER_ID=${workerId}-etc`,
+      "-e",
+      "WORKER_METRICS_ADDR=off",
+      image,
+      "worker",
+    ];
+    const failed = await execFileAsync("docker", args, { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }).then(
+      () => null,
+      (err: { code?: number; stdout?: string; stderr?: string }) => err,
+    );
+    expect(failed, "the worker started").not.toBeNull();
+    expect(failed?.code).not.toBe(0);
+    expect(`${failed?.stdout}${failed?.stderr}`).toContain("/host/etc/passwd line 2 gives clash uid 300500");
+    const compose = await readFile(join(ROOT, "docker-compose.yml"), "utf8");
+    const worker = compose.slice(compose.indexOf("\n  worker:\n"), compose.indexOf("\nvolumes:"));
+    expect(worker).toContain("- /etc:/host/etc:ro\n");
+    expect(worker).toMatch(/\n {6}WORKER_HOST_ETC_DIR: \/host\/etc\n/);
   });
 
   it("invokes a Python function through controller and worker containers, the function in a container", async () => {

@@ -161,6 +161,14 @@ describe("config", () => {
     );
   });
 
+  it("WORKER_HOST_ETC_DIR: /etc unless set, an absolute path", () => {
+    expect(loadConfig({}).worker.hostEtcDir).toBe("/etc");
+    expect(loadConfig({ WORKER_HOST_ETC_DIR: "/host/etc" }).worker.hostEtcDir).toBe("/host/etc");
+    expect(problemsOf({ WORKER_HOST_ETC_DIR: "host/etc" }).join("\n")).toContain(
+      "WORKER_HOST_ETC_DIR: must be an absolute path",
+    );
+  });
+
   it("an empty variable counts as unset", () => {
     const c = loadConfig({ WORKER_CONCURRENCY: "", FUNCTION_MAX_TIMEOUT: "", REDIS_PASSWORD: "" });
     expect(c.worker.concurrency).toBe(4);

@@ -7,6 +7,7 @@
 // kernel's per-uid budgets. The runtimes refuse to start on such a host and say which line
 // claims which uids.
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { PlatformError } from "../../errors.js";
 import type { UidRange } from "./uid-cycle.js";
 
@@ -16,7 +17,13 @@ export interface UidFiles {
   subuid: string;
 }
 
-export const HOST_UID_FILES: UidFiles = { passwd: "/etc/passwd", subuid: "/etc/subuid" };
+/** The files in `etcDir`: the host's /etc, or where a worker container has it mounted. */
+export const uidFilesIn = (etcDir: string): UidFiles => ({
+  passwd: join(etcDir, "passwd"),
+  subuid: join(etcDir, "subuid"),
+});
+
+export const HOST_UID_FILES: UidFiles = uidFilesIn("/etc");
 
 /** One line of a host file that gives out uids of a range. */
 export interface UidClaim {
