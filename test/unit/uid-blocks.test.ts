@@ -67,6 +67,29 @@ describe("claimUidBlock", () => {
     }
   });
 
+  it("gives up after four passes over blocks that a live owner keeps", async () => {
+    const one = { base: 200_000, count: 1000 };
+    const keeper = `200000.0.${process.pid}-${await ownStartTime()}-keeper`; // alive: this process
+    await writeFile(join(dir, keeper), "");
+    const seen: string[] = [];
+    let marked: () => void = () => undefined;
+    const watcher = watch(dir, (_, name) => {
+      if (name === "marker") marked();
+      else if (name !== keeper) seen.push(String(name));
+    });
+    try {
+      expect(await claim(one)).toBeNull();
+      // Events arrive in order: once the marker's has, every event of the claim has too.
+      await new Promise<void>((resolve) => {
+        marked = resolve;
+        void writeFile(join(dir, "marker"), "");
+      });
+      expect(seen.length).toBe(8); // each pass: its own claim made, then removed
+    } finally {
+      watcher.close();
+    }
+  });
+
   it("takes a block back once released (release is idempotent)", async () => {
     const blocks = [];
     for (let i = 0; i < 5; i++) blocks.push((await claim()) as UidBlock);
