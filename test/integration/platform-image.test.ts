@@ -82,6 +82,12 @@ async function dockerCli(args: string[], timeout = 120_000): Promise<string> {
   return stdout.trim();
 }
 
+/** The worker service's text in docker-compose.yml (what the worker containers here mirror). */
+async function composeWorkerService(): Promise<string> {
+  const compose = await readFile(join(ROOT, "docker-compose.yml"), "utf8");
+  return compose.slice(compose.indexOf("\n  worker:\n"), compose.indexOf("\nvolumes:"));
+}
+
 async function logsOf(name: string): Promise<string> {
   return execFileAsync("docker", ["logs", "--tail", "30", name], { maxBuffer: 16 * 1024 * 1024 }).then(
     ({ stdout, stderr }) => `${stdout}${stderr}`,
@@ -235,8 +241,7 @@ describe("the platform image", () => {
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
     expect(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]).toBe(started); // alive, as the host sees it
     // The worker above runs with docker-compose.yml's settings for this; they must stay there.
-    const compose = await readFile(join(ROOT, "docker-compose.yml"), "utf8");
-    const worker = compose.slice(compose.indexOf("\n  worker:\n"), compose.indexOf("\nvolumes:"));
+    const worker = await composeWorkerService();
     expect(worker).toMatch(/\n {4}pid: host\n/);
     expect(worker).toContain(`- ${HOST_UID_BLOCKS_DIR}:${HOST_UID_BLOCKS_DIR}\n`);
   });
@@ -275,8 +280,7 @@ describe("the platform image", () => {
     expect(failed, "the worker started").not.toBeNull();
     expect(failed?.code).not.toBe(0);
     expect(`${failed?.stdout}${failed?.stderr}`).toContain("/host/etc/passwd line 2 gives clash uid 300500");
-    const compose = await readFile(join(ROOT, "docker-compose.yml"), "utf8");
-    const worker = compose.slice(compose.indexOf("\n  worker:\n"), compose.indexOf("\nvolumes:"));
+    const worker = await composeWorkerService();
     expect(worker).toContain("- /etc:/host/etc:ro\n");
     expect(worker).toMatch(/\n {6}WORKER_HOST_ETC_DIR: \/host\/etc\n/);
   });
