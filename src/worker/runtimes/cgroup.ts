@@ -9,6 +9,7 @@ import { constants } from "node:fs";
 import { access, mkdir, readdir, readFile, rmdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { isRunning, procStat, startTimeOf } from "./proc-stat.js";
 
 export interface CgroupLimits {
   memoryBytes: number;
@@ -52,20 +53,6 @@ const NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
  */
 const OWNED = /^w(\d+)-(\d+)_/;
 
-/**
- * The fields of /proc/<pid>/stat after "(comm)": [0] is field 3 (state), [1] the parent pid,
- * [19] field 22 (start time). comm may contain spaces and parentheses. Null when the
- * process does not exist.
- */
-async function procStat(pid: number): Promise<string[] | null> {
-  const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
-  return text === null ? null : text.slice(text.lastIndexOf(")") + 2).split(" ");
-}
-
-async function startTimeOf(pid: number): Promise<string | null> {
-  return (await procStat(pid))?.[19] ?? null;
-}
-
 let ownTag: Promise<string> | undefined;
 /** This process's owner tag, the prefix of every group it creates. */
 export function ownerTag(): Promise<string> {
@@ -77,7 +64,7 @@ export function ownerTag(): Promise<string> {
 export async function ownerAlive(name: string): Promise<boolean | null> {
   const owner = OWNED.exec(name);
   if (!owner) return null;
-  return (await startTimeOf(Number(owner[1]))) === owner[2];
+  return isRunning(Number(owner[1]), owner[2] as string);
 }
 
 /** Finds a writable hierarchy with a memory controller (v2 first, then v1) and proves it by creating a probe group. */

@@ -14,8 +14,9 @@
 // ended with none): a claim that found no block tries again, CLAIM_ROUNDS times in all, after
 // a random pause.
 import { randomBytes, randomInt } from "node:crypto";
-import { mkdir, readdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isRunning, startTimeOf } from "./proc-stat.js";
 import type { UidRange } from "./uid-cycle.js";
 
 /** Passes over the blocks before a claim gives up, each after a random pause of up to 10 ms × its number. */
@@ -33,20 +34,10 @@ export interface UidBlock {
   release(): Promise<void>;
 }
 
-/** A process: its pid and its start time in clock ticks since boot (/proc/<pid>/stat field 22); null when gone. */
-async function startTimeOf(pid: number): Promise<string | null> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
 /** Whether the process a claim names (`<pid>-<start time>-<token>`) is alive (a malformed name: no). */
 async function alive(owner: string): Promise<boolean> {
   const [pid, started] = owner.split("-");
-  return (await startTimeOf(Number(pid))) === started;
+  return started !== undefined && isRunning(Number(pid), started);
 }
 
 /**
