@@ -5,6 +5,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Logger } from "../../src/lib/logger.js";
 import { claimUidBlock, takeUids, type UidBlock } from "../../src/worker/runtimes/uid-blocks.js";
 
 const RANGE = { base: 200_000, count: 5_000 }; // 5 blocks of 1000
@@ -150,5 +151,17 @@ describe("takeUids", () => {
     const taken = await takeUids(RANGE, join(file, "blocks"));
     expect(taken.range).toEqual(RANGE);
     expect(taken.shared).toMatch(new RegExp(`^cannot claim a block of uids in ${join(file, "blocks")}: .*ENOTDIR`));
+  });
+
+  it("warns its logger when it falls back, and only then", async () => {
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    const logger = { warn: (msg: string, fields?: Record<string, unknown>) => warnings.push([msg, fields]) };
+    held.push(await takeUids(RANGE, dir, logger as unknown as Logger));
+    expect(warnings).toEqual([]);
+    for (let i = 0; i < 4; i++) await claim();
+    const taken = await takeUids(RANGE, dir, logger as unknown as Logger);
+    expect(warnings).toEqual([
+      ["function uids may be shared with another worker of this host", { reason: taken.shared }],
+    ]);
   });
 });

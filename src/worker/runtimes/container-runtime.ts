@@ -296,12 +296,7 @@ export class ContainerRuntime implements FunctionRuntime {
         );
       }
       await this.uidBlock?.release();
-      this.uidBlock = await takeUids(uids, this.opts.uidBlocksDir);
-      if (this.uidBlock.shared) {
-        this.logger.warn("function uids may be shared with another worker of this host", {
-          reason: this.uidBlock.shared,
-        });
-      }
+      this.uidBlock = await takeUids(uids, this.opts.uidBlocksDir, this.logger);
     }
     this.jobs.useFunctionUids(this.uidBlock?.range ?? uids);
     const runtimeNetworkless = this.checkOciRuntime(info);

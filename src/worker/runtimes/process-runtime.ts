@@ -250,11 +250,8 @@ export class ProcessRuntime implements FunctionRuntime {
       if (reaped > 0) this.logger.info("removed cgroups left by a dead worker", { count: reaped });
       if (!detection.manager.pidsLimited) this.logger.warn("process count NOT limited: no writable pids cgroup");
     }
-    const detected = await detectSandbox(this.workDir, this.options);
+    const detected = await detectSandbox(this.workDir, { ...this.options, logger: this.logger });
     this.sandbox = detected.sandbox;
-    if (detected.sharedUids) {
-      this.logger.warn("function uids may be shared with another worker of this host", { reason: detected.sharedUids });
-    }
     if (!detected.sandbox) {
       this.networkUnavailable = `no process sandbox on this worker (${detected.reason})`;
       this.logger.warn("functions run with the worker's user and file system: no process sandbox", {

@@ -10,6 +10,7 @@
 import { execFile } from "node:child_process";
 import { access, constants, lstat, readlink, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import type { Logger } from "../../lib/logger.js";
 import { BWRAP, type BwrapBind, bwrapArgs, USR_MERGE_LINKS } from "./bwrap.js";
 import { GO_BUILDER_UID } from "./go-build-cache.js";
 import { HOST_UID_BLOCKS_DIR, takeUids } from "./uid-blocks.js";
@@ -58,19 +59,16 @@ export interface ProcessSandbox {
   release(): Promise<void>;
 }
 
-export type SandboxDetection =
-  | {
-      sandbox: ProcessSandbox;
-      reason?: undefined;
-      /** Why the sandbox hands out uids of the whole range (another worker of the host may too). */
-      sharedUids?: string;
-    }
-  | { sandbox: null; reason: string; sharedUids?: undefined };
+export type SandboxDetection = { sandbox: ProcessSandbox; reason?: undefined } | { sandbox: null; reason: string };
 
-/** Where a host gives out uids, and where its workers claim theirs (tests put both elsewhere). */
+/**
+ * Where a host gives out uids, and where its workers claim theirs (tests put both elsewhere);
+ * `logger` hears when no block of uids could be claimed.
+ */
 export interface UidPlaces {
   uidFiles?: UidFiles;
   uidBlocksDir?: string;
+  logger?: Logger;
 }
 
 const executable = (path: string) =>
@@ -113,7 +111,7 @@ export async function networkProblem(sandbox: ProcessSandbox): Promise<string | 
 
 export async function detectSandbox(
   workDir: string,
-  { uidFiles = HOST_UID_FILES, uidBlocksDir = HOST_UID_BLOCKS_DIR }: UidPlaces = {},
+  { uidFiles = HOST_UID_FILES, uidBlocksDir = HOST_UID_BLOCKS_DIR, logger }: UidPlaces = {},
 ): Promise<SandboxDetection> {
   if (process.getuid?.() !== 0) return { sandbox: null, reason: "the worker does not run as root" };
   for (const [path, pkg] of [
@@ -152,7 +150,7 @@ export async function detectSandbox(
     ...(network ? [] : ["--bounding-set=-all"]),
     "--",
   ];
-  const uids = await takeUids(FUNCTION_UIDS, uidBlocksDir);
+  const uids = await takeUids(FUNCTION_UIDS, uidBlocksDir, logger);
   const nextUid = uidCycle(uids.range);
   const sandbox: ProcessSandbox = {
     release: uids.release,
@@ -196,7 +194,7 @@ export async function detectSandbox(
       `bubblewrap cannot make a sandbox on this machine (${failure}); allow user namespaces (sysctl user.max_user_namespaces > 0) or run the worker without root (unsandboxed)`,
     );
   }
-  return { sandbox, sharedUids: uids.shared };
+  return { sandbox };
 }
 
 /** Runs `true` in a sandbox; returns why it failed, or null. */

@@ -16,6 +16,7 @@
 import { randomBytes, randomInt } from "node:crypto";
 import { mkdir, readdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { Logger } from "../../lib/logger.js";
 import { isRunning, startTimeOf } from "./proc-stat.js";
 import type { UidRange } from "./uid-cycle.js";
 
@@ -109,14 +110,19 @@ export interface TakenUids extends UidBlock {
   shared?: string;
 }
 
-/** A block of `range` in `dir`; without one (no free block, no usable directory), the whole range. */
-export async function takeUids(range: UidRange, dir = HOST_UID_BLOCKS_DIR): Promise<TakenUids> {
+/**
+ * A block of `range` in `dir`; without one (no free block, no usable directory), the whole
+ * range, which `logger` is warned of.
+ */
+export async function takeUids(range: UidRange, dir = HOST_UID_BLOCKS_DIR, logger?: Logger): Promise<TakenUids> {
+  let shared: string;
   try {
     const block = await claimUidBlock(range, dir);
     if (block) return block;
-    return { range, release: async () => undefined, shared: `every block of uids in ${dir} is held by a live worker` };
+    shared = `every block of uids in ${dir} is held by a live worker`;
   } catch (err) {
-    const shared = `cannot claim a block of uids in ${dir}: ${(err as Error).message}`;
-    return { range, release: async () => undefined, shared };
+    shared = `cannot claim a block of uids in ${dir}: ${(err as Error).message}`;
   }
+  logger?.warn("function uids may be shared with another worker of this host", { reason: shared });
+  return { range, release: async () => undefined, shared };
 }
