@@ -24,6 +24,7 @@ const PROMISE_MODULES = [
   "src/worker/runtimes/uid-claims.ts",
   "src/worker/runtimes/uid-cycle.ts",
   "src/worker/runtimes/uid-blocks.ts",
+  "src/worker/runtimes/proc-stat.ts",
 ];
 
 const files = words(process.env.MUTATE_FILES);
