@@ -77,6 +77,25 @@ function common(): string[] {
     ...Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
   ];
 }
+/** The rest of a worker container's `docker run` arguments: root, the engine's socket, `worker`. */
+function workerArgs(id: string): string[] {
+  return [
+    ...common(),
+    "--user",
+    "root",
+    "-v",
+    "/var/run/docker.sock:/var/run/docker.sock",
+    "-e",
+    "WORKER_RUNTIME_TYPE=container",
+    "-e",
+    `WORKER_ID=${id}`,
+    "-e",
+    "WORKER_METRICS_ADDR=off",
+    image,
+    "worker",
+  ];
+}
+
 async function dockerCli(args: string[], timeout = 120_000): Promise<string> {
   const { stdout } = await execFileAsync("docker", args, { timeout, maxBuffer: 16 * 1024 * 1024 });
   return stdout.trim();
@@ -143,24 +162,12 @@ beforeAll(async () => {
     "-d",
     "--name",
     `faas-worker-${id}`,
-    ...common(),
-    "--user",
-    "root",
     // As docker-compose.yml runs it: the host's pid namespace and uid-block claims.
     "--pid",
     "host",
     "-v",
     `${HOST_UID_BLOCKS_DIR}:${HOST_UID_BLOCKS_DIR}`,
-    "-v",
-    "/var/run/docker.sock:/var/run/docker.sock",
-    "-e",
-    "WORKER_RUNTIME_TYPE=container",
-    "-e",
-    `WORKER_ID=${workerId}`,
-    "-e",
-    "WORKER_METRICS_ADDR=off",
-    image,
-    "worker",
+    ...workerArgs(workerId),
   ]);
   // Ready when the controller answers and counts the worker's heartbeat.
   await waitFor(
@@ -255,23 +262,11 @@ describe("the platform image", () => {
     const args = [
       "run",
       "--rm",
-      ...common(),
-      "--user",
-      "root",
       "-v",
       `${etc}:/host/etc:ro`,
-      "-v",
-      "/var/run/docker.sock:/var/run/docker.sock",
-      "-e",
-      "WORKER_RUNTIME_TYPE=container",
       "-e",
       "WORKER_HOST_ETC_DIR=/host/etc",
-      "-e",
-      `WORKER_ID=${workerId}-etc`,
-      "-e",
-      "WORKER_METRICS_ADDR=off",
-      image,
-      "worker",
+      ...workerArgs(`${workerId}-etc`),
     ];
     const failed = await execFileAsync("docker", args, { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }).then(
       () => null,
