@@ -57,6 +57,26 @@ async function standbyOf(workerId: string): Promise<string> {
 /** A new version of a Go function each call (a new sha256: a build). */
 const fresh = (code: string) => `${code}// ${randomUUID()}\n`;
 
+/**
+ * Code whose build takes over a second here (`go build`, for its constraint, of 2,000
+ * functions): a build limit below that is hit whatever the machine's pace. Hello world's fast
+ * path builds in 60-90 ms, and in under 50 ms on a quick run (a CI run saw it finish).
+ */
+const SLOW_TO_BUILD = `//go:build linux
+
+package main
+
+import "fmt"
+
+${Array.from({ length: 2000 }, (_, i) => `func f${i}(x int) int { if x%7 == ${i % 7} { return x*${i} + 1 }; return x - ${i} }`).join("\n")}
+
+func main() {
+	s := 0
+${Array.from({ length: 2000 }, (_, i) => `\ts += f${i}(s)`).join("\n")}
+	fmt.Println(s)
+}
+`;
+
 /** Prints whether its own binary carries a Go build ID: `go build` writes one, the fast path does not. */
 const BUILD_ID_PROBE = `package main
 
@@ -176,7 +196,7 @@ describe("go build limits", () => {
     const workerId = `timeout-${randomBytes(4).toString("hex")}`;
     const runtime = await started({ workerId, goBuildStandby: true, goBuildTimeoutMs: 50 });
     await standbyOf(workerId);
-    await expect(runtime.run(runRequest("go", fresh(HELLO.go)))).rejects.toThrow(
+    await expect(runtime.run(runRequest("go", fresh(SLOW_TO_BUILD)))).rejects.toThrow(
       new PlatformError("go build timed out after 50ms"),
     );
     expect(runtime.goBuildStandbyTaken).toBe(1);
@@ -186,7 +206,7 @@ describe("go build limits", () => {
     const workerId = `oom-${randomBytes(4).toString("hex")}`;
     const runtime = await started({ workerId, goBuildStandby: true, goBuildMemoryMb: 16 });
     await standbyOf(workerId);
-    await expect(runtime.run(runRequest("go", fresh(HELLO.go)))).rejects.toThrow(
+    await expect(runtime.run(runRequest("go", fresh(SLOW_TO_BUILD)))).rejects.toThrow(
       new PlatformError("go build ran out of memory (16 MiB)"),
     );
   });
