@@ -1,7 +1,8 @@
 // node-fork.node: the native half of the Node.js zygote (node-zygote.js), a node addon in
 // C++ compiled in the nodejs image's build (runtimes/nodejs/Dockerfile) against Debian's
 // node headers (libnode-dev, the very libnode the image runs: besides Node-API it uses
-// node's C++ API, which is not ABI-stable across node versions).
+// node's C++ API, which is not ABI-stable across node versions), and by the process
+// runtime's worker against the headers of the host's node (agent-binary.ts).
 //
 // serve(fd) runs the zygote's loop on the agent's channel (fd 3, a unix stream socket;
 // the messages are those of zygote.py, see langs.go): it sends 'H' pid, then per request
@@ -11,7 +12,8 @@
 // null in the zygote when the agent closed the channel. takeOverExit() and getpid() are
 // for the child (below).
 //
-// What makes a fork of node work (each found by experiment with node 18.20 here):
+// What makes a fork of node work (each found by experiment with node 18.20 here; node 20.20
+// needed only the exit code's read below):
 //   - the zygote runs V8 --single-threaded: no concurrent marking or sweeping, no
 //     concurrent compilation, so no V8 work depends on the platform's worker threads,
 //     which exist only in the zygote;
@@ -384,7 +386,9 @@ static const char *patch_drain_tasks(node::Environment *env) {
 //     handler (node::SetProcessExitHandler) gets the code;
 //   - the end of the event loop: the environment's first cleanup step (a cleanup hook;
 //     JS can no longer run) exits with the code node computed, the int32 value of
-//     process.exitCode read after the 'exit' event (0 when unset, 1 if unreadable).
+//     process.exitCode read after the 'exit' event (0 when unset, 1 if unreadable). node
+//     tears down with JavaScript disallowed, and node 20's process.exitCode is an accessor
+//     (a data property in node 18), so the read re-allows it for its one getter call.
 static v8::Global<v8::Object> process_object;
 
 static void exit_at_cleanup(void *) {
@@ -393,6 +397,7 @@ static void exit_at_cleanup(void *) {
   if (isolate != nullptr && !process_object.IsEmpty()) {
     v8::HandleScope scope(isolate);
     v8::TryCatch try_catch(isolate);
+    v8::Isolate::AllowJavascriptExecutionScope allow_getter(isolate);
     v8::Local<v8::Context> context = isolate->GetCurrentContext();
     v8::Local<v8::Value> value;
     if (!context.IsEmpty() &&
