@@ -79,6 +79,8 @@ package_present() {
     passt) have pasta ;;
     iptables) have iptables ;;
     prometheus) [[ -x /usr/bin/prometheus ]] ;;
+    g++) have g++ || have c++ ;;
+    libnode-dev) [[ -f /usr/include/node/node_version.h ]] ;;
     *) dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' ;;
   esac
 }
@@ -86,7 +88,10 @@ package_present() {
 ensure_packages() {
   # bubblewrap, passt, iptables: the process runtime's sandbox and function network.
   # prometheus: the metrics test scrapes a controller and a worker with the real thing.
-  local wanted=(postgresql redis-server golang-go jq curl iproute2 bubblewrap passt iptables prometheus) missing=() p
+  # g++ (and Debian's node headers for Debian's node; NodeSource's nodejs ships its own): the
+  # process runtime's Node.js environments, whose zygote addon the worker compiles for the host's node.
+  local wanted=(postgresql redis-server golang-go jq curl iproute2 bubblewrap passt iptables prometheus g++) missing=() p
+  if dpkg-query -W -f='${Maintainer}' nodejs 2>/dev/null | grep -qi debian; then wanted+=(libnode-dev); fi
   [[ $SKIP_DOCKER == 1 ]] || wanted+=(docker.io debootstrap)
   [[ $WITH_CHROMIUM == 1 ]] && wanted+=(chromium fonts-liberation)
   for p in "${wanted[@]}"; do

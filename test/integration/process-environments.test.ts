@@ -10,11 +10,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/lib/logger.js";
 import { AGENT_BUILD_RETENTION_MS, agentDirectory } from "../../src/worker/runtimes/agent-binary.js";
+import { type NodeAddonToolchain, nodeAddonToolchain } from "../../src/worker/runtimes/node-addon.js";
 import { ProcessRuntime, type ProcessRuntimeOptions } from "../../src/worker/runtimes/process-runtime.js";
 import type { FunctionLanguage, RunRequest } from "../../src/worker/runtimes/runtime.js";
 import { resolveToolchains } from "../../src/worker/runtimes/toolchains.js";
 import { INHERITED_FDS, inheritedFds } from "../support/fd-listing.js";
 import { b64, functionBody, HELLO } from "../support/functions.js";
+import { nodeZygoteCases } from "../support/node-zygote-cases.js";
 import { startPlatform } from "../support/platform.js";
 import { runRequest } from "../support/run-request.js";
 import { TEST_NETWORK_ALLOW } from "../support/test-network.js";
@@ -25,6 +27,8 @@ const limits = { maxOutputBytes: 64 * 1024, maxLogBytes: 64 * 1024 };
 
 let workDir: string;
 let agentDir: string;
+/** The host's node, its headers and a compiler: the agent builds here fork Node.js invocations. */
+let node: NodeAddonToolchain;
 let runtime: ProcessRuntime;
 const runtimes: ProcessRuntime[] = [];
 
@@ -48,7 +52,10 @@ beforeAll(async () => {
   await chmod(workDir, 0o755); // functions run as their own uid: they must reach their own files
   const go = (await resolveToolchains()).go;
   if (!go) throw new Error("these tests build the agent with the host's Go toolchain: install golang-go");
-  agentDir = await agentDirectory(join(workDir, "agent-build"), go);
+  const addon = await nodeAddonToolchain((await resolveToolchains()).nodejs ?? "no node");
+  if (typeof addon === "string") throw new Error(`these tests build the Node.js zygote's addon: ${addon}`);
+  node = addon;
+  agentDir = await agentDirectory(join(workDir, "agent-build"), go, { node });
   runtime = await startRuntime("main");
 });
 
@@ -156,22 +163,34 @@ print(json.dumps(out))
 `;
 
 describe("process execution environments", () => {
-  it("nodejs: each invocation runs in a sandbox of its own (the agent's Node.js zygote needs the image's node)", async () => {
+  it("nodejs: without the zygote's addon (no C++ compiler or node headers) each invocation runs in a sandbox of its own", async () => {
+    const go = (await resolveToolchains()).go as string;
+    const withoutAddon = await agentDirectory(join(workDir, "agent-build-without-addon"), go);
+    expect(withoutAddon).not.toBe(agentDir);
+    const bare = await startRuntime("no-addon", {
+      environments: { keepWarmMs: 60_000, agentDir: withoutAddon, genericPerKey: 0 },
+    });
     const call = fn("nodejs", PRINT_UID.nodejs);
-    const warmBefore = runtime.environmentStarts.warm;
-    const uids = new Set([await uidOf(runtime, call()), await uidOf(runtime, call()), await uidOf(runtime, call())]);
+    const warmBefore = bare.environmentStarts.warm;
+    const uids = new Set([await uidOf(bare, call()), await uidOf(bare, call()), await uidOf(bare, call())]);
     expect(uids.size).toBe(3);
-    expect(runtime.environmentStarts.warm).toBe(warmBefore);
+    expect(bare.environmentStarts.warm).toBe(warmBefore);
+    // Python's environments are not affected.
+    const python = fn("python", PRINT_UID.python);
+    expect(await uidOf(bare, python())).toBe(await uidOf(bare, python()));
   });
 
-  it.each(["python", "go"] as const)("%s: a version's invocations reuse its environment", async (language) => {
-    const call = fn(language, PRINT_UID[language]);
-    const first = await uidOf(runtime, call());
-    const warmBefore = runtime.environmentStarts.warm;
-    expect(await uidOf(runtime, call())).toBe(first);
-    expect(await uidOf(runtime, call())).toBe(first);
-    expect(runtime.environmentStarts.warm - warmBefore).toBe(2);
-  });
+  it.each(["python", "go", "nodejs"] as const)(
+    "%s: a version's invocations reuse its environment",
+    async (language) => {
+      const call = fn(language, PRINT_UID[language]);
+      const first = await uidOf(runtime, call());
+      const warmBefore = runtime.environmentStarts.warm;
+      expect(await uidOf(runtime, call())).toBe(first);
+      expect(await uidOf(runtime, call())).toBe(first);
+      expect(runtime.environmentStarts.warm - warmBefore).toBe(2);
+    },
+  );
 
   // As in containers (runtimes/agent/code.go): exec'd from a sealed memfd, /fn/code rewritten
   // after an invocation that touched it, os.Executable() found through the sandbox's link.
@@ -352,7 +371,7 @@ print(os.getuid())
     const then = new Date(Date.now() - AGENT_BUILD_RETENTION_MS - day);
     await utimes(agentDir, then, then); // this source's own build, however old, stays
     const go = (await resolveToolchains()).go as string;
-    expect(await agentDirectory(join(base, ".."), go)).toBe(agentDir);
+    expect(await agentDirectory(join(base, ".."), go, { node })).toBe(agentDir);
     expect((await readdir(base)).sort()).toEqual(
       [".build-2-underway", "00000000000000000000", "not-a-build", agentDir.split("/").pop()].sort(),
     );
@@ -423,6 +442,15 @@ print(os.getuid())
     expect(a[1]).toBe("2");
     expect(a[0]).not.toBe(b[0]);
   });
+});
+
+// The agent's Node.js zygote with the host's node and the addon the worker compiled for it:
+// what holds in the nodejs image's environments holds here (test/support/node-zygote-cases.ts).
+// The heavy case needs 192 MiB here where a plain `node main.js` needs 128: the host's node 20
+// zygote (46 MB of RSS) and the pages a child's full collections copy from it count against
+// the function's memory, as the nodejs image's node 18 zygote does in containers (README).
+describe("nodejs: every invocation is a child forked from the zygote, with the host's node", () => {
+  nodeZygoteCases(() => runtime, { realWorkMemoryMb: 192 });
 });
 
 describe("through the platform (REST, a worker)", () => {

@@ -1,9 +1,10 @@
 // The execution-environment agent (runtimes/agent) for the process runtime's sandboxes:
 // built from its source with the host's Go toolchain as the worker starts, static
-// (CGO_ENABLED=0), into `<workDir>/agent/<source hash>/` beside the helper it starts
-// (zygote.py; Node.js is not served by environments here, see ProcessRuntime.agentRuns). That directory is bound read-only at /opt/faas in every
-// environment's sandbox, where the agent looks for them. Built once per source: a worker
-// that finds the directory of its source hash uses it as it is.
+// (CGO_ENABLED=0), into `<workDir>/agent/<source hash>/` beside the helpers it starts
+// (zygote.py, node-zygote.js and, where the host can compile it, node-zygote's addon built
+// for the host's node: node-addon.ts). That directory is bound read-only at /opt/faas in
+// every environment's sandbox, where the agent looks for them. Built once per source (and
+// node): a worker that finds the directory of its hash uses it as it is.
 //
 // Every upgrade of the platform leaves the build of the source before it. A worker that
 // starts removes the builds of other sources that no worker has used for
@@ -17,6 +18,7 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { buildNodeAddon, type NodeAddonToolchain, nodeAddonIdentity } from "./node-addon.js";
 
 const run = promisify(execFile);
 
@@ -24,7 +26,9 @@ const run = promisify(execFile);
 export const AGENT_SOURCE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../runtimes/agent");
 /** Where the agent and its helpers are in an environment's sandbox (the paths the agent expects). */
 export const AGENT_MOUNT = "/opt/faas";
-const HELPERS = ["zygote.py"];
+const HELPERS = ["zygote.py", "node-zygote.js"];
+/** Compiled by the worker (node-addon.ts), not copied. */
+const ADDON_SOURCE = join("addon", "node-fork.cc");
 const BUILD_TIMEOUT_MS = 5 * 60_000;
 /** A build of another source that no worker has used for this long is removed as a worker starts. */
 export const AGENT_BUILD_RETENTION_MS = 14 * 24 * 3_600_000;
@@ -37,12 +41,13 @@ const BUILD_TEMP_NAME = /^\.build-/;
 export async function agentDirectory(
   workDir: string,
   go: string,
-  { goCache, source = AGENT_SOURCE_DIR }: { goCache?: string; source?: string } = {},
+  { goCache, source = AGENT_SOURCE_DIR, node }: { goCache?: string; source?: string; node?: NodeAddonToolchain } = {},
 ): Promise<string> {
   const files = (await readdir(source))
     .filter((f) => (f.endsWith(".go") && !f.endsWith("_test.go")) || f === "go.mod" || HELPERS.includes(f))
+    .concat(ADDON_SOURCE)
     .sort();
-  const hash = createHash("sha256");
+  const hash = createHash("sha256").update(`${nodeAddonIdentity(node)}\0`);
   for (const file of files)
     hash
       .update(`${file}\0`)
@@ -50,7 +55,7 @@ export async function agentDirectory(
       .update("\0");
   const base = join(workDir, "agent");
   const dir = join(base, hash.digest("hex").slice(0, 20));
-  if (!(await stat(join(dir, "agent")).catch(() => null))) await build(base, dir, source, go, goCache);
+  if (!(await stat(join(dir, "agent")).catch(() => null))) await build(base, dir, { source, go, goCache, node });
   await markAgentBuildUsed(dir);
   await pruneAgentBuilds(base, dir);
   return dir;
@@ -83,7 +88,11 @@ async function pruneAgentBuilds(base: string, keep: string): Promise<void> {
 }
 
 /** Builds the agent of `source` into `dir` (through a temporary directory beside it). */
-async function build(base: string, dir: string, source: string, go: string, goCache: string | undefined) {
+async function build(
+  base: string,
+  dir: string,
+  { source, go, goCache, node }: { source: string; go: string; goCache?: string; node?: NodeAddonToolchain },
+) {
   await mkdir(base, { recursive: true, mode: 0o755 });
   await chmod(base, 0o755);
   const temp = join(base, `.build-${process.pid}-${randomUUID()}`);
@@ -106,6 +115,7 @@ async function build(base: string, dir: string, source: string, go: string, goCa
       },
     });
     for (const helper of HELPERS) await copyFile(join(source, helper), join(temp, helper));
+    if (node) await buildNodeAddon(node, source, temp);
     // Read by zygote.py: here (not in containers) a function's /proc/<pid>/environ shows its own environment.
     await writeFile(join(temp, "show-environ"), "");
     for (const file of ["agent", "show-environ", ...HELPERS]) {

@@ -29,6 +29,7 @@ import { type AgentLauncher, runInEnvironment } from "./execution-environment.js
 import { installFirewall } from "./function-firewall.js";
 import { CompileError, GoBuildCache, MINIMAL_PATH } from "./go-build-cache.js";
 import { canCloseInherited, PERL } from "./inherited-fds.js";
+import { nodeAddonProblem, nodeAddonToolchain } from "./node-addon.js";
 import {
   FN_DIR,
   type PreparedSandbox,
@@ -123,6 +124,8 @@ export class ProcessRuntime implements FunctionRuntime {
   private pool: PreparedSandboxPool | null = null;
   private environments: EnvironmentPool<ProcessEnvironmentSpec> | null = null;
   private launchAgent: AgentLauncher<ProcessEnvironmentSpec> | null = null;
+  /** Why the agent cannot fork Node.js invocations here (node-addon.ts), or null when it can. */
+  private nodeZygoteProblem: string | null = "the process runtime has not started";
   private preparedRuns = 0;
   /** Per toolchain path, what a sandbox must see of it besides /usr (resolved once, at start). */
   private readonly toolchainRoots = new Map<string, string[]>();
@@ -364,6 +367,8 @@ export class ProcessRuntime implements FunctionRuntime {
       );
       return null;
     }
+    const nodeTool = this.toolchains.nodejs;
+    const node = nodeTool ? await nodeAddonToolchain(nodeTool) : "no Node.js toolchain";
     let agentDir = settings.agentDir;
     if (!agentDir) {
       const go = this.toolchains.go;
@@ -373,12 +378,21 @@ export class ProcessRuntime implements FunctionRuntime {
       }
       const began = performance.now();
       try {
-        agentDir = await agentDirectory(this.workDir, go, { goCache: this.options.goCache });
+        agentDir = await agentDirectory(this.workDir, go, {
+          goCache: this.options.goCache,
+          node: typeof node === "string" ? undefined : node,
+        });
       } catch (err) {
         this.logger.warn("no execution environments: cannot build the agent", { err });
         return null;
       }
       this.logger.debug("agent ready", { agentDir, ms: Math.round(performance.now() - began) });
+    }
+    this.nodeZygoteProblem = await nodeAddonProblem(agentDir, node);
+    if (this.nodeZygoteProblem) {
+      this.logger.warn("Node.js functions run in prepared sandboxes, not in execution environments", {
+        reason: this.nodeZygoteProblem,
+      });
     }
     return processAgentLauncher({
       sandbox,
@@ -413,9 +427,9 @@ export class ProcessRuntime implements FunctionRuntime {
    */
   private agentRuns(language: FunctionLanguage): boolean {
     if (language === "go") return true;
-    // The agent forks Node.js invocations from a zygote through a native addon built against
-    // the nodejs image's own libnode (runtimes/agent/addon): not the host's node.
-    if (language === "nodejs") return false;
+    // The agent forks Node.js invocations from a zygote through a native addon, built for
+    // the host's node with the agent (node-addon.ts).
+    if (language === "nodejs") return this.nodeZygoteProblem === null;
     const tool = this.toolchains.python;
     return tool !== undefined && AGENT_PYTHON.includes(tool);
   }

@@ -1,0 +1,93 @@
+// The Node.js zygote's addon for the process runtime (node-addon.ts): which node a build serves,
+// and why a worker falls back to prepared sandboxes. The compile itself against the host's
+// node runs in test/integration/process-environments.test.ts.
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  buildNodeAddon,
+  headerVersion,
+  type NodeAddonToolchain,
+  nodeAddonIdentity,
+  nodeAddonProblem,
+} from "../../src/worker/runtimes/node-addon.js";
+
+const toolchain: NodeAddonToolchain = {
+  node: "/usr/bin/node",
+  version: "v20.20.2",
+  headers: "/usr/include/node",
+  compiler: "/usr/bin/g++",
+};
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "faas-node-addon-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("headerVersion", () => {
+  it("reads node_version.h's three numbers", () => {
+    const header = [
+      "#define NODE_MAJOR_VERSION 20",
+      "#define NODE_MINOR_VERSION 20",
+      "#define NODE_PATCH_VERSION 2",
+      "#define NODE_VERSION_IS_RELEASE 1",
+    ].join("\n");
+    expect(headerVersion(header)).toBe("v20.20.2");
+  });
+
+  it("is null when one is missing", () => {
+    expect(headerVersion("#define NODE_MAJOR_VERSION 20\n#define NODE_MINOR_VERSION 1\n")).toBeNull();
+  });
+});
+
+describe("nodeAddonIdentity", () => {
+  it("differs for another node version, compiler or headers, and without an addon", () => {
+    const ids = [
+      nodeAddonIdentity(toolchain),
+      nodeAddonIdentity({ ...toolchain, version: "v20.20.3" }),
+      nodeAddonIdentity({ ...toolchain, compiler: "/usr/bin/c++" }),
+      nodeAddonIdentity({ ...toolchain, headers: "/usr/local/include/node" }),
+      nodeAddonIdentity({ ...toolchain, node: "/usr/local/bin/node" }),
+      nodeAddonIdentity(undefined),
+    ];
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe("nodeAddonProblem", () => {
+  it("passes on why there is no toolchain", async () => {
+    expect(await nodeAddonProblem(dir, "no C++ compiler")).toBe("no C++ compiler");
+  });
+
+  it("is null for a build made for this very node", async () => {
+    await writeFile(join(dir, "node-fork.for"), "/usr/bin/node v20.20.2");
+    expect(await nodeAddonProblem(dir, toolchain)).toBeNull();
+  });
+
+  it("names the node a build was made for when it is another", async () => {
+    await writeFile(join(dir, "node-fork.for"), "/usr/bin/node v20.19.0");
+    expect(await nodeAddonProblem(dir, toolchain)).toBe(
+      "the agent's addon was built for /usr/bin/node v20.19.0, not /usr/bin/node v20.20.2",
+    );
+    await writeFile(join(dir, "node-fork.for"), "/usr/local/bin/node v20.20.2");
+    expect(await nodeAddonProblem(dir, toolchain)).toMatch(/built for \/usr\/local\/bin\/node/);
+  });
+
+  it("says when a build has no addon", async () => {
+    expect(await nodeAddonProblem(dir, toolchain)).toBe("the agent was built without its Node.js addon");
+  });
+
+  it("gives the compiler's refusal, which buildNodeAddon writes instead of failing the agent's build", async () => {
+    const refusing = join(dir, "cc");
+    await writeFile(refusing, "#!/bin/sh\necho 'node-fork.cc:1: error: no such header' >&2\nexit 1\n", { mode: 0o755 });
+    await buildNodeAddon({ ...toolchain, compiler: refusing }, dir, dir);
+    expect((await readdir(dir)).sort()).toEqual(["cc", "node-fork.error"]);
+    expect(await nodeAddonProblem(dir, toolchain)).toBe(
+      "the addon did not compile: node-fork.cc:1: error: no such header\n",
+    );
+  });
+});
