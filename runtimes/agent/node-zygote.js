@@ -1,4 +1,5 @@
-// The Node.js zygote of a function container: started once by /opt/faas/agent nodejs
+// The Node.js zygote of an execution environment (a function container, or a sandbox of the
+// process runtime): started once by /opt/faas/agent nodejs
 // (`node --single-threaded --v8-pool-size=1 /opt/faas/node-zygote.js`), it loads node and
 // the built-in modules functions commonly use, never runs function code, and forks one
 // child per invocation (node-fork.node, see addon/node-fork.cc):
