@@ -64,7 +64,8 @@ export async function nodeAddonToolchain(node: string): Promise<NodeAddonToolcha
   const compiler = await firstExecutable(CXX);
   if (!compiler) return "no C++ compiler to build the zygote's addon (install g++)";
   // Debian's libnode-dev and node's own tarballs both put them at <prefix>/include/node.
-  const headers = join(dirname(dirname(await realpath(node))), "include", "node");
+  const real = await realpath(node).catch(() => node);
+  const headers = join(dirname(dirname(real)), "include", "node");
   const header = await readFile(join(headers, "node_version.h"), "utf8").catch(() => null);
   if (header === null) return `no node headers at ${headers} (Debian: install libnode-dev)`;
   const declared = headerVersion(header);
