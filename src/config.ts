@@ -11,11 +11,12 @@ const bool = (def: boolean) =>
     .default(def ? "true" : "false")
     .transform((v) => v === "true" || v === "1" || v === "yes");
 
-const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+/** A whole number in [min, max]; `whyMin` says, in the error, what needs the minimum. */
+const int = (def: number, min: number, max = Number.MAX_SAFE_INTEGER, whyMin?: string) =>
   z.coerce
     .number({ message: "must be a number" })
     .int("must be a whole number")
-    .min(min, `must be at least ${min}`)
+    .min(min, `must be at least ${min}${whyMin ? ` (${whyMin})` : ""}`)
     .max(max, `must be at most ${max}`)
     .default(def);
 
@@ -128,7 +129,9 @@ const envSchema = z.object({
   WORKER_SHUTDOWN_TIMEOUT: duration("30s"),
   WORKER_RECOVERY_INTERVAL: duration("30s"),
   WORKER_CPU_SHARES: int(512, 2, 262144),
-  WORKER_PIDS_LIMIT: int(64, 8, 100000),
+  // An execution environment's agent and zygote count against it: 10-13 tasks while hello
+  // world runs (Python, Node.js), more while Go's runtime adds threads under load.
+  WORKER_PIDS_LIMIT: int(64, 32, 100000, "an execution environment's agent and zygote take 10-13 of them"),
   WORKER_WARM_CONTAINERS: int(1, 0, 16),
   WORKER_KEEP_WARM: duration("10m", "to use an environment for one invocation only"),
   WORKER_MAX_ENVIRONMENTS: int(0, 0, 10000),

@@ -239,6 +239,11 @@ describe("config", () => {
     ["WORKER_CONCURRENCY", "2.5", "WORKER_CONCURRENCY: must be a whole number"],
     ["WORKER_WARM_CONTAINERS", "17", "WORKER_WARM_CONTAINERS: must be at most 16"],
     ["WORKER_CPU_SHARES", "1", "WORKER_CPU_SHARES: must be at least 2"],
+    [
+      "WORKER_PIDS_LIMIT",
+      "31",
+      "WORKER_PIDS_LIMIT: must be at least 32 (an execution environment's agent and zygote take 10-13 of them)",
+    ],
     ["INVOCATION_MAX_OUTPUT_BYTES", "1023", "INVOCATION_MAX_OUTPUT_BYTES: must be at least 1024"],
     ["WORKER_LEASE", "0s", 'WORKER_LEASE: must be a positive duration such as "30s", got "0s"'],
     ["REDIS_KEY_PREFIX", "a b", "REDIS_KEY_PREFIX: may contain only letters, digits, _ . -"],
