@@ -1,7 +1,7 @@
 // The Node.js zygote's addon for the process runtime (node-addon.ts): which node a build serves,
 // and why a worker falls back to prepared sandboxes. The compile itself against the host's
 // node runs in test/integration/process-environments.test.ts.
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import {
   type NodeAddonToolchain,
   nodeAddonIdentity,
   nodeAddonProblem,
+  nodeAddonToolchain,
 } from "../../src/worker/runtimes/node-addon.js";
 
 const toolchain: NodeAddonToolchain = {
@@ -88,6 +89,69 @@ describe("nodeAddonProblem", () => {
     expect((await readdir(dir)).sort()).toEqual(["cc", "node-fork.error"]);
     expect(await nodeAddonProblem(dir, toolchain)).toBe(
       "the addon did not compile: node-fork.cc:1: error: no such header\n",
+    );
+  });
+});
+
+describe("nodeAddonToolchain", () => {
+  /** <dir>/<prefix>/bin/node answering `version`, headers of `headerVer` in <prefix>/include/node, a compiler. */
+  async function host(version: string | null, headerVer: string | null) {
+    const prefix = join(dir, "prefix");
+    await mkdir(join(prefix, "bin"), { recursive: true });
+    const node = join(prefix, "bin", "node");
+    await writeFile(node, version ? `#!/bin/sh\necho ${version}\n` : "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+    if (headerVer) {
+      const [major, minor, patch] = headerVer.slice(1).split(".");
+      await mkdir(join(prefix, "include", "node"), { recursive: true });
+      await writeFile(
+        join(prefix, "include", "node", "node_version.h"),
+        `#define NODE_MAJOR_VERSION ${major}\n#define NODE_MINOR_VERSION ${minor}\n#define NODE_PATCH_VERSION ${patch}\n`,
+      );
+    }
+    const compiler = join(dir, "c++");
+    await writeFile(compiler, "#!/bin/sh\n", { mode: 0o755 });
+    return { node, compiler, headers: join(prefix, "include", "node") };
+  }
+
+  it("is the node, its version, its headers and the first compiler found", async () => {
+    const { node, compiler, headers } = await host("v20.20.2", "v20.20.2");
+    const missing = join(dir, "missing");
+    expect(await nodeAddonToolchain(node, { agentNodes: [missing, node], compilers: [missing, compiler] })).toEqual({
+      node,
+      version: "v20.20.2",
+      headers,
+      compiler,
+    });
+  });
+
+  it("refuses a node the agent would not start", async () => {
+    const { node, compiler } = await host("v20.20.2", "v20.20.2");
+    const other = join(dir, "other-node");
+    await writeFile(other, "#!/bin/sh\n", { mode: 0o755 });
+    expect(await nodeAddonToolchain(node, { agentNodes: [other, node], compilers: [compiler] })).toBe(
+      `the agent would start ${other}, not ${node}`,
+    );
+    expect(await nodeAddonToolchain(node, { agentNodes: [join(dir, "none")], compilers: [compiler] })).toBe(
+      `the agent would start no node, not ${node}`,
+    );
+  });
+
+  it("says what is missing: a version, a compiler, the headers, headers of this version", async () => {
+    const none = [join(dir, "none")];
+    const { node, compiler, headers } = await host("v20.20.2", null);
+    expect(await nodeAddonToolchain(node, { agentNodes: [node], compilers: none })).toBe(
+      "no C++ compiler to build the zygote's addon (install g++)",
+    );
+    expect(await nodeAddonToolchain(node, { agentNodes: [node], compilers: [compiler] })).toBe(
+      `no node headers at ${headers} (Debian: install libnode-dev)`,
+    );
+    await host(null, null);
+    expect(await nodeAddonToolchain(node, { agentNodes: [node], compilers: [compiler] })).toBe(
+      `${node} --version failed`,
+    );
+    await host("v20.20.2", "v20.19.0");
+    expect(await nodeAddonToolchain(node, { agentNodes: [node], compilers: [compiler] })).toBe(
+      `the node headers at ${headers} are v20.19.0, node is v20.20.2`,
     );
   });
 });

@@ -55,13 +55,17 @@ export function headerVersion(header: string): string | null {
 /**
  * The toolchain to build the addon for `node` (the worker's Node.js toolchain), or why there
  * is none: the agent would start another node, no C++ compiler, no headers of that version.
+ * agentNodes and compilers: where to look (tests look elsewhere).
  */
-export async function nodeAddonToolchain(node: string): Promise<NodeAddonToolchain | string> {
-  const agentNode = await firstExecutable(AGENT_NODE);
+export async function nodeAddonToolchain(
+  node: string,
+  { agentNodes = AGENT_NODE, compilers = CXX }: { agentNodes?: string[]; compilers?: string[] } = {},
+): Promise<NodeAddonToolchain | string> {
+  const agentNode = await firstExecutable(agentNodes);
   if (agentNode !== node) return `the agent would start ${agentNode ?? "no node"}, not ${node}`;
   const version = await nodeVersion(node);
   if (!version) return `${node} --version failed`;
-  const compiler = await firstExecutable(CXX);
+  const compiler = await firstExecutable(compilers);
   if (!compiler) return "no C++ compiler to build the zygote's addon (install g++)";
   // Debian's libnode-dev and node's own tarballs both put them at <prefix>/include/node.
   const real = await realpath(node).catch(() => node);
