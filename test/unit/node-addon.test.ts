@@ -42,6 +42,8 @@ describe("headerVersion", () => {
 
   it("is null when one is missing", () => {
     expect(headerVersion("#define NODE_MAJOR_VERSION 20\n#define NODE_MINOR_VERSION 1\n")).toBeNull();
+    expect(headerVersion("#define NODE_MAJOR_VERSION 20\n#define NODE_PATCH_VERSION 1\n")).toBeNull();
+    expect(headerVersion("#define NODE_MINOR_VERSION 20\n#define NODE_PATCH_VERSION 1\n")).toBeNull();
   });
 });
 
@@ -82,6 +84,46 @@ describe("nodeAddonProblem", () => {
     expect(await nodeAddonProblem(dir, toolchain)).toBe("the agent was built without its Node.js addon");
   });
 
+  it("a build names the node it was made for: the compiler got its headers, the source and where to write", async () => {
+    const source = join(dir, "source");
+    await mkdir(join(source, "addon"), { recursive: true });
+    await writeFile(join(source, "addon", "node-fork.cc"), "// the addon\n");
+    // A compiler that checks what a real one needs: the include directory, the source, -o.
+    const compiler = join(dir, "cc");
+    await writeFile(
+      compiler,
+      [
+        "#!/bin/sh",
+        'out=""; inc=""; src=""',
+        "while [ $# -gt 0 ]; do",
+        '  case "$1" in -o) out="$2"; shift;; -I*) inc=$(printf %s "$1" | cut -c3-);; *.cc) src="$1";; esac; shift',
+        "done",
+        `[ "$inc" = "${toolchain.headers}" ] && [ -f "$src" ] && [ -n "$out" ] && echo binary > "$out"`,
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    const build = join(dir, "build");
+    await mkdir(build);
+    await buildNodeAddon({ ...toolchain, compiler }, source, build);
+    expect((await readdir(build)).sort()).toEqual(["node-fork.for", "node-fork.node"]);
+    expect(await nodeAddonProblem(build, toolchain)).toBeNull();
+    expect(await nodeAddonProblem(build, { ...toolchain, version: "v21.0.0" })).toMatch(
+      /built for \/usr\/bin\/node v20/,
+    );
+  });
+
+  it("keeps the first 20 lines of a refusal", async () => {
+    const refusing = join(dir, "cc");
+    await writeFile(refusing, '#!/bin/sh\nfor i in $(seq 1 30); do echo "error $i" >&2; done\nexit 1\n', {
+      mode: 0o755,
+    });
+    await buildNodeAddon({ ...toolchain, compiler: refusing }, dir, dir);
+    const problem = (await nodeAddonProblem(dir, toolchain)) ?? "";
+    expect(problem.split("\n").slice(0, 2)).toEqual(["the addon did not compile: error 1", "error 2"]);
+    expect(problem).toContain("error 20");
+    expect(problem).not.toContain("error 21");
+  });
+
   it("gives the compiler's refusal, which buildNodeAddon writes instead of failing the agent's build", async () => {
     const refusing = join(dir, "cc");
     await writeFile(refusing, "#!/bin/sh\necho 'node-fork.cc:1: error: no such header' >&2\nexit 1\n", { mode: 0o755 });
@@ -99,7 +141,8 @@ describe("nodeAddonToolchain", () => {
     const prefix = join(dir, "prefix");
     await mkdir(join(prefix, "bin"), { recursive: true });
     const node = join(prefix, "bin", "node");
-    await writeFile(node, version ? `#!/bin/sh\necho ${version}\n` : "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+    const answer = version ? `[ "$1" = --version ] && echo ${version}` : "exit 1";
+    await writeFile(node, `#!/bin/sh\n${answer}\n`, { mode: 0o755 });
     if (headerVer) {
       const [major, minor, patch] = headerVer.slice(1).split(".");
       await mkdir(join(prefix, "include", "node"), { recursive: true });
