@@ -9,7 +9,7 @@ import { execFile } from "node:child_process";
 import { chmod, readFile, realpath, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { isExecutable } from "./toolchains.js";
+import { firstExecutable } from "./toolchains.js";
 
 const run = promisify(execFile);
 
@@ -38,11 +38,6 @@ async function nodeVersion(node: string): Promise<string | null> {
     (r) => r.stdout.trim() || null,
     () => null,
   );
-}
-
-async function firstExecutable(paths: string[]): Promise<string | null> {
-  for (const path of paths) if (await isExecutable(path)) return path;
-  return null;
 }
 
 /** The version node_version.h declares (`v20.20.2`), or null. */

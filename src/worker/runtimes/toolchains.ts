@@ -34,6 +34,12 @@ export async function isExecutable(path: string): Promise<boolean> {
   );
 }
 
+/** The first of `paths` that is executable, or null. */
+export async function firstExecutable(paths: readonly string[]): Promise<string | null> {
+  for (const path of paths) if (await isExecutable(path)) return path;
+  return null;
+}
+
 /** Resolves every toolchain; an override (even a missing one) replaces discovery. */
 export async function resolveToolchains(overrides: Toolchains = {}): Promise<Toolchains> {
   const found: Toolchains = {};
@@ -46,7 +52,8 @@ export async function resolveToolchains(overrides: Toolchains = {}): Promise<Too
 }
 
 async function discover(lang: FunctionLanguage): Promise<string | null> {
-  for (const candidate of PREFERRED[lang]) if (await isExecutable(candidate)) return candidate;
+  const preferred = await firstExecutable(PREFERRED[lang]);
+  if (preferred) return preferred;
   // The platform's own PATH and environment are used here, for the lookup only: these
   // children are ours, not user code.
   const onPath = await run("/bin/sh", ["-c", `command -v ${COMMAND[lang]}`], { timeout: 10_000 }).then(
