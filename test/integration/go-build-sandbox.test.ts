@@ -30,6 +30,7 @@ import {
   goBuildCommand,
 } from "../../src/worker/runtimes/go-build-cache.js";
 import { FUNCTION_GID, FUNCTION_UID_BASE } from "../../src/worker/runtimes/process-sandbox.js";
+import { slowGoCode } from "../support/functions.js";
 import { recordingLogger } from "../support/recording-logger.js";
 
 const run = promisify(execFile);
@@ -194,25 +195,11 @@ describe("the sandbox as run", () => {
 });
 
 describe("a build that takes too long", () => {
-  /** Seconds of compiling: 600 functions of 200 branches each. */
-  function slowCode(): string {
-    const lines = ["package main", "", "var sink int", ""];
-    for (let f = 0; f < 600; f++) {
-      lines.push(`func f${f}(x int) int {`);
-      for (let i = 0; i < 200; i++) lines.push(`\tif x%${i + 2} == ${i} { x = x*${i + 3} + ${f} }`);
-      lines.push("\treturn x", "}");
-    }
-    lines.push("func main() {");
-    for (let f = 0; f < 600; f++) lines.push(`\tsink += f${f}(sink)`);
-    lines.push("}", "");
-    return lines.join("\n");
-  }
-
   it("is killed, compiler and all, and reported as a platform failure that is not remembered", async () => {
     const dir = await newWorkDir("timeout");
     const slow = new GoBuildCache({ workDir: dir, goBinary: GO, logger, maxOutputBytes: 1024, buildTimeoutMs: 300 });
     await slow.prepare();
-    const code = slowCode();
+    const code = slowGoCode();
     const started = Date.now();
     const err = await slow.binary(sha256(code), Buffer.from(code)).catch((e: unknown) => e);
     // The build ends when the output pipes close, that is once every process holding them

@@ -17,7 +17,7 @@ import { ContainerRuntime, type ContainerRuntimeOptions } from "../../src/worker
 import { FramedBinaryReader } from "../../src/worker/runtimes/go-build-output.js";
 import { goBuildInput, goBuildOutput, goBuildSpec } from "../../src/worker/runtimes/go-container-build.js";
 import { containerRuntimeOptions } from "../support/container-runtimes.js";
-import { HELLO } from "../support/functions.js";
+import { HELLO, slowGoCode } from "../support/functions.js";
 import { runRequest } from "../support/run-request.js";
 import { ensureRuntimeImages } from "../support/runtime-images.js";
 import { waitFor } from "../support/waiting.js";
@@ -56,26 +56,6 @@ async function standbyOf(workerId: string): Promise<string> {
 
 /** A new version of a Go function each call (a new sha256: a build). */
 const fresh = (code: string) => `${code}// ${randomUUID()}\n`;
-
-/**
- * Code whose build takes over a second here (`go build`, for its constraint, of 2,000
- * functions): a build limit below that is hit whatever the machine's pace. Hello world's fast
- * path builds in 60-90 ms, and in under 50 ms on a quick run (a CI run saw it finish).
- */
-const SLOW_TO_BUILD = `//go:build linux
-
-package main
-
-import "fmt"
-
-${Array.from({ length: 2000 }, (_, i) => `func f${i}(x int) int { if x%7 == ${i % 7} { return x*${i} + 1 }; return x - ${i} }`).join("\n")}
-
-func main() {
-	s := 0
-${Array.from({ length: 2000 }, (_, i) => `\ts += f${i}(s)`).join("\n")}
-	fmt.Println(s)
-}
-`;
 
 /** Prints whether its own binary carries a Go build ID: `go build` writes one, the fast path does not. */
 const BUILD_ID_PROBE = `package main
@@ -191,12 +171,14 @@ describe("go build container started ahead", () => {
   });
 });
 
+// The limits' builds compile code that takes seconds: hello world's fast path builds in 60-90
+// ms here, and a CI run saw one finish inside a 50 ms limit.
 describe("go build limits", () => {
   it("a build past its time is the platform's failure, also in a container started ahead", async () => {
     const workerId = `timeout-${randomBytes(4).toString("hex")}`;
     const runtime = await started({ workerId, goBuildStandby: true, goBuildTimeoutMs: 50 });
     await standbyOf(workerId);
-    await expect(runtime.run(runRequest("go", fresh(SLOW_TO_BUILD)))).rejects.toThrow(
+    await expect(runtime.run(runRequest("go", fresh(slowGoCode())))).rejects.toThrow(
       new PlatformError("go build timed out after 50ms"),
     );
     expect(runtime.goBuildStandbyTaken).toBe(1);
@@ -206,7 +188,7 @@ describe("go build limits", () => {
     const workerId = `oom-${randomBytes(4).toString("hex")}`;
     const runtime = await started({ workerId, goBuildStandby: true, goBuildMemoryMb: 16 });
     await standbyOf(workerId);
-    await expect(runtime.run(runRequest("go", fresh(SLOW_TO_BUILD)))).rejects.toThrow(
+    await expect(runtime.run(runRequest("go", fresh(slowGoCode())))).rejects.toThrow(
       new PlatformError("go build ran out of memory (16 MiB)"),
     );
   });

@@ -12,6 +12,23 @@ export const HELLO = {
 
 export const b64 = (text: string) => Buffer.from(text).toString("base64");
 
+/**
+ * A Go main package that takes seconds to compile (600 functions of 200 branches each): a
+ * build limit below that is hit whatever the machine's pace.
+ */
+export function slowGoCode(): string {
+  const lines = ["package main", "", "var sink int", ""];
+  for (let f = 0; f < 600; f++) {
+    lines.push(`func f${f}(x int) int {`);
+    for (let i = 0; i < 200; i++) lines.push(`\tif x%${i + 2} == ${i} { x = x*${i + 3} + ${f} }`);
+    lines.push("\treturn x", "}");
+  }
+  lines.push("func main() {");
+  for (let f = 0; f < 600; f++) lines.push(`\tsink += f${f}(sink)`);
+  lines.push("}", "");
+  return lines.join("\n");
+}
+
 let counter = 0;
 /** A valid create-function body; override any field. */
 export function functionBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
