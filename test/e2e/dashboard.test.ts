@@ -37,10 +37,8 @@ interface Watched {
   offHost: string[];
   /** Requests to /graphql, with their Authorization header. */
   graphqlAuthorizations: (string | undefined)[];
-  /** The operation name of each request to /graphql ("InvocationList", …), in order. */
-  graphqlOperations: string[];
-  /** The page's path as each of those requests left, in the same order. */
-  graphqlPaths: string[];
+  /** Each request to /graphql, in order: its operation's name ("InvocationList", …) and the page's path as it left. */
+  graphqlRequests: { operation: string; path: string }[];
   /** Text frames the page sent over WebSocket. */
   socketFrames: string[];
 }
@@ -51,8 +49,7 @@ function watch(page: Page, platform: Platform): Watched {
     problems: [],
     offHost: [],
     graphqlAuthorizations: [],
-    graphqlOperations: [],
-    graphqlPaths: [],
+    graphqlRequests: [],
     socketFrames: [],
   };
   const where = () => new URL(page.url()).pathname;
@@ -66,8 +63,8 @@ function watch(page: Page, platform: Platform): Watched {
     if (url.pathname === "/graphql") {
       watched.graphqlAuthorizations.push(req.headers().authorization);
       const query = (req.postDataJSON() as { query?: string } | null)?.query ?? "";
-      watched.graphqlOperations.push(/\b(?:query|mutation)\s+(\w+)/.exec(query)?.[1] ?? "(anonymous)");
-      watched.graphqlPaths.push(where());
+      const operation = /\b(?:query|mutation)\s+(\w+)/.exec(query)?.[1] ?? "(anonymous)";
+      watched.graphqlRequests.push({ operation, path: where() });
     }
   });
   page.on("websocket", (socket) => {
@@ -181,7 +178,7 @@ describe("dashboard", () => {
     // opens; everything after comes over the one invocationsUpdated subscription, so no
     // further `invocations` query (a poll) may leave the page, however long the rest takes.
     const framesBefore = watched.socketFrames.length;
-    const operationsBefore = watched.graphqlOperations.length;
+    const operationsBefore = watched.graphqlRequests.length;
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Live feed" }).click();
     await arrived(/^Live feed$/);
     await page.locator(`tr[data-invocation-id="${invocationId}"]`).getByText("COMPLETED").waitFor({ timeout: 10_000 });
@@ -197,20 +194,19 @@ describe("dashboard", () => {
     // aborted). Only requests made on the feed's path count: a CI run saw one more request
     // between the snapshot and the feed, left by the page before it (its name unknown: the
     // message now shows every request and its path).
-    const since = watched.graphqlOperations.slice(operationsBefore);
-    const paths = watched.graphqlPaths.slice(operationsBefore);
-    const requests = since.map((operation, i) => `${operation} on ${paths[i]}`);
-    const opening = since.filter((_, i) => paths[i] === "/ui/invocations");
+    const since = watched.graphqlRequests.slice(operationsBefore);
+    const requests = since.map((r) => `${r.operation} on ${r.path}`);
+    const opening = since.filter((r) => r.path === "/ui/invocations").map((r) => r.operation);
     expect(opening.length, requests.join(", ")).toBeGreaterThan(0);
     expect(opening, requests.join(", ")).toEqual(opening.map(() => "InvocationList"));
-    const operationsListed = watched.graphqlOperations.length;
+    const operationsListed = watched.graphqlRequests.length;
     const next = await platform.request("POST", "/invoke", { function_id: fnId, payload: { name: "Feed" } });
     expect(next.status).toBe(202);
     const nextRow = page.locator(`tr[data-invocation-id="${next.body.data.invocation_id}"]`);
     await nextRow.getByText("COMPLETED").waitFor({ timeout: 30_000 });
     expect(await text(nextRow)).toContain(name);
     // It came live: not one GraphQL request since the list was shown.
-    expect(watched.graphqlOperations.slice(operationsListed)).toEqual([]);
+    expect(watched.graphqlRequests.slice(operationsListed).map((r) => r.operation)).toEqual([]);
     // Nor does it follow rows one by one.
     expect(
       watched.socketFrames
